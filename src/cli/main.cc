@@ -1,0 +1,11 @@
+// retort: command-line entry point. A thin shell over the retort_core library.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"retort: build distillation corpora from a teacher model"};
+  app.set_version_flag("--version", std::string("retort ") + RETORT_VERSION);
+  app.require_subcommand(1);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
