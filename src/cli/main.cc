@@ -2,10 +2,14 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/commands.h"
+
 int main(int argc, char** argv) {
   CLI::App app{"retort: build distillation corpora from a teacher model"};
   app.set_version_flag("--version", std::string("retort ") + RETORT_VERSION);
   app.require_subcommand(1);
+  int rc = 0;
+  retort::cli::AddSimCommand(app, rc);
   CLI11_PARSE(app, argc, argv);
-  return 0;
+  return rc;
 }

@@ -1,0 +1,11 @@
+// The retort subcommands. Each Add*Command registers one subcommand on `app`; when that
+// subcommand runs, its callback stores the process exit code in `rc`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace retort::cli {
+
+void AddSimCommand(CLI::App& app, int& rc);      // retort sim       (cmd_sim.cc)
+
+}  // namespace retort::cli
