@@ -1,0 +1,211 @@
+// Store: the SQLite corpus database (prompt sets, runs, jobs, responses, exports).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "retort/clock.h"
+#include "retort/corpus.h"
+#include "retort/status.h"
+
+namespace retort {
+
+enum class Durability { kNormal, kFull };  // SQLite synchronous=NORMAL (default) or FULL
+
+struct StoreOptions {
+  // Path of the database file; created (with parent directory required to exist) on first use.
+  std::string path;
+  // SQLite `synchronous` level. NORMAL in WAL mode loses at most the last commits on power loss,
+  // never on a process crash; FULL survives power loss too.
+  Durability durability = Durability::kNormal;
+  // How long a statement waits for another process's lock before failing with IOError.
+  int busy_timeout_ms = 10000;
+  // Open read-only (status queries). No migration is applied; an old schema is an error.
+  bool read_only = false;
+  // Clock for stored timestamps. nullptr = SystemClock().
+  Clock* clock = nullptr;
+};
+
+struct PromptSetInfo {
+  std::int64_t id = 0;
+  std::string name;
+  std::int64_t prompts = 0;
+  Millis created_at_ms = 0;
+};
+
+// What a harvest is: set + teacher + generation parameters. Stored with the run.
+struct RunSpec {
+  std::string name;
+  std::string set;
+  std::string provider = "openai-chat";
+  std::vector<std::string> base_urls;  // without credentials
+  std::string model;
+  GenerationParams params;
+};
+
+// Frozen: stored as text in runs.state.
+enum class RunState { kCreated, kRunning, kPaused, kStopped, kCancelled, kDone };
+const char* RunStateName(RunState s);  // "created", "running", "paused", "stopped", "cancelled", "done"
+
+struct JobCounts {
+  std::int64_t pending = 0, leased = 0, done = 0, failed = 0;
+  std::int64_t total() const { return pending + leased + done + failed; }
+};
+
+struct RunInfo {
+  std::int64_t id = 0;
+  RunSpec spec;
+  RunState state = RunState::kCreated;
+  std::string stop_reason;
+  Millis created_at_ms = 0, updated_at_ms = 0;
+};
+
+// Totals over a run's stored responses.
+struct RunTotals {
+  JobCounts jobs;
+  std::int64_t prompt_tokens = 0, completion_tokens = 0, reasoning_tokens = 0;
+  std::int64_t response_bytes = 0;           // sum of raw body sizes
+  Millis first_received_ms = 0, last_received_ms = 0;  // 0 when no response
+};
+
+// A job handed to the harvester, with the prompt it sends.
+struct LeasedJob {
+  std::int64_t id = 0;
+  std::int64_t prompt_id = 0;
+  int sample = 0;
+  int attempts = 0;  // error attempts already used
+  std::vector<Message> messages;
+};
+
+// One state change of a job, applied by the group-commit writer.
+struct JobUpdate {
+  enum class Kind {
+    kDone,        // store `response`; the job becomes done (never overwritten once done)
+    kRetryLater,  // back to pending at next_attempt_at_ms, attempts = `attempts`, last_error = `error`
+    kFailed,      // permanent failure: error, error_status, error_body kept
+    kRelease,     // back to pending unchanged (cancelled, 429, shutdown): no attempt used
+  };
+  Kind kind = Kind::kDone;
+  std::int64_t job_id = 0;
+  ResponseRecord response;        // kDone
+  int attempts = 0;               // kRetryLater, kFailed
+  Millis next_attempt_at_ms = 0;  // kRetryLater
+  std::string error;              // kRetryLater, kFailed
+  int error_status = 0;           // kFailed (0 = not HTTP)
+  std::string error_body;         // kFailed
+};
+
+// A stored response with its prompt, for export.
+struct ExportRow {
+  std::int64_t job_id = 0;
+  int sample = 0;
+  Prompt prompt;
+  ResponseRecord response;
+};
+
+// One failed job, for status reports.
+struct FailedJobInfo {
+  std::int64_t job_id = 0;
+  std::string prompt_key;
+  int sample = 0;
+  std::string error;
+  int error_status = 0;
+};
+
+enum class ImportOutcome { kInserted, kDuplicate, kKeyConflict };
+
+struct ExportInfo {
+  std::int64_t id = 0;
+  std::string run;
+  std::string out_dir;
+  std::string options_json;
+  std::string state;  // frozen: running|done|failed
+  std::string manifest_json;
+  std::string error;
+  Millis started_at_ms = 0, finished_at_ms = 0;
+};
+
+// The corpus database. Safe for concurrent use: one connection behind a mutex; writes are
+// serialized. After a failed commit the store is fail-stopped: every later write returns the
+// same IOError (nothing is guessed about what reached the disk); reopen to recover.
+class Store {
+ public:
+  // Opens (creating if missing) and migrates. Errors: IOError (cannot open / disk),
+  // FailedPrecondition (written by a newer retort: names both schema versions),
+  // Corruption (not a retort database / integrity failure).
+  static Result<std::unique_ptr<Store>> Open(const StoreOptions& opts);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // The schema version this binary writes, and the database's.
+  static int LatestSchemaVersion();
+  int SchemaVersion();
+  const std::string& path() const;
+
+  // ---- transactions (import's --strict uses one per file) ----
+  // Runs `fn` inside BEGIN IMMEDIATE ... COMMIT; rolls back when `fn` returns non-OK.
+  // May nest (inner calls use savepoints).
+  Status InTransaction(const std::function<Status()>& fn);
+
+  // ---- prompt sets ----
+  Result<std::int64_t> CreatePromptSet(const std::string& name);  // or returns the existing id
+  Result<PromptSetInfo> GetPromptSet(const std::string& name);    // NotFound
+  Result<std::vector<PromptSetInfo>> ListPromptSets();
+  // Inserts `prompts` (key, content_hash, messages, metadata set by the caller) with `sources`
+  // ("file:line") in one transaction (joins an enclosing one). outcomes[i] says what happened:
+  // duplicate content is stored once; the same key with other content is kKeyConflict.
+  Status InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prompts,
+                       const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes);
+
+  // ---- runs ----
+  // Creates the run (state created) or checks that `spec` matches the stored one (FailedPrecondition
+  // naming the first differing field; base_urls may change), then creates any missing jobs
+  // (one per prompt x sample). Returns the run.
+  Result<RunInfo> CreateOrResumeRun(const RunSpec& spec);
+  Result<RunInfo> GetRun(const std::string& name);  // NotFound
+  Result<std::vector<RunInfo>> ListRuns();
+  Status SetRunState(std::int64_t run_id, RunState state, const std::string& stop_reason);
+  Result<JobCounts> CountJobs(std::int64_t run_id);
+  Result<RunTotals> Totals(std::int64_t run_id);
+  Result<std::vector<FailedJobInfo>> RecentFailures(std::int64_t run_id, int limit);
+
+  // ---- the run lock: one harvester per run ----
+  // Takes the lock for `owner` unless another owner heartbeated within `stale_after_ms`
+  // (FailedPrecondition naming the holder). `owner_alive` may declare a holder dead earlier
+  // (e.g. same host, pid gone).
+  Status AcquireRunLock(std::int64_t run_id, const std::string& owner, Millis stale_after_ms,
+                        const std::function<bool(const std::string&)>& owner_alive);
+  Status HeartbeatRunLock(std::int64_t run_id, const std::string& owner);
+  Status ReleaseRunLock(std::int64_t run_id, const std::string& owner);
+
+  // ---- jobs (harvest) ----
+  // Returns leased jobs to pending (call after taking the run lock). Returns how many.
+  Result<std::int64_t> ResetLeasedJobs(std::int64_t run_id);
+  // Leases up to `limit` pending jobs whose next attempt is due at `wall_now_ms`, in id order.
+  Result<std::vector<LeasedJob>> LeaseJobs(std::int64_t run_id, int limit, Millis wall_now_ms);
+  // Earliest next_attempt_at of pending jobs, or nullopt when none is pending.
+  Result<std::optional<Millis>> NextPendingAt(std::int64_t run_id);
+  // Applies a batch of job updates in ONE transaction (group commit). A kDone for a job that
+  // is already done changes nothing (exactly once). Fail-stop on commit failure.
+  Status ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>& updates);
+
+  // ---- export ----
+  // Calls `fn` for every stored response of the run, ordered by (prompt key, sample).
+  // Streams: memory does not grow with the run. Stops at the first non-OK from `fn`.
+  Status ForEachResponse(std::int64_t run_id, const std::function<Status(const ExportRow&)>& fn);
+  Result<std::int64_t> BeginExport(std::int64_t run_id, const std::string& out_dir, const std::string& options_json);
+  Status FinishExport(std::int64_t export_id, bool ok, const std::string& manifest_json, const std::string& error);
+  Result<ExportInfo> GetExport(std::int64_t export_id);
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace retort

@@ -1,0 +1,35 @@
+// CorpusJson: the canonical JSON encodings of corpus types (messages, generation parameters,
+// logprobs) as stored in the database and hashed into content hashes and job keys.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "retort/corpus.h"
+#include "retort/status.h"
+
+namespace retort {
+
+// [{"content":...,"role":...},...] with sorted keys (canonical).
+std::string MessagesToJson(const std::vector<Message>& messages);
+// Corruption when the stored text is not an array of {role, content} strings.
+Result<std::vector<Message>> MessagesFromJson(const std::string& json);
+
+// SHA-256 hex of MessagesToJson(messages): a prompt's content identity.
+std::string ContentHash(const std::vector<Message>& messages);
+
+// Canonical JSON of the parameters (only set fields; sorted keys).
+std::string ParamsToJson(const GenerationParams& p);
+Result<GenerationParams> ParamsFromJson(const std::string& json);
+// Name of the first field that differs ("temperature: stored 0.7, given 0.2"), or "" if equal.
+std::string DiffParams(const GenerationParams& stored, const GenerationParams& given);
+
+// A job's identity: SHA-256 hex of canonical {provider, model, messages, request params, sample}.
+std::string JobKey(const std::string& provider, const std::string& model, const std::vector<Message>& messages,
+                   const GenerationParams& params, int sample);
+
+// Compact logprobs encoding: [[token, logprob, [[alt, logprob], ...]], ...].
+std::string LogprobsToJson(const std::vector<TokenLogprob>& lps);
+Result<std::vector<TokenLogprob>> LogprobsFromJson(const std::string& json);
+
+}  // namespace retort

@@ -1,0 +1,40 @@
+// Applies the embedded migrations in order, each in one transaction.
+#include "store/migrations.h"
+
+#include "store/sqlite_db.h"
+
+namespace retort {
+
+Result<int> ReadSchemaVersion(SqliteDb& db) {
+  Result<SqliteStmt> st = db.Prepare("PRAGMA user_version");
+  if (!st.ok()) return st.status();
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return static_cast<int>(st->Int(0));
+}
+
+Status ApplyMigrations(SqliteDb& db, const std::string& path) {
+  Result<int> cur = ReadSchemaVersion(db);
+  if (!cur.ok()) return cur.status().WithContext(path);
+  const auto& all = Migrations();
+  int latest = all.empty() ? 0 : all.back().version;
+  if (*cur > latest) {
+    return Status::FailedPrecondition("database '" + path + "' has schema version " + std::to_string(*cur) +
+                                      ", but this retort only knows up to version " + std::to_string(latest) +
+                                      ": it was written by a newer retort; upgrade retort to open it");
+  }
+  for (const Migration& m : all) {
+    if (m.version <= *cur) continue;
+    RETORT_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+    Status st = db.Exec(m.sql);
+    if (st.ok()) st = db.Exec("PRAGMA user_version = " + std::to_string(m.version));
+    if (st.ok()) st = db.Exec("COMMIT");
+    if (!st.ok()) {
+      (void)db.Exec("ROLLBACK");
+      return st.WithContext(std::string("migration ") + m.name + " on '" + path + "'");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace retort

@@ -1,0 +1,124 @@
+// SqliteDb / SqliteStmt implementation.
+#include "store/sqlite_db.h"
+
+namespace retort {
+
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool read_only, int busy_timeout_ms) {
+  sqlite3* db = nullptr;
+  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return Status::IOError("cannot open database '" + path + "': " + msg);
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, busy_timeout_ms);
+  return std::unique_ptr<SqliteDb>(new SqliteDb(db));
+}
+
+SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+
+Status SqliteDb::Error(std::string_view what) const {
+  int code = sqlite3_errcode(db_);
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
+  int primary = code & 0xff;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::Corruption(msg);
+  if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG)
+    return Status::InvalidArgument(msg);
+  return Status::IOError(msg);
+}
+
+Status SqliteDb::Exec(std::string_view sql) {
+  std::string s(sql);
+  char* err = nullptr;
+  if (sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    Status st = Error("sql");
+    return Status(st.code(), msg);
+  }
+  return Status::OK();
+}
+
+Result<SqliteStmt> SqliteDb::Prepare(std::string_view sql) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &st, nullptr) != SQLITE_OK)
+    return Error("prepare");
+  return SqliteStmt(db_, st);
+}
+
+std::int64_t SqliteDb::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+int SqliteDb::Changes() const { return sqlite3_changes(db_); }
+
+SqliteStmt& SqliteStmt::operator=(SqliteStmt&& o) noexcept {
+  if (this != &o) {
+    sqlite3_finalize(st_);
+    db_ = o.db_;
+    st_ = o.st_;
+    o.st_ = nullptr;
+  }
+  return *this;
+}
+SqliteStmt::~SqliteStmt() { sqlite3_finalize(st_); }
+
+SqliteStmt& SqliteStmt::Bind(int i, std::int64_t v) { sqlite3_bind_int64(st_, i, v); return *this; }
+SqliteStmt& SqliteStmt::Bind(int i, double v) { sqlite3_bind_double(st_, i, v); return *this; }
+SqliteStmt& SqliteStmt::Bind(int i, std::string_view v) {
+  sqlite3_bind_text64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  return *this;
+}
+SqliteStmt& SqliteStmt::BindBlob(int i, std::string_view v) {
+  sqlite3_bind_blob64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT);
+  return *this;
+}
+SqliteStmt& SqliteStmt::BindNull(int i) { sqlite3_bind_null(st_, i); return *this; }
+
+Result<bool> SqliteStmt::Step() {
+  int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  std::string msg = std::string("step: ") + sqlite3_errmsg(db_);
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::Corruption(msg);
+  if (primary == SQLITE_CONSTRAINT) return Status::InvalidArgument(msg);
+  return Status::IOError(msg);
+}
+
+Status SqliteStmt::Run() {
+  for (;;) {
+    Result<bool> r = Step();
+    if (!r.ok()) {
+      Reset();
+      return r.status();
+    }
+    if (!*r) break;
+  }
+  Reset();
+  return Status::OK();
+}
+
+void SqliteStmt::Reset() {
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+}
+
+bool SqliteStmt::IsNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+std::int64_t SqliteStmt::Int(int col) const { return sqlite3_column_int64(st_, col); }
+double SqliteStmt::Double(int col) const { return sqlite3_column_double(st_, col); }
+std::string SqliteStmt::Text(int col) const {
+  const void* p = sqlite3_column_blob(st_, col);
+  int n = sqlite3_column_bytes(st_, col);
+  return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+std::optional<std::string> SqliteStmt::OptText(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Text(col);
+}
+std::optional<std::int64_t> SqliteStmt::OptInt(int col) const {
+  if (IsNull(col)) return std::nullopt;
+  return Int(col);
+}
+
+}  // namespace retort

@@ -1,0 +1,78 @@
+// SqliteDb / SqliteStmt: a thin RAII layer over sqlite3 (the only place besides store/*.cc
+// that sees sqlite3.h). Errors become Status values.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "retort/status.h"
+
+namespace retort {
+
+class SqliteStmt;
+
+// One connection. Not thread-safe: the Store guards it with a mutex.
+class SqliteDb {
+ public:
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path, bool read_only, int busy_timeout_ms);
+  ~SqliteDb();
+  // Executes one or more statements with no results.
+  Status Exec(std::string_view sql);
+  // Prepares a statement (cached by SQL text is not needed: callers keep them).
+  Result<SqliteStmt> Prepare(std::string_view sql);
+  std::int64_t LastInsertId() const;
+  int Changes() const;
+  // An IOError/Corruption Status for the last error, prefixed with `what`.
+  Status Error(std::string_view what) const;
+  sqlite3* raw() { return db_; }
+
+ private:
+  explicit SqliteDb(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+// A prepared statement. Bind indexes are 1-based. Movable, not copyable.
+class SqliteStmt {
+ public:
+  SqliteStmt(sqlite3* db, sqlite3_stmt* st) : db_(db), st_(st) {}
+  SqliteStmt(SqliteStmt&& o) noexcept : db_(o.db_), st_(o.st_) { o.st_ = nullptr; }
+  SqliteStmt& operator=(SqliteStmt&& o) noexcept;
+  SqliteStmt(const SqliteStmt&) = delete;
+  ~SqliteStmt();
+
+  SqliteStmt& Bind(int i, std::int64_t v);
+  SqliteStmt& Bind(int i, int v) { return Bind(i, static_cast<std::int64_t>(v)); }
+  SqliteStmt& Bind(int i, double v);
+  SqliteStmt& Bind(int i, std::string_view v);
+  SqliteStmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
+  SqliteStmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
+  SqliteStmt& BindBlob(int i, std::string_view v);
+  SqliteStmt& BindNull(int i);
+  template <typename T>
+  SqliteStmt& Bind(int i, const std::optional<T>& v) {
+    return v ? Bind(i, *v) : BindNull(i);
+  }
+
+  // Steps once: true = a row is available, false = done. Errors as Status.
+  Result<bool> Step();
+  // Steps to completion, ignoring rows.
+  Status Run();
+  void Reset();
+
+  bool IsNull(int col) const;
+  std::int64_t Int(int col) const;
+  double Double(int col) const;
+  std::string Text(int col) const;
+  std::optional<std::string> OptText(int col) const;
+  std::optional<std::int64_t> OptInt(int col) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_;
+};
+
+}  // namespace retort

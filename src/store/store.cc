@@ -1,0 +1,377 @@
+// Store: opening, migrations, transactions, prompt sets, runs and the run lock.
+#include "retort/store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "store/corpus_json.h"
+#include "store/migrations.h"
+#include "store/store_impl.h"
+
+namespace retort {
+
+using nlohmann::json;
+
+const char* RunStateName(RunState s) {
+  switch (s) {
+    case RunState::kCreated: return "created";
+    case RunState::kRunning: return "running";
+    case RunState::kPaused: return "paused";
+    case RunState::kStopped: return "stopped";
+    case RunState::kCancelled: return "cancelled";
+    case RunState::kDone: return "done";
+  }
+  return "created";
+}
+
+static RunState ParseRunState(const std::string& s) {
+  for (RunState r : {RunState::kCreated, RunState::kRunning, RunState::kPaused, RunState::kStopped,
+                     RunState::kCancelled, RunState::kDone})
+    if (s == RunStateName(r)) return r;
+  return RunState::kStopped;
+}
+
+Status Store::Impl::Txn(const std::function<Status()>& fn) {
+  RETORT_RETURN_IF_ERROR(CheckWritable());
+  const bool outer = txn_depth == 0;
+  const std::string sp = "sp" + std::to_string(txn_depth);
+  RETORT_RETURN_IF_ERROR(db->Exec(outer ? "BEGIN IMMEDIATE" : "SAVEPOINT " + sp));
+  ++txn_depth;
+  Status st = fn();
+  --txn_depth;
+  if (!st.ok()) {
+    (void)db->Exec(outer ? "ROLLBACK" : "ROLLBACK TO " + sp + "; RELEASE " + sp);
+    return st;
+  }
+  Status c = db->Exec(outer ? "COMMIT" : "RELEASE " + sp);
+  if (!c.ok()) {
+    (void)db->Exec("ROLLBACK");
+    if (outer) write_error = c.WithContext("commit failed; the store refuses further writes (reopen to recover)");
+    return c;
+  }
+  return Status::OK();
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+int Store::LatestSchemaVersion() { return Migrations().empty() ? 0 : Migrations().back().version; }
+const std::string& Store::path() const { return impl_->path; }
+
+int Store::SchemaVersion() {
+  std::lock_guard lk(impl_->mu);
+  Result<int> v = ReadSchemaVersion(*impl_->db);
+  return v.ok() ? *v : -1;
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
+  if (opts.path.empty()) return Status::InvalidArgument("--db: a database path is required");
+  auto impl = std::make_unique<Impl>();
+  impl->path = opts.path;
+  impl->clock = opts.clock ? opts.clock : SystemClock();
+  impl->read_only = opts.read_only;
+  Result<std::unique_ptr<SqliteDb>> db = SqliteDb::Open(opts.path, opts.read_only, opts.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  impl->db = std::move(*db);
+  SqliteDb& d = *impl->db;
+  // Reading the schema version also detects files that are not SQLite databases.
+  Result<int> ver = ReadSchemaVersion(d);
+  if (!ver.ok()) return ver.status().WithContext("'" + opts.path + "' is not a usable SQLite database");
+  if (!opts.read_only) {
+    RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA journal_mode=WAL").WithContext(opts.path));
+    RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA foreign_keys=ON"));
+    RETORT_RETURN_IF_ERROR(
+        d.Exec(opts.durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+    RETORT_RETURN_IF_ERROR(ApplyMigrations(d, opts.path));
+  } else if (*ver != LatestSchemaVersion()) {
+    return Status::FailedPrecondition(
+        "database '" + opts.path + "' has schema version " + std::to_string(*ver) + " but this retort reads version " +
+        std::to_string(LatestSchemaVersion()) +
+        (*ver > LatestSchemaVersion() ? ": it was written by a newer retort; upgrade retort to open it"
+                                      : ": open it once without read-only mode (e.g. retort harvest/import) to migrate it"));
+  }
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Status Store::InTransaction(const std::function<Status()>& fn) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn(fn);
+}
+
+// ---- prompt sets ------------------------------------------------------------------------
+
+Result<std::int64_t> Store::CreatePromptSet(const std::string& name) {
+  if (name.empty()) return Status::InvalidArgument("--set: a prompt set name is required");
+  std::lock_guard lk(impl_->mu);
+  std::int64_t id = 0;
+  Status st = impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> ins = impl_->db->Prepare("INSERT OR IGNORE INTO prompt_sets(name, created_at) VALUES(?, ?)");
+    if (!ins.ok()) return ins.status();
+    RETORT_RETURN_IF_ERROR(ins->Bind(1, name).Bind(2, impl_->Now()).Run());
+    Result<SqliteStmt> sel = impl_->db->Prepare("SELECT id FROM prompt_sets WHERE name = ?");
+    if (!sel.ok()) return sel.status();
+    sel->Bind(1, name);
+    Result<bool> row = sel->Step();
+    if (!row.ok()) return row.status();
+    id = sel->Int(0);
+    return Status::OK();
+  });
+  if (!st.ok()) return st;
+  return id;
+}
+
+static const char* kSetInfoSql =
+    "SELECT s.id, s.name, s.created_at, (SELECT COUNT(*) FROM prompts p WHERE p.set_id = s.id) FROM prompt_sets s";
+
+static PromptSetInfo ReadSetInfo(const SqliteStmt& st) {
+  return PromptSetInfo{st.Int(0), st.Text(1), st.Int(3), st.Int(2)};
+}
+
+Result<PromptSetInfo> Store::GetPromptSet(const std::string& name) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kSetInfoSql) + " WHERE s.name = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, name);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound("no prompt set named '" + name + "'");
+  return ReadSetInfo(*st);
+}
+
+Result<std::vector<PromptSetInfo>> Store::ListPromptSets() {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kSetInfoSql) + " ORDER BY s.name");
+  if (!st.ok()) return st.status();
+  std::vector<PromptSetInfo> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(ReadSetInfo(*st));
+  }
+  return out;
+}
+
+Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prompts,
+                            const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes) {
+  std::lock_guard lk(impl_->mu);
+  outcomes->assign(prompts.size(), ImportOutcome::kInserted);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> by_hash = impl_->db->Prepare("SELECT 1 FROM prompts WHERE set_id = ? AND content_hash = ?");
+    Result<SqliteStmt> by_key = impl_->db->Prepare("SELECT content_hash FROM prompts WHERE set_id = ? AND prompt_key = ?");
+    Result<SqliteStmt> ins = impl_->db->Prepare(
+        "INSERT INTO prompts(set_id, prompt_key, content_hash, messages, metadata, source) VALUES(?,?,?,?,?,?)");
+    if (!by_hash.ok()) return by_hash.status();
+    if (!by_key.ok()) return by_key.status();
+    if (!ins.ok()) return ins.status();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const Prompt& p = prompts[i];
+      by_key->Bind(1, set_id).Bind(2, p.key);
+      Result<bool> krow = by_key->Step();
+      if (!krow.ok()) return krow.status();
+      std::optional<std::string> existing = *krow ? std::optional(by_key->Text(0)) : std::nullopt;
+      by_key->Reset();
+      if (existing) {
+        (*outcomes)[i] = *existing == p.content_hash ? ImportOutcome::kDuplicate : ImportOutcome::kKeyConflict;
+        continue;
+      }
+      by_hash->Bind(1, set_id).Bind(2, p.content_hash);
+      Result<bool> hrow = by_hash->Step();
+      if (!hrow.ok()) return hrow.status();
+      by_hash->Reset();
+      if (*hrow) {
+        (*outcomes)[i] = ImportOutcome::kDuplicate;
+        continue;
+      }
+      ins->Bind(1, set_id).Bind(2, p.key).Bind(3, p.content_hash).Bind(4, MessagesToJson(p.messages));
+      if (p.metadata_json.empty()) ins->BindNull(5); else ins->Bind(5, p.metadata_json);
+      ins->Bind(6, i < sources.size() ? sources[i] : std::string());
+      RETORT_RETURN_IF_ERROR(ins->Run());
+    }
+    return Status::OK();
+  });
+}
+
+// ---- runs -------------------------------------------------------------------------------
+
+static const char* kRunSql =
+    "SELECT r.id, r.name, s.name, r.provider, r.base_urls, r.model, r.params, r.state, r.stop_reason, "
+    "r.created_at, r.updated_at FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
+
+static Result<RunInfo> ReadRun(const SqliteStmt& st) {
+  RunInfo r;
+  r.id = st.Int(0);
+  r.spec.name = st.Text(1);
+  r.spec.set = st.Text(2);
+  r.spec.provider = st.Text(3);
+  json urls = json::parse(st.Text(4), nullptr, false);
+  if (urls.is_array())
+    for (const json& u : urls)
+      if (u.is_string()) r.spec.base_urls.push_back(u.get<std::string>());
+  r.spec.model = st.Text(5);
+  Result<GenerationParams> p = ParamsFromJson(st.Text(6));
+  if (!p.ok()) return p.status().WithContext("run '" + r.spec.name + "'");
+  r.spec.params = *p;
+  r.state = ParseRunState(st.Text(7));
+  r.stop_reason = st.OptText(8).value_or("");
+  r.created_at_ms = st.Int(9);
+  r.updated_at_ms = st.Int(10);
+  return r;
+}
+
+Result<RunInfo> Store::GetRun(const std::string& name) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kRunSql) + " WHERE r.name = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, name);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound("no run named '" + name + "'");
+  return ReadRun(*st);
+}
+
+Result<std::vector<RunInfo>> Store::ListRuns() {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kRunSql) + " ORDER BY r.name");
+  if (!st.ok()) return st.status();
+  std::vector<RunInfo> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    Result<RunInfo> r = ReadRun(*st);
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
+  if (spec.name.empty()) return Status::InvalidArgument("--run: a run name is required");
+  if (spec.model.empty()) return Status::InvalidArgument("--model: a model name is required");
+  if (spec.params.samples < 1) return Status::InvalidArgument("--samples: must be at least 1");
+  Result<PromptSetInfo> set = GetPromptSet(spec.set);
+  if (!set.ok()) return set.status();
+  std::lock_guard lk(impl_->mu);
+  Result<RunInfo> existing = GetRun(spec.name);
+  if (existing.ok()) {
+    const RunSpec& old = existing->spec;
+    auto conflict = [&](const std::string& what) {
+      return Status::FailedPrecondition("run '" + spec.name + "' exists with different parameters: " + what +
+                                        " (use a new --run name to harvest with other parameters)");
+    };
+    if (old.set != spec.set) return conflict("set: stored '" + old.set + "', given '" + spec.set + "'");
+    if (old.provider != spec.provider)
+      return conflict("provider: stored '" + old.provider + "', given '" + spec.provider + "'");
+    if (old.model != spec.model) return conflict("model: stored '" + old.model + "', given '" + spec.model + "'");
+    std::string d = DiffParams(old.params, spec.params);
+    if (!d.empty()) return conflict(d);
+  } else if (existing.status().code() != StatusCode::kNotFound) {
+    return existing.status();
+  }
+  Status st = impl_->Txn([&]() -> Status {
+    std::int64_t run_id;
+    if (!existing.ok()) {
+      Result<SqliteStmt> ins = impl_->db->Prepare(
+          "INSERT INTO runs(name, set_id, provider, base_urls, model, params, state, created_at, updated_at) "
+          "VALUES(?,?,?,?,?,?,'created',?,?)");
+      if (!ins.ok()) return ins.status();
+      ins->Bind(1, spec.name).Bind(2, set->id).Bind(3, spec.provider).Bind(4, json(spec.base_urls).dump());
+      ins->Bind(5, spec.model).Bind(6, ParamsToJson(spec.params)).Bind(7, impl_->Now()).Bind(8, impl_->Now());
+      RETORT_RETURN_IF_ERROR(ins->Run());
+      run_id = impl_->db->LastInsertId();
+    } else {
+      run_id = existing->id;
+      Result<SqliteStmt> up = impl_->db->Prepare("UPDATE runs SET base_urls = ?, updated_at = ? WHERE id = ?");
+      if (!up.ok()) return up.status();
+      RETORT_RETURN_IF_ERROR(up->Bind(1, json(spec.base_urls).dump()).Bind(2, impl_->Now()).Bind(3, run_id).Run());
+    }
+    // Create the jobs of prompts that have none yet (new run, or prompts added since).
+    Result<SqliteStmt> missing = impl_->db->Prepare(
+        "SELECT p.id, p.messages FROM prompts p WHERE p.set_id = ? AND NOT EXISTS "
+        "(SELECT 1 FROM jobs j WHERE j.run_id = ? AND j.prompt_id = p.id) ORDER BY p.id");
+    Result<SqliteStmt> ins = impl_->db->Prepare(
+        "INSERT OR IGNORE INTO jobs(run_id, prompt_id, sample, job_key, state, updated_at) "
+        "VALUES(?,?,?,?,'pending',?)");
+    if (!missing.ok()) return missing.status();
+    if (!ins.ok()) return ins.status();
+    missing->Bind(1, set->id).Bind(2, run_id);
+    for (;;) {
+      Result<bool> row = missing->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      Result<std::vector<Message>> msgs = MessagesFromJson(missing->Text(1));
+      if (!msgs.ok()) return msgs.status();
+      for (int s = 0; s < spec.params.samples; ++s) {
+        ins->Bind(1, run_id).Bind(2, missing->Int(0)).Bind(3, s);
+        ins->Bind(4, JobKey(spec.provider, spec.model, *msgs, spec.params, s)).Bind(5, impl_->Now());
+        RETORT_RETURN_IF_ERROR(ins->Run());
+      }
+    }
+    return Status::OK();
+  });
+  if (!st.ok()) return st;
+  return GetRun(spec.name);
+}
+
+Status Store::SetRunState(std::int64_t run_id, RunState state, const std::string& stop_reason) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> st = impl_->db->Prepare("UPDATE runs SET state = ?, stop_reason = ?, updated_at = ? WHERE id = ?");
+    if (!st.ok()) return st.status();
+    st->Bind(1, RunStateName(state));
+    if (stop_reason.empty()) st->BindNull(2); else st->Bind(2, stop_reason);
+    return st->Bind(3, impl_->Now()).Bind(4, run_id).Run();
+  });
+}
+
+// ---- run lock ---------------------------------------------------------------------------
+
+Status Store::AcquireRunLock(std::int64_t run_id, const std::string& owner, Millis stale_after_ms,
+                             const std::function<bool(const std::string&)>& owner_alive) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> sel = impl_->db->Prepare("SELECT lock_owner, lock_heartbeat, name FROM runs WHERE id = ?");
+    if (!sel.ok()) return sel.status();
+    sel->Bind(1, run_id);
+    Result<bool> row = sel->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("run id " + std::to_string(run_id));
+    std::optional<std::string> holder = sel->OptText(0);
+    Millis beat = sel->OptInt(1).value_or(0);
+    std::string name = sel->Text(2);
+    if (holder && *holder != owner) {
+      bool fresh = impl_->Now() - beat < stale_after_ms;
+      bool alive = owner_alive ? owner_alive(*holder) : true;
+      if (fresh && alive)
+        return Status::FailedPrecondition("run '" + name + "' is being harvested by another retort (" + *holder +
+                                          "); wait for it to finish or stop it first");
+    }
+    Result<SqliteStmt> up = impl_->db->Prepare("UPDATE runs SET lock_owner = ?, lock_heartbeat = ? WHERE id = ?");
+    if (!up.ok()) return up.status();
+    return up->Bind(1, owner).Bind(2, impl_->Now()).Bind(3, run_id).Run();
+  });
+}
+
+Status Store::HeartbeatRunLock(std::int64_t run_id, const std::string& owner) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> up =
+        impl_->db->Prepare("UPDATE runs SET lock_heartbeat = ? WHERE id = ? AND lock_owner = ?");
+    if (!up.ok()) return up.status();
+    RETORT_RETURN_IF_ERROR(up->Bind(1, impl_->Now()).Bind(2, run_id).Bind(3, owner).Run());
+    if (impl_->db->Changes() == 0) return Status::FailedPrecondition("the run lock was taken over by another retort");
+    return Status::OK();
+  });
+}
+
+Status Store::ReleaseRunLock(std::int64_t run_id, const std::string& owner) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> up = impl_->db->Prepare(
+        "UPDATE runs SET lock_owner = NULL, lock_heartbeat = NULL WHERE id = ? AND lock_owner = ?");
+    if (!up.ok()) return up.status();
+    return up->Bind(1, run_id).Bind(2, owner).Run();
+  });
+}
+
+}  // namespace retort

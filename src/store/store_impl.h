@@ -1,0 +1,30 @@
+// Store::Impl: shared state of the Store's .cc files (connection, lock, fail-stop status).
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "retort/store.h"
+#include "store/sqlite_db.h"
+
+namespace retort {
+
+struct Store::Impl {
+  std::recursive_mutex mu;  // guards everything below; held across InTransaction callbacks
+  std::unique_ptr<SqliteDb> db;
+  std::string path;
+  Clock* clock = nullptr;
+  bool read_only = false;
+  int txn_depth = 0;
+  Status write_error;  // fail-stop: once set, every write returns it
+
+  Millis Now() { return clock->WallMs(); }
+  Status CheckWritable() {
+    if (read_only) return Status::FailedPrecondition("database '" + path + "' is open read-only");
+    return write_error;
+  }
+  // Runs fn in a transaction (or savepoint when nested). Caller holds mu.
+  Status Txn(const std::function<Status()>& fn);
+};
+
+}  // namespace retort

@@ -1,0 +1,320 @@
+// Store: jobs, responses (group commit), export reads and the exports table.
+#include <nlohmann/json.hpp>
+
+#include "retort/store.h"
+#include "store/corpus_json.h"
+#include "store/store_impl.h"
+
+namespace retort {
+
+Result<JobCounts> Store::CountJobs(std::int64_t run_id) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state");
+  if (!st.ok()) return st.status();
+  st->Bind(1, run_id);
+  JobCounts c;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    std::optional<JobState> s = ParseJobState(st->Text(0));
+    std::int64_t n = st->Int(1);
+    if (!s) return Status::Corruption("jobs.state has unknown value '" + st->Text(0) + "'");
+    switch (*s) {
+      case JobState::kPending: c.pending = n; break;
+      case JobState::kLeased: c.leased = n; break;
+      case JobState::kDone: c.done = n; break;
+      case JobState::kFailed: c.failed = n; break;
+    }
+  }
+  return c;
+}
+
+Result<RunTotals> Store::Totals(std::int64_t run_id) {
+  Result<JobCounts> counts = CountJobs(run_id);
+  if (!counts.ok()) return counts.status();
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(
+      "SELECT COALESCE(SUM(MAX(prompt_tokens,0)),0), COALESCE(SUM(MAX(completion_tokens,0)),0), "
+      "COALESCE(SUM(MAX(reasoning_tokens,0)),0), COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0), "
+      "COALESCE(MIN(received_at),0), COALESCE(MAX(received_at),0) FROM responses WHERE run_id = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, run_id);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  RunTotals t;
+  t.jobs = *counts;
+  t.prompt_tokens = st->Int(0);
+  t.completion_tokens = st->Int(1);
+  t.reasoning_tokens = st->Int(2);
+  t.response_bytes = st->Int(3);
+  t.first_received_ms = st->Int(4);
+  t.last_received_ms = st->Int(5);
+  return t;
+}
+
+Result<std::vector<FailedJobInfo>> Store::RecentFailures(std::int64_t run_id, int limit) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(
+      "SELECT j.id, p.prompt_key, j.sample, COALESCE(j.last_error,''), COALESCE(j.error_status,0) FROM jobs j "
+      "JOIN prompts p ON p.id = j.prompt_id WHERE j.run_id = ? AND (j.state = 'failed' OR j.last_error IS NOT NULL) "
+      "ORDER BY j.updated_at DESC, j.id DESC LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, run_id).Bind(2, limit);
+  std::vector<FailedJobInfo> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(FailedJobInfo{st->Int(0), st->Text(1), static_cast<int>(st->Int(2)), st->Text(3),
+                                static_cast<int>(st->Int(4))});
+  }
+  return out;
+}
+
+Result<std::int64_t> Store::ResetLeasedJobs(std::int64_t run_id) {
+  std::lock_guard lk(impl_->mu);
+  std::int64_t n = 0;
+  Status s = impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> st =
+        impl_->db->Prepare("UPDATE jobs SET state = 'pending', updated_at = ? WHERE run_id = ? AND state = 'leased'");
+    if (!st.ok()) return st.status();
+    RETORT_RETURN_IF_ERROR(st->Bind(1, impl_->Now()).Bind(2, run_id).Run());
+    n = impl_->db->Changes();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
+Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, Millis wall_now_ms) {
+  std::lock_guard lk(impl_->mu);
+  std::vector<LeasedJob> out;
+  Status s = impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> sel = impl_->db->Prepare(
+        "SELECT j.id, j.prompt_id, j.sample, j.attempts, p.messages FROM jobs j JOIN prompts p ON p.id = j.prompt_id "
+        "WHERE j.run_id = ? AND j.state = 'pending' AND j.next_attempt_at <= ? ORDER BY j.id LIMIT ?");
+    Result<SqliteStmt> up = impl_->db->Prepare("UPDATE jobs SET state = 'leased', updated_at = ? WHERE id = ?");
+    if (!sel.ok()) return sel.status();
+    if (!up.ok()) return up.status();
+    sel->Bind(1, run_id).Bind(2, wall_now_ms).Bind(3, limit);
+    for (;;) {
+      Result<bool> row = sel->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      LeasedJob j;
+      j.id = sel->Int(0);
+      j.prompt_id = sel->Int(1);
+      j.sample = static_cast<int>(sel->Int(2));
+      j.attempts = static_cast<int>(sel->Int(3));
+      Result<std::vector<Message>> m = MessagesFromJson(sel->Text(4));
+      if (!m.ok()) return m.status();
+      j.messages = std::move(*m);
+      out.push_back(std::move(j));
+    }
+    sel->Reset();
+    for (const LeasedJob& j : out) RETORT_RETURN_IF_ERROR(up->Bind(1, impl_->Now()).Bind(2, j.id).Run());
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::optional<Millis>> Store::NextPendingAt(std::int64_t run_id) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st =
+      impl_->db->Prepare("SELECT MIN(next_attempt_at) FROM jobs WHERE run_id = ? AND state = 'pending'");
+  if (!st.ok()) return st.status();
+  st->Bind(1, run_id);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (st->IsNull(0)) return std::optional<Millis>();
+  return std::optional<Millis>(st->Int(0));
+}
+
+Status Store::ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>& updates) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    SqliteDb& db = *impl_->db;
+    Result<SqliteStmt> ins = db.Prepare(
+        "INSERT OR IGNORE INTO responses(job_id, run_id, body, content, reasoning, reasoning_source, finish_reason, "
+        "prompt_tokens, completion_tokens, reasoning_tokens, latency_ms, first_token_ms, http_status, request_id, "
+        "replica, received_at, logprobs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    Result<SqliteStmt> done = db.Prepare(
+        "UPDATE jobs SET state = 'done', last_error = NULL, updated_at = ? WHERE id = ? AND run_id = ? "
+        "AND state != 'done'");
+    Result<SqliteStmt> retry = db.Prepare(
+        "UPDATE jobs SET state = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
+        "WHERE id = ? AND run_id = ? AND state NOT IN ('done','failed')");
+    Result<SqliteStmt> fail = db.Prepare(
+        "UPDATE jobs SET state = 'failed', attempts = ?, last_error = ?, error_status = ?, error_body = ?, "
+        "updated_at = ? WHERE id = ? AND run_id = ? AND state NOT IN ('done','failed')");
+    Result<SqliteStmt> release = db.Prepare(
+        "UPDATE jobs SET state = 'pending', updated_at = ? WHERE id = ? AND run_id = ? AND state = 'leased'");
+    for (auto* r : {&ins, &done, &retry, &fail, &release})
+      if (!r->ok()) return r->status();
+    const Millis now = impl_->Now();
+    for (const JobUpdate& u : updates) {
+      switch (u.kind) {
+        case JobUpdate::Kind::kDone: {
+          const ResponseRecord& r = u.response;
+          SqliteStmt& s = *ins;
+          s.Bind(1, u.job_id).Bind(2, run_id).Bind(3, r.raw_body).Bind(4, r.content).Bind(5, r.reasoning);
+          if (r.reasoning_source.empty()) s.BindNull(6); else s.Bind(6, r.reasoning_source);
+          s.Bind(7, r.finish_reason);
+          auto tok = [&](int i, std::int64_t v) { if (v < 0) s.BindNull(i); else s.Bind(i, v); };
+          tok(8, r.usage.prompt_tokens);
+          tok(9, r.usage.completion_tokens);
+          tok(10, r.usage.reasoning_tokens);
+          s.Bind(11, r.latency_ms).Bind(12, r.first_token_ms).Bind(13, r.http_status);
+          if (r.request_id.empty()) s.BindNull(14); else s.Bind(14, r.request_id);
+          if (r.replica.empty()) s.BindNull(15); else s.Bind(15, r.replica);
+          s.Bind(16, r.received_at_ms ? r.received_at_ms : now);
+          if (r.logprobs.empty()) s.BindNull(17); else s.BindBlob(17, LogprobsToJson(r.logprobs));
+          RETORT_RETURN_IF_ERROR(s.Run());
+          RETORT_RETURN_IF_ERROR(done->Bind(1, now).Bind(2, u.job_id).Bind(3, run_id).Run());
+          break;
+        }
+        case JobUpdate::Kind::kRetryLater:
+          RETORT_RETURN_IF_ERROR(retry->Bind(1, u.attempts).Bind(2, u.next_attempt_at_ms).Bind(3, u.error)
+                                     .Bind(4, now).Bind(5, u.job_id).Bind(6, run_id).Run());
+          break;
+        case JobUpdate::Kind::kFailed:
+          fail->Bind(1, u.attempts).Bind(2, u.error);
+          if (u.error_status) fail->Bind(3, u.error_status); else fail->BindNull(3);
+          if (u.error_body.empty()) fail->BindNull(4); else fail->Bind(4, u.error_body);
+          RETORT_RETURN_IF_ERROR(fail->Bind(5, now).Bind(6, u.job_id).Bind(7, run_id).Run());
+          break;
+        case JobUpdate::Kind::kRelease:
+          RETORT_RETURN_IF_ERROR(release->Bind(1, now).Bind(2, u.job_id).Bind(3, run_id).Run());
+          break;
+      }
+    }
+    return Status::OK();
+  });
+}
+
+// ---- export reads -----------------------------------------------------------------------
+
+Status Store::ForEachResponse(std::int64_t run_id, const std::function<Status(const ExportRow&)>& fn) {
+  std::string last_key;
+  int last_sample = -1;
+  bool first = true;
+  constexpr int kPage = 512;
+  for (;;) {
+    std::vector<ExportRow> page;
+    {
+      std::lock_guard lk(impl_->mu);
+      Result<SqliteStmt> st = impl_->db->Prepare(
+          "SELECT j.id, j.sample, p.id, p.prompt_key, p.content_hash, p.messages, p.metadata, r.body, r.content, "
+          "r.reasoning, r.reasoning_source, r.finish_reason, r.prompt_tokens, r.completion_tokens, "
+          "r.reasoning_tokens, r.latency_ms, r.first_token_ms, r.http_status, r.request_id, r.received_at, "
+          "r.logprobs, r.replica "
+          "FROM runs ru JOIN prompts p ON p.set_id = ru.set_id "
+          "JOIN jobs j ON j.run_id = ru.id AND j.prompt_id = p.id "
+          "JOIN responses r ON r.job_id = j.id "
+          "WHERE ru.id = ? AND (? OR p.prompt_key > ? OR (p.prompt_key = ? AND j.sample > ?)) "
+          "ORDER BY p.prompt_key, j.sample LIMIT ?");
+      if (!st.ok()) return st.status();
+      st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_key).Bind(5, last_sample);
+      st->Bind(6, kPage);
+      for (;;) {
+        Result<bool> row = st->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        ExportRow e;
+        e.job_id = st->Int(0);
+        e.sample = static_cast<int>(st->Int(1));
+        e.prompt.id = st->Int(2);
+        e.prompt.key = st->Text(3);
+        e.prompt.content_hash = st->Text(4);
+        Result<std::vector<Message>> m = MessagesFromJson(st->Text(5));
+        if (!m.ok()) return m.status();
+        e.prompt.messages = std::move(*m);
+        e.prompt.metadata_json = st->OptText(6).value_or("");
+        ResponseRecord& r = e.response;
+        r.job_id = e.job_id;
+        r.raw_body = st->Text(7);
+        r.content = st->Text(8);
+        r.reasoning = st->OptText(9);
+        r.reasoning_source = st->OptText(10).value_or("");
+        r.finish_reason = st->Text(11);
+        r.usage.prompt_tokens = st->OptInt(12).value_or(-1);
+        r.usage.completion_tokens = st->OptInt(13).value_or(-1);
+        r.usage.reasoning_tokens = st->OptInt(14).value_or(-1);
+        r.latency_ms = st->Double(15);
+        if (!st->IsNull(16)) r.first_token_ms = st->Double(16);
+        r.http_status = static_cast<int>(st->Int(17));
+        r.request_id = st->OptText(18).value_or("");
+        r.received_at_ms = st->Int(19);
+        if (!st->IsNull(20)) {
+          Result<std::vector<TokenLogprob>> lp = LogprobsFromJson(st->Text(20));
+          if (!lp.ok()) return lp.status();
+          r.logprobs = std::move(*lp);
+        }
+        r.replica = st->OptText(21).value_or("");
+        page.push_back(std::move(e));
+      }
+    }
+    for (const ExportRow& e : page) RETORT_RETURN_IF_ERROR(fn(e));
+    if (page.size() < static_cast<size_t>(kPage)) return Status::OK();
+    last_key = page.back().prompt.key;
+    last_sample = page.back().sample;
+    first = false;
+  }
+}
+
+Result<std::int64_t> Store::BeginExport(std::int64_t run_id, const std::string& out_dir,
+                                        const std::string& options_json) {
+  std::lock_guard lk(impl_->mu);
+  std::int64_t id = 0;
+  Status s = impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> st = impl_->db->Prepare(
+        "INSERT INTO exports(run_id, out_dir, options, state, started_at) VALUES(?,?,?,'running',?)");
+    if (!st.ok()) return st.status();
+    RETORT_RETURN_IF_ERROR(st->Bind(1, run_id).Bind(2, out_dir).Bind(3, options_json).Bind(4, impl_->Now()).Run());
+    id = impl_->db->LastInsertId();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return id;
+}
+
+Status Store::FinishExport(std::int64_t export_id, bool ok, const std::string& manifest_json,
+                           const std::string& error) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> st = impl_->db->Prepare(
+        "UPDATE exports SET state = ?, manifest = ?, error = ?, finished_at = ? WHERE id = ?");
+    if (!st.ok()) return st.status();
+    st->Bind(1, ok ? "done" : "failed");
+    if (manifest_json.empty()) st->BindNull(2); else st->Bind(2, manifest_json);
+    if (error.empty()) st->BindNull(3); else st->Bind(3, error);
+    return st->Bind(4, impl_->Now()).Bind(5, export_id).Run();
+  });
+}
+
+Result<ExportInfo> Store::GetExport(std::int64_t export_id) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare(
+      "SELECT e.id, r.name, e.out_dir, e.options, e.state, e.manifest, e.error, e.started_at, e.finished_at "
+      "FROM exports e JOIN runs r ON r.id = e.run_id WHERE e.id = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, export_id);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound("no export with id " + std::to_string(export_id));
+  ExportInfo e;
+  e.id = st->Int(0);
+  e.run = st->Text(1);
+  e.out_dir = st->Text(2);
+  e.options_json = st->Text(3);
+  e.state = st->Text(4);
+  e.manifest_json = st->OptText(5).value_or("");
+  e.error = st->OptText(6).value_or("");
+  e.started_at_ms = st->Int(7);
+  e.finished_at_ms = st->OptInt(8).value_or(0);
+  return e;
+}
+
+}  // namespace retort

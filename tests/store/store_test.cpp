@@ -1,0 +1,217 @@
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+
+#include "retort/store.h"
+#include "store/corpus_json.h"
+#include "test_support/temp_dir.h"
+
+using namespace retort;
+
+namespace {
+std::unique_ptr<Store> OpenStore(const std::string& path) {
+  auto s = Store::Open(StoreOptions{path});
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+Prompt MakePrompt(const std::string& key, const std::string& text) {
+  Prompt p;
+  p.messages = {Message{"user", text}};
+  p.content_hash = ContentHash(p.messages);
+  p.key = key.empty() ? "h:" + p.content_hash.substr(0, 16) : key;
+  return p;
+}
+int UserVersion(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  sqlite3_step(st);
+  int v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+void ExecRaw(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+}
+}  // namespace
+
+TEST_CASE("Store migrates a fresh database to the latest schema", "[store]") {
+  test::TempDir dir;
+  std::string path = dir.path() + "/c.db";
+  auto store = OpenStore(path);
+  CHECK(store->SchemaVersion() == Store::LatestSchemaVersion());
+  CHECK(Store::LatestSchemaVersion() >= 1);
+  store.reset();
+  CHECK(UserVersion(path) == Store::LatestSchemaVersion());
+  // Re-opening is a no-op.
+  auto again = OpenStore(path);
+  CHECK(again->SchemaVersion() == Store::LatestSchemaVersion());
+}
+
+TEST_CASE("Store refuses a database written by a newer retort", "[store]") {
+  test::TempDir dir;
+  std::string path = dir.path() + "/c.db";
+  OpenStore(path).reset();
+  ExecRaw(path, "PRAGMA user_version = 999");
+  auto s = Store::Open(StoreOptions{path});
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.status().code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(s.status().message(), Catch::Contains("newer retort"));
+  CHECK_THAT(s.status().message(), Catch::Contains("999"));
+}
+
+TEST_CASE("Store upgrades an older database and keeps its data", "[store]") {
+  test::TempDir dir;
+  std::string path = dir.path() + "/c.db";
+  {
+    auto store = OpenStore(path);
+    REQUIRE(store->CreatePromptSet("old").ok());
+  }
+  // Pretend the file was written at schema version 1 by an older retort.
+  ExecRaw(path, "PRAGMA user_version = 1");
+  auto store = OpenStore(path);
+  CHECK(store->SchemaVersion() == Store::LatestSchemaVersion());
+  CHECK(store->GetPromptSet("old").ok());
+}
+
+TEST_CASE("Store rejects a file that is not a database", "[store]") {
+  test::TempDir dir;
+  std::string path = dir.path() + "/junk.db";
+  test::WriteFile(path, std::string(8192, 'x'));
+  auto s = Store::Open(StoreOptions{path});
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.status().message(), Catch::Contains("junk.db"));
+}
+
+TEST_CASE("Store dedups prompts by content and flags key conflicts", "[store]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  REQUIRE(set.ok());
+  std::vector<Prompt> ps = {MakePrompt("a", "hello"), MakePrompt("b", "hello"), MakePrompt("a", "other"),
+                            MakePrompt("c", "world")};
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, ps, {"f:1", "f:2", "f:3", "f:4"}, &out).ok());
+  CHECK(out == std::vector<ImportOutcome>{ImportOutcome::kInserted, ImportOutcome::kDuplicate,
+                                          ImportOutcome::kKeyConflict, ImportOutcome::kInserted});
+  CHECK(store->GetPromptSet("s")->prompts == 2);
+  // Re-import is idempotent.
+  REQUIRE(store->InsertPrompts(*set, ps, {}, &out).ok());
+  CHECK(store->GetPromptSet("s")->prompts == 2);
+}
+
+TEST_CASE("Store creates one job per prompt x sample and resumes without duplicates", "[store]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("a", "x"), MakePrompt("b", "y")}, {}, &out).ok());
+  RunSpec spec{"r", "s", "openai-chat", {"http://127.0.0.1:1/v1"}, "m", {}};
+  spec.params.samples = 3;
+  spec.params.temperature = 0.7;
+  auto run = store->CreateOrResumeRun(spec);
+  REQUIRE(run.ok());
+  CHECK(store->CountJobs(run->id)->pending == 6);
+  REQUIRE(store->CreateOrResumeRun(spec).ok());
+  CHECK(store->CountJobs(run->id)->total() == 6);
+  // A new prompt adds its jobs on resume.
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("c", "z")}, {}, &out).ok());
+  REQUIRE(store->CreateOrResumeRun(spec).ok());
+  CHECK(store->CountJobs(run->id)->total() == 9);
+  // A conflicting parameter is an error naming the field.
+  RunSpec other = spec;
+  other.params.temperature = 0.2;
+  auto bad = store->CreateOrResumeRun(other);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(bad.status().message(), Catch::Contains("temperature"));
+}
+
+TEST_CASE("Store keeps a committed response exactly once", "[store]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("a", "x")}, {}, &out).ok());
+  auto run = store->CreateOrResumeRun(RunSpec{"r", "s", "openai-chat", {}, "m", {}});
+  REQUIRE(run.ok());
+  auto jobs = store->LeaseJobs(run->id, 10, 0);
+  REQUIRE(jobs.ok());
+  REQUIRE(jobs->size() == 1);
+  CHECK(store->CountJobs(run->id)->leased == 1);
+  JobUpdate u;
+  u.kind = JobUpdate::Kind::kDone;
+  u.job_id = (*jobs)[0].id;
+  u.response.content = "first";
+  u.response.finish_reason = "stop";
+  u.response.raw_body = "{}";
+  u.response.logprobs = {TokenLogprob{"a", -0.5, {{"b", -1.5}}}};
+  REQUIRE(store->ApplyJobUpdates(run->id, {u}).ok());
+  u.response.content = "second";
+  REQUIRE(store->ApplyJobUpdates(run->id, {u}).ok());
+  // Failure after success changes nothing.
+  JobUpdate f;
+  f.kind = JobUpdate::Kind::kFailed;
+  f.job_id = u.job_id;
+  f.error = "late failure";
+  REQUIRE(store->ApplyJobUpdates(run->id, {f}).ok());
+  int rows = 0;
+  REQUIRE(store->ForEachResponse(run->id, [&](const ExportRow& r) {
+    ++rows;
+    CHECK(r.response.content == "first");
+    REQUIRE(r.response.logprobs.size() == 1);
+    CHECK(r.response.logprobs[0].top[0].token == "b");
+    return Status::OK();
+  }).ok());
+  CHECK(rows == 1);
+  CHECK(store->CountJobs(run->id)->done == 1);
+  CHECK(store->LeaseJobs(run->id, 10, 0)->empty());
+}
+
+TEST_CASE("Store returns leased jobs to pending and honours next_attempt_at", "[store]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("a", "x"), MakePrompt("b", "y")}, {}, &out).ok());
+  auto run = store->CreateOrResumeRun(RunSpec{"r", "s", "openai-chat", {}, "m", {}});
+  auto jobs = store->LeaseJobs(run->id, 10, 0);
+  REQUIRE(jobs->size() == 2);
+  CHECK(*store->ResetLeasedJobs(run->id) == 2);
+  jobs = store->LeaseJobs(run->id, 10, 0);
+  JobUpdate r;
+  r.kind = JobUpdate::Kind::kRetryLater;
+  r.job_id = (*jobs)[0].id;
+  r.attempts = 1;
+  r.next_attempt_at_ms = 5000;
+  r.error = "HTTP 503";
+  REQUIRE(store->ApplyJobUpdates(run->id, {r}).ok());
+  CHECK(store->LeaseJobs(run->id, 10, 4999)->empty());
+  CHECK(**store->NextPendingAt(run->id) == 5000);
+  auto later = store->LeaseJobs(run->id, 10, 5000);
+  REQUIRE(later->size() == 1);
+  CHECK((*later)[0].attempts == 1);
+}
+
+TEST_CASE("Store run lock refuses a second live harvester", "[store]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  auto run = store->CreateOrResumeRun(RunSpec{"r", "s", "openai-chat", {}, "m", {}});
+  REQUIRE(run.ok());
+  REQUIRE(store->AcquireRunLock(run->id, "host:1:a", 10000, nullptr).ok());
+  auto second = store->AcquireRunLock(run->id, "host:2:b", 10000, [](const std::string&) { return true; });
+  CHECK(second.code() == StatusCode::kFailedPrecondition);
+  CHECK_THAT(second.message(), Catch::Contains("host:1:a"));
+  // A dead holder is taken over.
+  CHECK(store->AcquireRunLock(run->id, "host:2:b", 10000, [](const std::string&) { return false; }).ok());
+  CHECK(store->HeartbeatRunLock(run->id, "host:1:a").code() == StatusCode::kFailedPrecondition);
+  CHECK(store->ReleaseRunLock(run->id, "host:2:b").ok());
+}
