@@ -62,6 +62,8 @@ struct RunInfo {
   RunState state = RunState::kCreated;
   std::string stop_reason;
   Millis created_at_ms = 0, updated_at_ms = 0;
+  std::string lock_owner;     // "host:pid:nonce" of the harvester holding the run, or ""
+  Millis lock_heartbeat_ms = 0;
 };
 
 // Totals over a run's stored responses.

@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("retort ") + RETORT_VERSION);
   app.require_subcommand(1);
   int rc = 0;
+  retort::cli::AddHarvestCommand(app, rc);
+  retort::cli::AddStatusCommand(app, rc);
   retort::cli::AddSimCommand(app, rc);
   CLI11_PARSE(app, argc, argv);
   return rc;

@@ -195,7 +195,7 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
 
 static const char* kRunSql =
     "SELECT r.id, r.name, s.name, r.provider, r.base_urls, r.model, r.params, r.state, r.stop_reason, "
-    "r.created_at, r.updated_at FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
+    "r.created_at, r.updated_at, r.lock_owner, r.lock_heartbeat FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
 
 static Result<RunInfo> ReadRun(const SqliteStmt& st) {
   RunInfo r;
@@ -215,6 +215,8 @@ static Result<RunInfo> ReadRun(const SqliteStmt& st) {
   r.stop_reason = st.OptText(8).value_or("");
   r.created_at_ms = st.Int(9);
   r.updated_at_ms = st.Int(10);
+  r.lock_owner = st.OptText(11).value_or("");
+  r.lock_heartbeat_ms = st.OptInt(12).value_or(0);
   return r;
 }
 

@@ -60,6 +60,9 @@ class HttpTransport {
                             const std::function<bool(std::string_view)>& on_chunk = nullptr) = 0;
   // GET, used for health probes.
   virtual HttpResponse Get(std::string_view path, const HeaderList& headers) = 0;
+  // Aborts a request in progress on another thread (its Post returns kCancelled or kReset).
+  // The only method that is safe to call concurrently with Post.
+  virtual void Cancel() = 0;
   // "host:port" of the endpoint (no credentials, no path).
   virtual std::string Host() const = 0;
 };

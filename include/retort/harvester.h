@@ -1,0 +1,133 @@
+// Harvester: runs a harvest (a run's jobs -> teacher -> store), exactly once, rate-aware.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "retort/clock.h"
+#include "retort/log.h"
+#include "retort/status.h"
+#include "retort/store.h"
+
+namespace retort {
+
+// Every option of `retort harvest`. Declared once in the option table (HarvestOptionTable):
+// the CLI flag `--max-tokens`, the config-file key `max-tokens` and the service's JSON field
+// `max_tokens` all come from that table.
+struct HarvestOptions {
+  // Prompt set to harvest and the run's name. Re-using a run name resumes that run.
+  std::string set;
+  std::string run;
+  // Provider adapter: "openai-chat" (default) or "anthropic-messages".
+  std::string provider = "openai-chat";
+  // Teacher base URLs (repeatable = replicas). openai-chat: ".../v1" (the path /chat/completions
+  // is appended); anthropic-messages: the host root (/v1/messages is appended). Empty = from
+  // OPENAI_BASE_URL / ANTHROPIC_BASE_URL.
+  std::vector<std::string> base_urls;
+  std::string model;
+  // Environment variable holding the API key ("" = the provider's default, e.g. OPENAI_API_KEY).
+  // The key itself is never stored, logged or shown.
+  std::string api_key_env;
+  // Generation parameters (stored with the run).
+  GenerationParams params;
+  // Hard ceiling on requests in flight; the adaptive limiter stays at or below it.
+  int concurrency = 64;
+  // Connect and read timeout per request, seconds.
+  double timeout_s = 600;
+  // TLS: CA bundle path, or skip verification (explicit only).
+  std::string ca_file;
+  bool insecure = false;
+  // Rate limits (0 = learn from the provider's headers).
+  double rpm = 0;
+  double tpm = 0;
+  // Error attempts per job before it fails (429s do not count).
+  int max_attempts = 8;
+  // Budgets: stop cleanly when the next request could cross one. 0 = none.
+  std::int64_t max_requests = 0;
+  std::int64_t max_total_tokens = 0;
+  double max_cost = 0;
+  // Prices in currency units per million tokens (for cost accounting and --max-cost).
+  double price_input = 0;
+  double price_output = 0;
+  // Seconds to wait for in-flight requests on a graceful stop before abandoning them.
+  double shutdown_timeout_s = 30;
+  // Seed of the retry jitter.
+  std::uint64_t jitter_seed = 0x5eed;
+
+  // Checks ranges and combinations. InvalidArgument names the flag.
+  Status Validate() const;
+};
+
+// One option of the table: flag name without dashes ("max-tokens"), help text, and whether it
+// takes a value or repeats. `apply` parses the text value into the options.
+struct HarvestOptionSpec {
+  const char* name;
+  const char* help;
+  enum class Kind { kString, kInt, kDouble, kBool, kList } kind;
+  std::function<Status(HarvestOptions&, const std::string&)> apply;
+  std::function<std::string(const HarvestOptions&)> default_text;  // shown in --help; "" = none
+};
+const std::vector<HarvestOptionSpec>& HarvestOptionTable();
+
+// Live counters of a harvest. Plain values; a snapshot.
+struct HarvestProgress {
+  std::int64_t total_jobs = 0, done = 0, failed = 0, pending = 0;
+  std::int64_t requests = 0, retries = 0, rate_limited = 0, errors = 0;
+  std::int64_t in_flight = 0;
+  int concurrency_limit = 0;
+  double rpm_effective = 0, tpm_effective = 0;  // governor's current rates (0 = unlimited)
+  std::int64_t prompt_tokens = 0, completion_tokens = 0, reasoning_tokens = 0;
+  double cost = 0;
+  double elapsed_s = 0;
+  double requests_per_s = 0, tokens_per_s = 0;  // recent rates
+  double eta_s = -1;                            // -1 = unknown
+  std::int64_t bytes_stored = 0;
+  std::string state;                            // "running", "stopping", "done", "stopped"
+  std::string last_error;
+};
+
+// How a harvest ended.
+struct HarvestSummary {
+  RunState final_state = RunState::kStopped;
+  std::string stop_reason;  // "" when done
+  HarvestProgress progress;
+};
+
+// Optional hooks for the service and metrics. Called from harvest threads; must be thread-safe.
+struct HarvestObserver {
+  virtual ~HarvestObserver() = default;
+  // outcome: "ok", "retried", "rate_limited", "failed"; latency in seconds.
+  virtual void OnRequest(const std::string& outcome, double latency_s) { (void)outcome; (void)latency_s; }
+};
+
+// Runs one harvest. Create, then Run() on one thread; Stop()/Progress() from any thread.
+class Harvester {
+ public:
+  // `store` and `log` must outlive the Harvester. `clock` nullptr = SystemClock().
+  Harvester(Store* store, HarvestOptions opts, LogSink* log, Clock* clock = nullptr,
+            HarvestObserver* observer = nullptr);
+  ~Harvester();
+
+  // Harvests until every job is done or failed, a budget is reached, the run must stop
+  // (401/403, quota exhausted, storage failure) or Stop() is called. Returns the summary;
+  // errors: InvalidArgument (options), NotFound (set), FailedPrecondition (conflicting run
+  // parameters, run locked by another harvester), Unauthenticated (401/403: jobs stay pending),
+  // IOError (storage: fail-stop).
+  Result<HarvestSummary> Run();
+  // Graceful stop: no new requests; in-flight ones finish (bounded), results are committed.
+  void Stop(const std::string& reason = "stopped by signal");
+  // Immediate: abandons in-flight requests (their jobs stay leased -> pending on next start).
+  void Abort();
+  HarvestProgress Progress() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace retort

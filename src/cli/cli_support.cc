@@ -1,0 +1,34 @@
+// CLI support: error reporting and the stderr log sink.
+#include "cli/cli_support.h"
+
+#include <unistd.h>
+
+namespace retort::cli {
+
+int ReportError(const Status& st) {
+  std::cerr << "retort: error: " << st.message() << "\n";
+  return st.code() == StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+void StderrLogSink::Write(const LogLine& line) {
+  if (line.level < min_) return;
+  static const char* kNames[] = {"debug", "info", "warn", "error"};
+  std::string out = "retort: [" + std::string(kNames[static_cast<int>(line.level)]) + "]";
+  if (!line.run.empty()) out += " run=" + line.run;
+  if (line.job) out += " job=" + std::to_string(line.job);
+  if (line.attempt) out += " attempt=" + std::to_string(line.attempt);
+  out += ": " + line.message + "\n";
+  std::lock_guard lk(mu_);
+  std::cerr << out << std::flush;
+}
+
+LogLevel ParseLogLevel(const std::string& s) {
+  if (s == "debug") return LogLevel::kDebug;
+  if (s == "warn") return LogLevel::kWarn;
+  if (s == "error") return LogLevel::kError;
+  return LogLevel::kInfo;
+}
+
+bool StderrIsTty() { return isatty(STDERR_FILENO) == 1; }
+
+}  // namespace retort::cli

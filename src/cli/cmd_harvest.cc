@@ -1,0 +1,200 @@
+// retort harvest: send a prompt set's jobs to a teacher and store every response exactly once.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/cli_support.h"
+#include "cli/commands.h"
+#include "retort/harvester.h"
+#include "retort/store.h"
+
+namespace retort::cli {
+
+namespace {
+
+struct HarvestFlags {
+  std::string db;
+  std::string durability = "normal";
+  std::string progress = "auto";
+  double progress_interval = 2.0;
+  std::string log_level = "info";
+  // Raw values per table option, applied in table order after parsing.
+  std::map<std::string, std::string> scalars;
+  std::map<std::string, std::vector<std::string>> lists;
+  std::map<std::string, bool> flags;
+};
+
+std::string FormatDuration(double s) {
+  if (s < 0) return "?";
+  long t = static_cast<long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
+}
+
+nlohmann::json ProgressJson(const HarvestProgress& p, const std::string& run) {
+  return {{"run", run},
+          {"state", p.state},
+          {"done", p.done},
+          {"failed", p.failed},
+          {"pending", p.pending},
+          {"total", p.total_jobs},
+          {"requests", p.requests},
+          {"retries", p.retries},
+          {"rate_limited", p.rate_limited},
+          {"errors", p.errors},
+          {"in_flight", p.in_flight},
+          {"concurrency_limit", p.concurrency_limit},
+          {"requests_per_s", p.requests_per_s},
+          {"tokens_per_s", p.tokens_per_s},
+          {"prompt_tokens", p.prompt_tokens},
+          {"completion_tokens", p.completion_tokens},
+          {"cost", p.cost},
+          {"elapsed_s", p.elapsed_s},
+          {"eta_s", p.eta_s}};
+}
+
+std::string ProgressLine(const HarvestProgress& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "%lld/%lld done  %.1f req/s  %.0f tok/s  ETA %s  retries %lld  429s %lld  errors %lld  failed %lld  "
+                "in flight %lld",
+                static_cast<long long>(p.done), static_cast<long long>(p.total_jobs), p.requests_per_s, p.tokens_per_s,
+                FormatDuration(p.eta_s).c_str(), static_cast<long long>(p.retries),
+                static_cast<long long>(p.rate_limited), static_cast<long long>(p.errors),
+                static_cast<long long>(p.failed), static_cast<long long>(p.in_flight));
+  return buf;
+}
+
+int RunHarvest(const HarvestFlags& f) {
+  HarvestOptions opts;
+  for (const HarvestOptionSpec& spec : HarvestOptionTable()) {
+    Status st;
+    if (auto it = f.scalars.find(spec.name); it != f.scalars.end() && !it->second.empty())
+      st = spec.apply(opts, it->second);
+    if (auto it = f.lists.find(spec.name); it != f.lists.end())
+      for (const std::string& v : it->second)
+        if (st.ok()) st = spec.apply(opts, v);
+    if (auto it = f.flags.find(spec.name); it != f.flags.end() && it->second) st = spec.apply(opts, "true");
+    if (!st.ok()) return ReportError(st);
+  }
+  if (opts.base_urls.empty()) {
+    const char* env = std::getenv(opts.provider == "anthropic-messages" ? "ANTHROPIC_BASE_URL" : "OPENAI_BASE_URL");
+    if (env && *env) opts.base_urls.push_back(env);
+  }
+  if (Status v = opts.Validate(); !v.ok()) return ReportError(v);
+  if (f.durability != "normal" && f.durability != "full")
+    return ReportError(Status::InvalidArgument("--durability: expected normal or full, got '" + f.durability + "'"));
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  StoreOptions so;
+  so.path = f.db;
+  so.durability = f.durability == "full" ? Durability::kFull : Durability::kNormal;
+  Result<std::unique_ptr<Store>> store = Store::Open(so);
+  if (!store.ok()) return ReportError(store.status());
+
+  StderrLogSink log(ParseLogLevel(f.log_level));
+  Harvester harvester(store->get(), opts, &log);
+
+  std::atomic<bool> finished{false};
+  std::thread signals([&] {
+    int n = 0;
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&sigs, &sig) != 0) continue;
+      if (finished.load()) return;
+      if (++n == 1) {
+        std::fprintf(stderr, "\nretort: %s received: finishing requests in flight (again to exit at once)\n",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        harvester.Stop(sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)");
+      } else {
+        // Every commit is atomic: jobs in flight are leased and return to pending on the next start.
+        std::_Exit(130);
+      }
+    }
+  });
+
+  Result<HarvestSummary> result = Status::Internal("not run");
+  std::thread worker([&] {
+    result = harvester.Run();
+    finished = true;
+  });
+  const bool json = f.progress == "json" || (f.progress == "auto" && !StderrIsTty());
+  const bool line = f.progress == "tty" || (f.progress == "auto" && StderrIsTty());
+  const auto interval = std::chrono::milliseconds(static_cast<long>((json ? std::max(0.2, f.progress_interval) : 0.5) * 1000));
+  auto next = std::chrono::steady_clock::now() + interval;
+  while (!finished.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // UI refresh tick, not synchronisation
+    if (std::chrono::steady_clock::now() < next || finished.load()) continue;
+    next += interval;
+    HarvestProgress p = harvester.Progress();
+    if (f.progress == "off") continue;
+    if (json) std::fprintf(stderr, "%s\n", ProgressJson(p, opts.run).dump().c_str());
+    else if (line) std::fprintf(stderr, "\r\033[K%s", ProgressLine(p).c_str());
+  }
+  worker.join();
+  finished = true;
+  kill(getpid(), SIGTERM);  // wake the signal thread so it can exit (signal is blocked: sigwait takes it)
+  signals.join();
+  if (line) std::fprintf(stderr, "\r\033[K");
+  if (!result.ok()) return ReportError(result.status());
+  const HarvestSummary& s = *result;
+  if (json) std::fprintf(stderr, "%s\n", ProgressJson(s.progress, opts.run).dump().c_str());
+  std::printf("run %s: %s%s%s; %lld done, %lld failed, %lld pending; %lld requests, %lld retries, %lld rate-limited; "
+              "%lld prompt + %lld completion tokens\n",
+              opts.run.c_str(), RunStateName(s.final_state), s.stop_reason.empty() ? "" : " (",
+              s.stop_reason.empty() ? "" : (s.stop_reason + ")").c_str(), static_cast<long long>(s.progress.done),
+              static_cast<long long>(s.progress.failed), static_cast<long long>(s.progress.pending),
+              static_cast<long long>(s.progress.requests), static_cast<long long>(s.progress.retries),
+              static_cast<long long>(s.progress.rate_limited), static_cast<long long>(s.progress.prompt_tokens),
+              static_cast<long long>(s.progress.completion_tokens));
+  return 0;
+}
+
+}  // namespace
+
+void AddHarvestCommand(CLI::App& app, int& rc) {
+  auto* sub = app.add_subcommand("harvest", "Send a prompt set to a teacher and store every response exactly once");
+  auto f = std::make_shared<HarvestFlags>();
+  sub->set_config("--config", "", "TOML/INI file holding any option below (flags override it)");
+  sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();
+  sub->add_option("--durability", f->durability, "SQLite synchronous level: normal or full")->capture_default_str();
+  sub->add_option("--progress", f->progress, "Progress output: auto, tty, json or off")->capture_default_str();
+  sub->add_option("--progress-interval", f->progress_interval, "Seconds between JSON progress lines")
+      ->capture_default_str();
+  sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
+  HarvestOptions defaults;
+  for (const HarvestOptionSpec& spec : HarvestOptionTable()) {
+    std::string flag = std::string("--") + spec.name;
+    std::string def = spec.default_text(defaults);
+    std::string help = spec.help;
+    if (!def.empty()) help += " [default: " + def + "]";
+    switch (spec.kind) {
+      case HarvestOptionSpec::Kind::kList:
+        sub->add_option(flag, f->lists[spec.name], help);
+        break;
+      case HarvestOptionSpec::Kind::kBool:
+        sub->add_flag(flag, f->flags[spec.name], help);
+        break;
+      default:
+        sub->add_option(flag, f->scalars[spec.name], help);
+    }
+  }
+  sub->callback([f, &rc] { rc = RunHarvest(*f); });
+}
+
+}  // namespace retort::cli

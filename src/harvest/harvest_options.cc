@@ -1,0 +1,211 @@
+// HarvestOptionTable: every harvest option declared once (CLI flag, config key, JSON field).
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "retort/harvester.h"
+
+namespace retort {
+
+namespace {
+
+using Kind = HarvestOptionSpec::Kind;
+
+Status ParseInt(const std::string& name, const std::string& v, std::int64_t* out) {
+  errno = 0;
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE)
+    return Status::InvalidArgument("--" + name + ": expected an integer, got '" + v + "'");
+  *out = x;
+  return Status::OK();
+}
+
+Status ParseDouble(const std::string& name, const std::string& v, double* out) {
+  errno = 0;
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(x))
+    return Status::InvalidArgument("--" + name + ": expected a number, got '" + v + "'");
+  *out = x;
+  return Status::OK();
+}
+
+Status ParseBool(const std::string& name, const std::string& v, bool* out) {
+  if (v == "true" || v == "1" || v.empty()) { *out = true; return Status::OK(); }
+  if (v == "false" || v == "0") { *out = false; return Status::OK(); }
+  return Status::InvalidArgument("--" + name + ": expected true or false, got '" + v + "'");
+}
+
+std::string Num(double d) {
+  nlohmann::json j = d;
+  return j.dump();
+}
+
+template <typename F>
+HarvestOptionSpec Str(const char* name, const char* help, F member) {
+  return {name, help, Kind::kString,
+          [member](HarvestOptions& o, const std::string& v) { o.*member = v; return Status::OK(); },
+          [member](const HarvestOptions& o) { return o.*member; }};
+}
+
+template <typename T>
+HarvestOptionSpec Int(const char* name, const char* help, T HarvestOptions::*member) {
+  return {name, help, Kind::kInt,
+          [name, member](HarvestOptions& o, const std::string& v) {
+            std::int64_t x;
+            RETORT_RETURN_IF_ERROR(ParseInt(name, v, &x));
+            o.*member = static_cast<T>(x);
+            return Status::OK();
+          },
+          [member](const HarvestOptions& o) { return std::to_string(o.*member); }};
+}
+
+HarvestOptionSpec Dbl(const char* name, const char* help, double HarvestOptions::*member) {
+  return {name, help, Kind::kDouble,
+          [name, member](HarvestOptions& o, const std::string& v) { return ParseDouble(name, v, &(o.*member)); },
+          [member](const HarvestOptions& o) { return Num(o.*member); }};
+}
+
+HarvestOptionSpec Flag(const char* name, const char* help, bool HarvestOptions::*member) {
+  return {name, help, Kind::kBool,
+          [name, member](HarvestOptions& o, const std::string& v) { return ParseBool(name, v, &(o.*member)); },
+          [](const HarvestOptions&) { return std::string(); }};
+}
+
+// Generation parameters live in o.params.
+template <typename Set>
+HarvestOptionSpec Param(const char* name, const char* help, Kind kind, Set set) {
+  return {name, help, kind, set, [](const HarvestOptions&) { return std::string(); }};
+}
+
+}  // namespace
+
+const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
+  static const std::vector<HarvestOptionSpec> kTable = {
+      Str("set", "Prompt set to harvest (as imported with retort import)", &HarvestOptions::set),
+      Str("run", "Run name; re-using it resumes the run with its stored parameters", &HarvestOptions::run),
+      Str("provider", "Teacher API: openai-chat or anthropic-messages", &HarvestOptions::provider),
+      {"base-url",
+       "Teacher base URL, repeatable for replicas (openai-chat: http://host:port/v1; anthropic-messages: host root). "
+       "Default: $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL",
+       Kind::kList,
+       [](HarvestOptions& o, const std::string& v) {
+         o.base_urls.push_back(v);
+         return Status::OK();
+       },
+       [](const HarvestOptions&) { return std::string(); }},
+      Str("model", "Teacher model name", &HarvestOptions::model),
+      Str("api-key-env",
+          "Environment variable holding the API key (default: OPENAI_API_KEY or ANTHROPIC_API_KEY); never logged",
+          &HarvestOptions::api_key_env),
+      Param("max-tokens", "Maximum tokens to generate per answer", Kind::kInt,
+            [](HarvestOptions& o, const std::string& v) {
+              std::int64_t x;
+              RETORT_RETURN_IF_ERROR(ParseInt("max-tokens", v, &x));
+              o.params.max_tokens = x;
+              return Status::OK();
+            }),
+      Param("temperature", "Sampling temperature", Kind::kDouble,
+            [](HarvestOptions& o, const std::string& v) {
+              double x;
+              RETORT_RETURN_IF_ERROR(ParseDouble("temperature", v, &x));
+              o.params.temperature = x;
+              return Status::OK();
+            }),
+      Param("top-p", "Nucleus sampling top_p", Kind::kDouble,
+            [](HarvestOptions& o, const std::string& v) {
+              double x;
+              RETORT_RETURN_IF_ERROR(ParseDouble("top-p", v, &x));
+              o.params.top_p = x;
+              return Status::OK();
+            }),
+      Param("seed", "Sampling seed (sample k of a prompt is sent seed+k)", Kind::kInt,
+            [](HarvestOptions& o, const std::string& v) {
+              std::int64_t x;
+              RETORT_RETURN_IF_ERROR(ParseInt("seed", v, &x));
+              o.params.seed = x;
+              return Status::OK();
+            }),
+      Param("stop", "Stop sequence (repeatable)", Kind::kList,
+            [](HarvestOptions& o, const std::string& v) {
+              o.params.stop.push_back(v);
+              return Status::OK();
+            }),
+      Param("samples", "Samples (jobs) per prompt", Kind::kInt,
+            [](HarvestOptions& o, const std::string& v) {
+              std::int64_t x;
+              RETORT_RETURN_IF_ERROR(ParseInt("samples", v, &x));
+              o.params.samples = static_cast<int>(x);
+              return Status::OK();
+            }),
+      Param("n-per-request", "Ask for all samples of a prompt in one request (API n) when the provider supports it",
+            Kind::kBool,
+            [](HarvestOptions& o, const std::string& v) { return ParseBool("n-per-request", v, &o.params.n_per_request); }),
+      Param("extra-body", "JSON object merged into every request body (provider-specific fields)", Kind::kString,
+            [](HarvestOptions& o, const std::string& v) {
+              nlohmann::json j = nlohmann::json::parse(v, nullptr, false);
+              if (j.is_discarded() || !j.is_object())
+                return Status::InvalidArgument("--extra-body: expected a JSON object, got '" + v.substr(0, 80) + "'");
+              o.params.extra_body_json = j.dump();
+              return Status::OK();
+            }),
+      Param("logprobs", "Request the top-K logprobs of every generated token and store them", Kind::kInt,
+            [](HarvestOptions& o, const std::string& v) {
+              std::int64_t x;
+              RETORT_RETURN_IF_ERROR(ParseInt("logprobs", v, &x));
+              o.params.logprobs = static_cast<int>(x);
+              return Status::OK();
+            }),
+      Param("stream", "Use SSE streaming (records first-token latency)", Kind::kBool,
+            [](HarvestOptions& o, const std::string& v) { return ParseBool("stream", v, &o.params.stream); }),
+      Param("split-think", "Split a leading <think>...</think> out of the answer into the reasoning field",
+            Kind::kBool,
+            [](HarvestOptions& o, const std::string& v) { return ParseBool("split-think", v, &o.params.split_think); }),
+      Int("concurrency", "Maximum requests in flight (adaptive limiter stays at or below)", &HarvestOptions::concurrency),
+      Dbl("timeout", "Connect and read timeout per request, seconds", &HarvestOptions::timeout_s),
+      Str("ca-file", "PEM CA bundle for HTTPS certificate verification", &HarvestOptions::ca_file),
+      Flag("insecure", "Skip HTTPS certificate verification (explicit opt-in)", &HarvestOptions::insecure),
+      Dbl("rpm", "Requests-per-minute limit (0 = learn from the provider's rate-limit headers)", &HarvestOptions::rpm),
+      Dbl("tpm", "Tokens-per-minute limit (0 = learn from the provider's rate-limit headers)", &HarvestOptions::tpm),
+      Int("max-attempts", "Error attempts per job before it fails (429s do not count)", &HarvestOptions::max_attempts),
+      Int("max-requests", "Stop cleanly after this many requests (0 = no limit)", &HarvestOptions::max_requests),
+      Int("max-total-tokens", "Stop cleanly before total tokens would exceed this (0 = no limit)",
+          &HarvestOptions::max_total_tokens),
+      Dbl("max-cost", "Stop cleanly before the cost would exceed this (needs prices; 0 = no limit)",
+          &HarvestOptions::max_cost),
+      Dbl("price-input", "Price per million input tokens (for cost accounting)", &HarvestOptions::price_input),
+      Dbl("price-output", "Price per million output tokens (for cost accounting)", &HarvestOptions::price_output),
+      Dbl("shutdown-timeout", "Seconds to wait for in-flight requests on a graceful stop",
+          &HarvestOptions::shutdown_timeout_s),
+  };
+  return kTable;
+}
+
+Status HarvestOptions::Validate() const {
+  if (set.empty()) return Status::InvalidArgument("--set: a prompt set name is required");
+  if (run.empty()) return Status::InvalidArgument("--run: a run name is required");
+  if (model.empty()) return Status::InvalidArgument("--model: a teacher model name is required");
+  if (base_urls.empty())
+    return Status::InvalidArgument("--base-url: a teacher base URL is required (or set OPENAI_BASE_URL)");
+  for (const std::string& u : base_urls)
+    if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0)
+      return Status::InvalidArgument("--base-url: expected an http:// or https:// URL, got '" + u + "'");
+  if (concurrency < 1 || concurrency > 16384) return Status::InvalidArgument("--concurrency: expected 1..16384");
+  if (!(timeout_s > 0)) return Status::InvalidArgument("--timeout: expected a positive number of seconds");
+  if (rpm < 0) return Status::InvalidArgument("--rpm: expected >= 0");
+  if (tpm < 0) return Status::InvalidArgument("--tpm: expected >= 0");
+  if (max_attempts < 1) return Status::InvalidArgument("--max-attempts: expected >= 1");
+  if (params.samples < 1 || params.samples > 1000) return Status::InvalidArgument("--samples: expected 1..1000");
+  if (params.max_tokens && *params.max_tokens < 1) return Status::InvalidArgument("--max-tokens: expected >= 1");
+  if (params.logprobs && (*params.logprobs < 0 || *params.logprobs > 20))
+    return Status::InvalidArgument("--logprobs: expected 0..20");
+  if (max_requests < 0 || max_total_tokens < 0 || max_cost < 0)
+    return Status::InvalidArgument("--max-requests/--max-total-tokens/--max-cost: expected >= 0");
+  if (max_cost > 0 && price_input <= 0 && price_output <= 0)
+    return Status::InvalidArgument("--max-cost: needs --price-input and/or --price-output");
+  return Status::OK();
+}
+
+}  // namespace retort

@@ -1,0 +1,755 @@
+// Harvester: workers send work items through a replica's limiter and governor to the teacher;
+// results go to the single ResultWriter; the JobFeeder keeps the queue full.
+#include "retort/harvester.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <csignal>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "harvest/concurrency_limiter.h"
+#include "harvest/job_feeder.h"
+#include "harvest/rate_governor.h"
+#include "harvest/result_writer.h"
+#include "harvest/retry_policy.h"
+#include "teacher/error_classifier.h"
+#include "teacher/http_transport.h"
+#include "teacher/provider.h"
+
+namespace retort {
+
+namespace {
+
+constexpr Millis kLockStaleMs = 30'000;
+constexpr Millis kHeartbeatMs = 2'000;
+constexpr std::size_t kMaxErrorBody = 64 * 1024;
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+// "host:pid:nonce" — the run lock owner id of this process.
+std::string MakeOwnerId() {
+  std::random_device rd;
+  char nonce[17];
+  std::snprintf(nonce, sizeof nonce, "%08x%08x", rd(), rd());
+  return HostName() + ":" + std::to_string(getpid()) + ":" + nonce;
+}
+
+// A holder on this host whose pid no longer exists is dead; other hosts rely on the heartbeat.
+bool OwnerAlive(const std::string& owner) {
+  size_t a = owner.find(':');
+  size_t b = owner.find(':', a == std::string::npos ? 0 : a + 1);
+  if (a == std::string::npos || b == std::string::npos) return true;
+  if (owner.substr(0, a) != HostName()) return true;
+  pid_t pid = static_cast<pid_t>(std::atoll(owner.substr(a + 1, b - a - 1).c_str()));
+  if (pid <= 0) return true;
+  if (pid == getpid()) return true;
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+// Rough token estimate used to reserve TPM before the real usage is known.
+std::int64_t EstimatePromptTokens(const std::vector<Message>& msgs) {
+  std::int64_t chars = 0;
+  for (const Message& m : msgs) chars += static_cast<std::int64_t>(m.content.size());
+  return chars / 4 + 4 * static_cast<std::int64_t>(msgs.size()) + 1;
+}
+
+// The host:port part of a URL, never userinfo, path or query.
+std::string UrlHost(const std::string& url) {
+  size_t s = url.find("://");
+  size_t start = s == std::string::npos ? 0 : s + 3;
+  size_t end = url.find_first_of("/?#", start);
+  std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  size_t at = host.rfind('@');
+  return at == std::string::npos ? host : host.substr(at + 1);
+}
+
+}  // namespace
+
+// One teacher replica: its own limits and health.
+struct Replica {
+  std::string base_url;
+  std::string host;
+  std::unique_ptr<RateGovernor> governor;
+  std::unique_ptr<ConcurrencyLimiter> limiter;
+  std::mutex mu;
+  int consecutive_failures = 0;     // GUARDED_BY(mu)
+  Millis out_until_ms = 0;          // GUARDED_BY(mu): taken out of rotation until then
+  Millis cooldown_ms = 0;           // GUARDED_BY(mu)
+  bool probing = false;             // GUARDED_BY(mu): one probe request after a cooldown
+};
+
+struct Harvester::Impl {
+  Store* store;
+  HarvestOptions opts;
+  LogSink* log;
+  Clock* clock;
+  HarvestObserver* observer;
+
+  std::unique_ptr<Provider> provider;
+  std::string api_key;
+  std::string api_key_env;
+  HeaderList headers;
+  RunInfo run;
+  std::string owner;
+  std::vector<std::unique_ptr<Replica>> replicas;
+  std::unique_ptr<RetryPolicy> retry;
+  std::unique_ptr<ResultWriter> writer;
+  std::unique_ptr<JobFeeder> feeder;
+
+  // Stop state.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;   // wakes waiting workers on stop and on slot release
+  bool stopping = false;             // GUARDED_BY(stop_mu)
+  bool aborting = false;             // GUARDED_BY(stop_mu)
+  std::string stop_reason;           // GUARDED_BY(stop_mu)
+  Status stop_status;                // GUARDED_BY(stop_mu): why the run must stop (auth, storage)
+
+  // Transports of in-flight requests, for Abort().
+  std::mutex transports_mu;
+  std::vector<HttpTransport*> live_transports;  // GUARDED_BY(transports_mu)
+
+  // Counters.
+  std::atomic<std::int64_t> requests{0}, retries{0}, rate_limited{0}, errors{0}, in_flight{0};
+  std::atomic<std::int64_t> done{0}, failed{0}, prompt_tokens{0}, completion_tokens{0}, reasoning_tokens{0};
+  std::atomic<std::int64_t> bytes_stored{0};
+  std::atomic<std::int64_t> reserved_tokens{0};   // estimates of requests in flight
+  std::int64_t total_jobs = 0, done_at_start = 0, failed_at_start = 0;
+  std::int64_t tokens_at_start = 0;
+  double cost_at_start = 0;
+  Millis started_ms = 0;
+  mutable std::mutex progress_mu;
+  mutable std::deque<std::pair<Millis, std::pair<std::int64_t, std::int64_t>>> rate_samples;  // (t, (done, tokens))
+  std::mutex last_error_mu;
+  std::string last_error;
+
+  Impl(Store* s, HarvestOptions o, LogSink* l, Clock* c, HarvestObserver* obs)
+      : store(s), opts(std::move(o)), log(l ? l : NullLogSink()), clock(c ? c : SystemClock()), observer(obs) {}
+
+  void Log(LogLevel level, std::int64_t job, int attempt, std::string msg) {
+    log->Write(LogLine{level, opts.run, job, attempt, std::move(msg)});
+  }
+
+  bool Stopping() {
+    std::lock_guard lk(stop_mu);
+    return stopping;
+  }
+
+  void RequestStop(const std::string& reason, Status why = Status::OK()) {
+    {
+      std::lock_guard lk(stop_mu);
+      if (!stopping) {
+        stopping = true;
+        stop_reason = reason;
+      }
+      if (!why.ok() && stop_status.ok()) stop_status = why;
+    }
+    stop_cv.notify_all();  // the supervisor in Run() stops the feeder
+  }
+
+  // Waits until `deadline_ms` (monotonic) or a stop. Returns false when stopping.
+  bool WaitUntil(Millis deadline_ms) {
+    std::unique_lock lk(stop_mu);
+    Millis now = clock->NowMs();
+    if (deadline_ms > now)
+      stop_cv.wait_for(lk, std::chrono::milliseconds(deadline_ms - now), [&] { return stopping; });
+    return !stopping;
+  }
+
+  double Cost(std::int64_t in, std::int64_t out) const {
+    return (static_cast<double>(in) * opts.price_input + static_cast<double>(out) * opts.price_output) / 1e6;
+  }
+
+  Status Setup();
+  Replica* AcquireReplica();
+  void ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms);
+  void MarkReplica(Replica* r, bool healthy);
+  bool ReserveBudget(std::int64_t prompt_est, std::int64_t completion_est);
+  void Worker();
+  void Process(WorkItem item, std::vector<std::unique_ptr<HttpTransport>>& transports);
+  void Resolve(const WorkItem& item, JobUpdate::Kind kind, int attempts, Millis next_at, const std::string& error,
+               int status, const std::string& body);
+  void OnCommit(const std::vector<JobUpdate>& batch, const Status& st);
+  HarvestProgress Snapshot() const;
+};
+
+Status Harvester::Impl::Setup() {
+  RETORT_RETURN_IF_ERROR(opts.Validate());
+  Result<std::unique_ptr<Provider>> p = MakeProvider(opts.provider);
+  if (!p.ok()) return p.status().WithContext("--provider");
+  provider = std::move(*p);
+  api_key_env = opts.api_key_env.empty() ? std::string(provider->DefaultApiKeyEnv()) : opts.api_key_env;
+  const char* key = std::getenv(api_key_env.c_str());
+  api_key = key ? key : "";
+  headers = provider->RequestHeaders(api_key);
+
+  RunSpec spec;
+  spec.name = opts.run;
+  spec.set = opts.set;
+  spec.provider = opts.provider;
+  spec.model = opts.model;
+  spec.params = opts.params;
+  for (const std::string& u : opts.base_urls) spec.base_urls.push_back(UrlHost(u) == u ? u : u);
+  Result<RunInfo> r = store->CreateOrResumeRun(spec);
+  if (!r.ok()) return r.status();
+  run = *r;
+  owner = MakeOwnerId();
+  RETORT_RETURN_IF_ERROR(store->AcquireRunLock(run.id, owner, kLockStaleMs, OwnerAlive));
+  Result<std::int64_t> reset = store->ResetLeasedJobs(run.id);
+  if (!reset.ok()) return reset.status();
+  if (*reset > 0) Log(LogLevel::kInfo, 0, 0, std::to_string(*reset) + " jobs in flight at the last stop returned to pending");
+  Result<RunTotals> totals = store->Totals(run.id);
+  if (!totals.ok()) return totals.status();
+  total_jobs = totals->jobs.total();
+  done_at_start = totals->jobs.done;
+  failed_at_start = totals->jobs.failed;
+  tokens_at_start = totals->prompt_tokens + totals->completion_tokens;
+  cost_at_start = Cost(totals->prompt_tokens, totals->completion_tokens);
+
+  for (const std::string& url : opts.base_urls) {
+    auto rep = std::make_unique<Replica>();
+    rep->base_url = url;
+    rep->host = UrlHost(url);
+    GovernorOptions g;
+    g.rpm = opts.rpm;
+    g.tpm = opts.tpm;
+    rep->governor = std::make_unique<RateGovernor>(g, clock);
+    ConcurrencyOptions c;
+    c.max = opts.concurrency;
+    rep->limiter = std::make_unique<ConcurrencyLimiter>(c, clock);
+    // Validate the URL now, so a typo fails before anything is sent.
+    TransportOptions t;
+    t.base_url = url;
+    Result<std::unique_ptr<HttpTransport>> probe = HttpTransport::Create(t);
+    if (!probe.ok()) return probe.status().WithContext("--base-url");
+    replicas.push_back(std::move(rep));
+  }
+  RetryOptions ro;
+  ro.max_attempts = opts.max_attempts;
+  retry = std::make_unique<RetryPolicy>(ro, opts.jitter_seed);
+  return Status::OK();
+}
+
+// Picks the healthy replica with the most headroom and takes a concurrency slot on it.
+// Blocks until one is free; nullptr when stopping.
+Replica* Harvester::Impl::AcquireReplica() {
+  for (;;) {
+    Replica* best = nullptr;
+    int best_room = -1;
+    Millis now = clock->NowMs();
+    Millis soonest_back = 0;
+    for (auto& r : replicas) {
+      {
+        std::lock_guard lk(r->mu);
+        if (r->out_until_ms > now) {
+          soonest_back = soonest_back ? std::min(soonest_back, r->out_until_ms) : r->out_until_ms;
+          continue;
+        }
+        if (r->cooldown_ms > 0 && r->probing) continue;  // one probe at a time while recovering
+      }
+      int room = r->limiter->limit() - r->limiter->in_flight();
+      if (room > best_room) {
+        best_room = room;
+        best = r.get();
+      }
+    }
+    if (best && best_room > 0 && best->limiter->TryAcquire()) {
+      std::lock_guard lk(best->mu);
+      if (best->cooldown_ms > 0) best->probing = true;
+      return best;
+    }
+    std::unique_lock lk(stop_mu);
+    if (stopping) return nullptr;
+    Millis wait = 50;
+    if (!best && soonest_back) wait = std::max<Millis>(1, soonest_back - now);
+    stop_cv.wait_for(lk, std::chrono::milliseconds(wait));
+    if (stopping) return nullptr;
+  }
+}
+
+void Harvester::Impl::ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms) {
+  r->limiter->Release(outcome, latency_ms);
+  stop_cv.notify_all();
+}
+
+// Replica health: after 5 consecutive transport/5xx failures it is taken out for a cooldown
+// (5 s doubling to 60 s); after the cooldown one probe request decides whether it is back.
+void Harvester::Impl::MarkReplica(Replica* r, bool healthy) {
+  if (replicas.size() < 2) return;  // a single endpoint is never taken out of rotation
+  std::lock_guard lk(r->mu);
+  r->probing = false;
+  if (healthy) {
+    if (r->cooldown_ms > 0) Log(LogLevel::kInfo, 0, 0, "replica " + r->host + " is back in rotation");
+    r->consecutive_failures = 0;
+    r->cooldown_ms = 0;
+    return;
+  }
+  ++r->consecutive_failures;
+  if (r->consecutive_failures >= 5 || r->cooldown_ms > 0) {
+    r->cooldown_ms = r->cooldown_ms ? std::min<Millis>(r->cooldown_ms * 2, 60'000) : 5'000;
+    r->out_until_ms = clock->NowMs() + r->cooldown_ms;
+    Log(LogLevel::kWarn, 0, 0,
+        "replica " + r->host + " taken out of rotation for " + std::to_string(r->cooldown_ms / 1000) + " s");
+  }
+}
+
+// Reserves budget for one request; false (and a clean stop) when it could cross a budget.
+bool Harvester::Impl::ReserveBudget(std::int64_t prompt_est, std::int64_t completion_est) {
+  const std::int64_t n = requests.fetch_add(1) + 1;
+  if (opts.max_requests > 0 && n > opts.max_requests) {
+    requests.fetch_sub(1);
+    RequestStop("budget: --max-requests " + std::to_string(opts.max_requests) + " reached");
+    return false;
+  }
+  const std::int64_t est = prompt_est + completion_est;
+  const std::int64_t reserved = reserved_tokens.fetch_add(est) + est;
+  if (opts.max_total_tokens > 0) {
+    std::int64_t used = tokens_at_start + prompt_tokens.load() + completion_tokens.load();
+    if (used + reserved > opts.max_total_tokens) {
+      reserved_tokens.fetch_sub(est);
+      requests.fetch_sub(1);
+      RequestStop("budget: --max-total-tokens " + std::to_string(opts.max_total_tokens) +
+                  " would be exceeded by the next request");
+      return false;
+    }
+  }
+  if (opts.max_cost > 0) {
+    double spent = cost_at_start + Cost(prompt_tokens.load(), completion_tokens.load());
+    // In-flight reservations are priced at the output price (the dearer side, typically).
+    double pending = Cost(0, reserved) > Cost(reserved, 0) ? Cost(0, reserved) : Cost(reserved, 0);
+    if (spent + pending > opts.max_cost) {
+      reserved_tokens.fetch_sub(est);
+      requests.fetch_sub(1);
+      RequestStop("budget: --max-cost " + std::to_string(opts.max_cost) + " would be exceeded by the next request");
+      return false;
+    }
+  }
+  return true;
+}
+
+void Harvester::Impl::Resolve(const WorkItem& item, JobUpdate::Kind kind, int attempts, Millis next_at,
+                              const std::string& error, int status, const std::string& body) {
+  for (const LeasedJob& j : item.jobs) {
+    JobUpdate u;
+    u.kind = kind;
+    u.job_id = j.id;
+    u.attempts = attempts;
+    u.next_attempt_at_ms = next_at;
+    u.error = error;
+    u.error_status = status;
+    u.error_body = body.size() > kMaxErrorBody ? body.substr(0, kMaxErrorBody) : body;
+    Status st = writer->Enqueue(std::move(u));
+    if (!st.ok()) RequestStop("storage failure", st);
+  }
+}
+
+void Harvester::Impl::OnCommit(const std::vector<JobUpdate>& batch, const Status& st) {
+  if (!st.ok()) {
+    Log(LogLevel::kError, 0, 0, "commit failed: " + st.ToString());
+    RequestStop("storage failure", st);
+    return;
+  }
+  for (const JobUpdate& u : batch) {
+    if (u.kind == JobUpdate::Kind::kDone) {
+      ++done;
+      bytes_stored += static_cast<std::int64_t>(u.response.raw_body.size());
+    } else if (u.kind == JobUpdate::Kind::kFailed) {
+      ++failed;
+    }
+  }
+  if (feeder) feeder->Resolved(static_cast<std::int64_t>(batch.size()));
+}
+
+void Harvester::Impl::Worker() {
+  std::vector<std::unique_ptr<HttpTransport>> transports(replicas.size());
+  for (;;) {
+    std::optional<WorkItem> item = feeder->Pop();
+    if (!item) return;
+    Process(std::move(*item), transports);
+  }
+}
+
+void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTransport>>& transports) {
+  const LeasedJob& first = item.jobs.front();
+  const int attempt = first.attempts + 1;
+  Replica* rep = AcquireReplica();
+  if (!rep) {
+    Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    return;
+  }
+  size_t ri = 0;
+  while (replicas[ri].get() != rep) ++ri;
+  // Build the request.
+  ChatRequest req;
+  req.model = opts.model;
+  req.messages = first.messages;
+  req.params = run.spec.params;
+  req.n = static_cast<int>(item.jobs.size());
+  if (req.n == 1 && req.params.seed && run.spec.params.samples > 1) req.params.seed = *req.params.seed + first.sample;
+  const std::int64_t prompt_est = EstimatePromptTokens(req.messages);
+  const std::int64_t completion_est = (req.params.max_tokens ? *req.params.max_tokens : 512) * req.n;
+  const std::int64_t est = prompt_est + completion_est;
+
+  // Rate governor: wait for a grant (or a stop).
+  for (;;) {
+    GovernorGrant g = rep->governor->TryAcquire(est);
+    if (g.granted) break;
+    if (!WaitUntil(g.retry_at_ms)) {
+      ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
+      Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+      return;
+    }
+  }
+  if (!ReserveBudget(prompt_est, completion_est)) {
+    rep->governor->OnFailure(est);
+    ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
+    Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    return;
+  }
+  Result<std::string> body = provider->BuildRequestBody(req);
+  if (!body.ok()) {
+    reserved_tokens -= est;
+    ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
+    RequestStop("cannot build request", body.status());
+    Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    return;
+  }
+  if (!transports[ri]) {
+    TransportOptions t;
+    t.base_url = rep->base_url;
+    t.timeout_s = opts.timeout_s;
+    t.ca_file = opts.ca_file;
+    t.insecure = opts.insecure;
+    Result<std::unique_ptr<HttpTransport>> tr = HttpTransport::Create(t);
+    if (!tr.ok()) {
+      reserved_tokens -= est;
+      ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
+      RequestStop("bad base URL", tr.status());
+      Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+      return;
+    }
+    transports[ri] = std::move(*tr);
+  }
+  HttpTransport* transport = transports[ri].get();
+  {
+    std::lock_guard lk(transports_mu);
+    live_transports.push_back(transport);
+  }
+  ++in_flight;
+  std::unique_ptr<StreamAssembler> assembler;
+  Status stream_status;
+  std::optional<double> first_token_ms;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::function<bool(std::string_view)> on_chunk;
+  if (req.params.stream) {
+    assembler = provider->NewStreamAssembler(req.params.split_think);
+    on_chunk = [&](std::string_view chunk) {
+      if (!stream_status.ok()) return true;
+      stream_status = assembler->Feed(chunk);
+      if (!first_token_ms && assembler->SawFirstToken())
+        first_token_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      return true;
+    };
+  }
+  HttpResponse resp = transport->Post(provider->Path(), headers, *body, on_chunk);
+  --in_flight;
+  {
+    std::lock_guard lk(transports_mu);
+    live_transports.erase(std::find(live_transports.begin(), live_transports.end(), transport));
+  }
+  reserved_tokens -= est;
+  const Millis wall_now = clock->WallMs();
+
+  // Parse a 2xx body.
+  Result<ChatResponse> parsed = Status::Corruption("no body");
+  if (resp.error == TransportError::kNone && resp.status >= 200 && resp.status < 300) {
+    if (req.params.stream) {
+      parsed = stream_status.ok() ? assembler->Finish() : Result<ChatResponse>(stream_status);
+    } else {
+      parsed = provider->ParseResponse(resp.body, req.params.split_think);
+    }
+    if (parsed.ok() && parsed->choices.size() < item.jobs.size())
+      parsed = Status::Corruption("expected " + std::to_string(item.jobs.size()) + " choices, got " +
+                                  std::to_string(parsed->choices.size()));
+  }
+  Classification c = ClassifyAttempt(resp, parsed.ok() ? Status::OK() : parsed.status(), *provider, wall_now);
+  const RateLimitSnapshot limits = provider->ReadLimits(resp.headers, wall_now);
+
+  switch (c.outcome) {
+    case AttemptOutcome::kSuccess: {
+      const ChatResponse& cr = *parsed;
+      std::int64_t actual = -1;
+      if (cr.usage.prompt_tokens >= 0 || cr.usage.completion_tokens >= 0)
+        actual = std::max<std::int64_t>(0, cr.usage.prompt_tokens) + std::max<std::int64_t>(0, cr.usage.completion_tokens);
+      rep->governor->OnResponse(est, actual >= 0 ? std::optional<std::int64_t>(actual) : std::nullopt, limits);
+      ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms);
+      MarkReplica(rep, true);
+      if (cr.usage.prompt_tokens > 0) prompt_tokens += cr.usage.prompt_tokens;
+      if (cr.usage.completion_tokens > 0) completion_tokens += cr.usage.completion_tokens;
+      if (cr.usage.reasoning_tokens > 0) reasoning_tokens += cr.usage.reasoning_tokens;
+      if (observer) observer->OnRequest("ok", resp.latency_ms / 1000.0);
+      std::string request_id;
+      for (const auto& [k, v] : resp.headers)
+        if (k == "x-request-id" || k == "request-id") request_id = v;
+      for (size_t i = 0; i < item.jobs.size(); ++i) {
+        const ChatChoice& ch = cr.choices[i];
+        JobUpdate u;
+        u.kind = JobUpdate::Kind::kDone;
+        u.job_id = item.jobs[i].id;
+        ResponseRecord& r = u.response;
+        r.job_id = u.job_id;
+        r.raw_body = req.params.stream ? cr.assembled_body : resp.body;
+        r.content = ch.content;
+        r.reasoning = ch.reasoning;
+        r.reasoning_source = ch.reasoning_source;
+        r.finish_reason = ch.finish_reason;
+        if (item.jobs.size() == 1 || i == 0) r.usage = cr.usage;  // usage is per request: kept on the first choice
+        r.latency_ms = resp.latency_ms;
+        r.first_token_ms = first_token_ms;
+        r.http_status = resp.status;
+        r.request_id = request_id;
+        r.received_at_ms = wall_now;
+        r.logprobs = ch.logprobs;
+        r.replica = rep->host;
+        Status st = writer->Enqueue(std::move(u));
+        if (!st.ok()) RequestStop("storage failure", st);
+      }
+      return;
+    }
+    case AttemptOutcome::kRateLimited: {
+      ++rate_limited;
+      rep->governor->OnRateLimited(est, c.retry_after_ms, limits);
+      ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
+      if (observer) observer->OnRequest("rate_limited", resp.latency_ms / 1000.0);
+      Log(LogLevel::kDebug, first.id, attempt, c.reason);
+      if (Stopping()) {
+        Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+      } else {
+        feeder->PushFront(std::move(item));  // keeps its lease; no attempt used
+      }
+      return;
+    }
+    case AttemptOutcome::kRetry: {
+      ++errors;
+      rep->governor->OnFailure(est);
+      const bool overload = resp.error != TransportError::kNone || resp.status >= 500 || resp.status == 408;
+      ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms);
+      MarkReplica(rep, !overload);
+      {
+        std::lock_guard lk(last_error_mu);
+        last_error = c.reason;
+      }
+      std::optional<Millis> delay = retry->NextDelay(attempt, c.retry_after_ms);
+      if (!delay) {
+        if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
+        Log(LogLevel::kWarn, first.id, attempt, "giving up after " + std::to_string(attempt) + " attempts: " + c.reason);
+        Resolve(item, JobUpdate::Kind::kFailed, attempt, 0,
+                "gave up after " + std::to_string(attempt) + " attempts; last: " + c.reason, resp.status, "");
+      } else {
+        ++retries;
+        if (observer) observer->OnRequest("retried", resp.latency_ms / 1000.0);
+        Log(LogLevel::kDebug, first.id, attempt, "retry in " + std::to_string(*delay) + " ms: " + c.reason);
+        Resolve(item, JobUpdate::Kind::kRetryLater, attempt, wall_now + *delay, c.reason, resp.status, "");
+      }
+      return;
+    }
+    case AttemptOutcome::kFailJob: {
+      ++errors;
+      rep->governor->OnFailure(est);
+      ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
+      if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
+      Log(LogLevel::kWarn, first.id, attempt, "failed: " + c.reason);
+      {
+        std::lock_guard lk(last_error_mu);
+        last_error = c.reason;
+      }
+      Resolve(item, JobUpdate::Kind::kFailed, attempt, 0, c.reason, resp.status, resp.body);
+      return;
+    }
+    case AttemptOutcome::kStopRun: {
+      ++errors;
+      rep->governor->OnFailure(est);
+      ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
+      if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
+      std::string msg;
+      if (resp.status == 401 || resp.status == 403) {
+        msg = "the teacher at " + rep->host + " answered HTTP " + std::to_string(resp.status) +
+              ": the API key was rejected; it is read from $" + api_key_env +
+              (api_key.empty() ? " (which is not set)" : "") +
+              ". Fix it and re-run the same command: the remaining jobs are still pending";
+        RequestStop("authentication failed", Status::Unauthenticated(msg));
+      } else {
+        msg = "the teacher at " + rep->host + " refused further requests: " + c.reason +
+              ". The remaining jobs are still pending; re-run when the quota allows";
+        RequestStop("quota exhausted", Status::BudgetExhausted(msg));
+      }
+      Log(LogLevel::kError, first.id, attempt, msg);
+      Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+      return;
+    }
+  }
+}
+
+HarvestProgress Harvester::Impl::Snapshot() const {
+  HarvestProgress p;
+  p.total_jobs = total_jobs;
+  p.done = done_at_start + done.load();
+  p.failed = failed_at_start + failed.load();
+  p.pending = std::max<std::int64_t>(0, p.total_jobs - p.done - p.failed);
+  p.requests = requests.load();
+  p.retries = retries.load();
+  p.rate_limited = rate_limited.load();
+  p.errors = errors.load();
+  p.in_flight = in_flight.load();
+  for (const auto& r : replicas) {
+    p.concurrency_limit += r->limiter->limit();
+    GovernorStats g = r->governor->Stats();
+    p.rpm_effective += g.rpm_effective;
+    p.tpm_effective += g.tpm_effective;
+  }
+  p.prompt_tokens = prompt_tokens.load();
+  p.completion_tokens = completion_tokens.load();
+  p.reasoning_tokens = reasoning_tokens.load();
+  p.cost = cost_at_start + Cost(p.prompt_tokens, p.completion_tokens);
+  p.bytes_stored = bytes_stored.load();
+  const Millis now = clock->NowMs();
+  p.elapsed_s = started_ms ? static_cast<double>(now - started_ms) / 1000.0 : 0;
+  {
+    std::lock_guard lk(progress_mu);
+    const std::int64_t d = done.load() + failed.load();
+    const std::int64_t tok = p.prompt_tokens + p.completion_tokens;
+    rate_samples.push_back({now, {d, tok}});
+    while (rate_samples.size() > 2 && now - rate_samples.front().first > 10'000) rate_samples.pop_front();
+    const auto& [t0, v0] = rate_samples.front();
+    const double dt = static_cast<double>(now - t0) / 1000.0;
+    if (dt > 0.2) {
+      p.requests_per_s = static_cast<double>(d - v0.first) / dt;
+      p.tokens_per_s = static_cast<double>(tok - v0.second) / dt;
+      if (p.requests_per_s > 0) p.eta_s = static_cast<double>(p.pending) / p.requests_per_s;
+    }
+  }
+  {
+    std::lock_guard lk(const_cast<std::mutex&>(last_error_mu));
+    p.last_error = last_error;
+  }
+  return p;
+}
+
+Harvester::Harvester(Store* store, HarvestOptions opts, LogSink* log, Clock* clock, HarvestObserver* observer)
+    : impl_(std::make_unique<Impl>(store, std::move(opts), log, clock, observer)) {}
+Harvester::~Harvester() = default;
+
+void Harvester::Stop(const std::string& reason) { impl_->RequestStop(reason); }
+
+void Harvester::Abort() {
+  {
+    std::lock_guard lk(impl_->stop_mu);
+    impl_->aborting = true;
+  }
+  impl_->RequestStop("aborted");
+  std::lock_guard lk(impl_->transports_mu);
+  for (HttpTransport* t : impl_->live_transports) t->Cancel();
+}
+
+HarvestProgress Harvester::Progress() const {
+  HarvestProgress p = impl_->Snapshot();
+  std::lock_guard lk(impl_->stop_mu);
+  p.state = impl_->stopping ? "stopping" : "running";
+  return p;
+}
+
+Result<HarvestSummary> Harvester::Run() {
+  Impl& m = *impl_;
+  RETORT_RETURN_IF_ERROR(m.Setup());
+  m.started_ms = m.clock->NowMs();
+  RETORT_RETURN_IF_ERROR(m.store->SetRunState(m.run.id, RunState::kRunning, ""));
+  m.Log(LogLevel::kInfo, 0, 0,
+        "harvesting run '" + m.opts.run + "': " + std::to_string(m.total_jobs - m.done_at_start - m.failed_at_start) +
+            " of " + std::to_string(m.total_jobs) + " jobs to do");
+  m.writer = std::make_unique<ResultWriter>(m.store, m.run.id, ResultWriterOptions{},
+                                            [&m](const std::vector<JobUpdate>& b, const Status& s) { m.OnCommit(b, s); });
+  const bool group = m.run.spec.params.n_per_request && m.provider->SupportsN() && m.run.spec.params.samples > 1;
+  const int workers = m.opts.concurrency * static_cast<int>(m.replicas.size());
+  m.feeder = std::make_unique<JobFeeder>(m.store, m.run.id, std::max(64, 2 * workers), group, m.clock);
+  m.feeder->Start();
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(workers));
+  for (int i = 0; i < workers; ++i) threads.emplace_back([&m] { m.Worker(); });
+
+  // Supervise: heartbeat the lock until the feeder says complete or a stop is requested.
+  Millis last_beat = m.clock->NowMs();
+  for (;;) {
+    {
+      std::unique_lock lk(m.stop_mu);
+      m.stop_cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return m.stopping; });
+      if (m.stopping) break;
+    }
+    if (m.feeder->complete()) break;
+    if (!m.feeder->status().ok()) {
+      m.RequestStop("storage failure", m.feeder->status());
+      break;
+    }
+    if (m.clock->NowMs() - last_beat >= kHeartbeatMs) {
+      last_beat = m.clock->NowMs();
+      Status hb = m.store->HeartbeatRunLock(m.run.id, m.owner);
+      if (!hb.ok()) m.RequestStop("lost the run lock", hb);
+    }
+  }
+  // Stop feeding; release what was queued but not sent.
+  std::vector<WorkItem> left = m.feeder->Stop();
+  {
+    std::lock_guard lk(m.stop_mu);
+    if (!m.stopping) m.stopping = true;  // completion: wake idle workers
+  }
+  m.stop_cv.notify_all();
+  for (const WorkItem& it : left) m.Resolve(it, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+  // Wait for in-flight requests, bounded by --shutdown-timeout; then abandon them.
+  const Millis deadline = m.clock->NowMs() + static_cast<Millis>(m.opts.shutdown_timeout_s * 1000);
+  while (m.in_flight.load() > 0 && m.clock->NowMs() < deadline) {
+    std::unique_lock lk(m.stop_mu);
+    m.stop_cv.wait_for(lk, std::chrono::milliseconds(20));
+  }
+  if (m.in_flight.load() > 0) {
+    m.Log(LogLevel::kWarn, 0, 0, "abandoning " + std::to_string(m.in_flight.load()) + " requests still in flight");
+    std::lock_guard lk(m.transports_mu);
+    for (HttpTransport* t : m.live_transports) t->Cancel();
+  }
+  for (std::thread& t : threads) t.join();
+  Status wst = m.writer->Flush();
+  m.writer.reset();
+
+  HarvestSummary sum;
+  sum.progress = m.Snapshot();
+  Status why;
+  std::string reason;
+  {
+    std::lock_guard lk(m.stop_mu);
+    why = m.stop_status;
+    reason = m.stop_reason;
+  }
+  if (!wst.ok() && why.ok()) why = wst;
+  Result<JobCounts> counts = why.ok() ? m.store->CountJobs(m.run.id) : Result<JobCounts>(why);
+  const bool finished = counts.ok() && counts->pending == 0 && counts->leased == 0;
+  sum.final_state = finished ? RunState::kDone : RunState::kStopped;
+  sum.stop_reason = finished ? "" : (reason.empty() ? "stopped" : reason);
+  sum.progress.state = finished ? "done" : "stopped";
+  if (why.code() != StatusCode::kIOError && why.code() != StatusCode::kCorruption) {
+    (void)m.store->SetRunState(m.run.id, sum.final_state, why.ok() ? sum.stop_reason : why.message());
+    (void)m.store->ReleaseRunLock(m.run.id, m.owner);
+  }
+  if (!why.ok()) return why;
+  return sum;
+}
+
+}  // namespace retort

@@ -1,0 +1,142 @@
+// JobFeeder: leases jobs in batches, groups samples, detects completion.
+#include "harvest/job_feeder.h"
+
+#include <map>
+
+namespace retort {
+
+JobFeeder::JobFeeder(Store* store, std::int64_t run_id, int prefetch, bool group_samples, Clock* clock)
+    : store_(store), run_id_(run_id), prefetch_(prefetch < 16 ? 16 : prefetch), group_samples_(group_samples),
+      clock_(clock) {}
+
+JobFeeder::~JobFeeder() { (void)Stop(); }
+
+void JobFeeder::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+std::optional<WorkItem> JobFeeder::Pop() {
+  std::unique_lock lk(mu_);
+  cv_items_.wait(lk, [&] { return !queue_.empty() || stop_ || complete_; });
+  if (stop_ || queue_.empty()) return std::nullopt;
+  WorkItem item = std::move(queue_.front());
+  queue_.pop_front();
+  queued_jobs_ -= static_cast<std::int64_t>(item.jobs.size());
+  cv_feeder_.notify_one();
+  return item;
+}
+
+void JobFeeder::PushFront(WorkItem item) {
+  {
+    std::lock_guard lk(mu_);
+    queued_jobs_ += static_cast<std::int64_t>(item.jobs.size());
+    queue_.push_front(std::move(item));
+  }
+  cv_items_.notify_one();
+}
+
+void JobFeeder::Resolved(std::int64_t n) {
+  {
+    std::lock_guard lk(mu_);
+    outstanding_ -= n;
+  }
+  cv_feeder_.notify_one();
+}
+
+std::vector<WorkItem> JobFeeder::Stop() {
+  std::vector<WorkItem> left;
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_items_.notify_all();
+  cv_feeder_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lk(mu_);
+    while (!queue_.empty()) {
+      left.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_jobs_ = 0;
+  }
+  cv_items_.notify_all();
+  cv_feeder_.notify_all();
+  return left;
+}
+
+bool JobFeeder::complete() const {
+  std::lock_guard lk(mu_);
+  return complete_;
+}
+
+Status JobFeeder::status() const {
+  std::lock_guard lk(mu_);
+  return status_;
+}
+
+std::int64_t JobFeeder::outstanding() const {
+  std::lock_guard lk(mu_);
+  return outstanding_;
+}
+
+void JobFeeder::Loop() {
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    if (queued_jobs_ >= prefetch_) {
+      cv_feeder_.wait(lk, [&] { return stop_ || queued_jobs_ < prefetch_ / 2; });
+      continue;
+    }
+    const int want = static_cast<int>(prefetch_ - queued_jobs_);
+    lk.unlock();
+    Result<std::vector<LeasedJob>> jobs = store_->LeaseJobs(run_id_, want, clock_->WallMs());
+    std::optional<Millis> next_due;
+    if (jobs.ok() && jobs->empty()) {
+      Result<std::optional<Millis>> next = store_->NextPendingAt(run_id_);
+      if (!next.ok()) jobs = next.status();
+      else next_due = *next;
+    }
+    lk.lock();
+    if (!jobs.ok()) {
+      status_ = jobs.status();
+      stop_ = true;
+      break;
+    }
+    if (!jobs->empty()) {
+      outstanding_ += static_cast<std::int64_t>(jobs->size());
+      if (group_samples_) {
+        std::map<std::int64_t, WorkItem> by_prompt;  // keeps lease order within a batch stable
+        std::vector<std::int64_t> order;
+        for (LeasedJob& j : *jobs) {
+          auto [it, inserted] = by_prompt.try_emplace(j.prompt_id);
+          if (inserted) order.push_back(j.prompt_id);
+          it->second.jobs.push_back(std::move(j));
+        }
+        for (std::int64_t pid : order) {
+          queued_jobs_ += static_cast<std::int64_t>(by_prompt[pid].jobs.size());
+          queue_.push_back(std::move(by_prompt[pid]));
+        }
+      } else {
+        for (LeasedJob& j : *jobs) {
+          queue_.push_back(WorkItem{{std::move(j)}});
+          ++queued_jobs_;
+        }
+      }
+      cv_items_.notify_all();
+      continue;
+    }
+    // Nothing due right now.
+    if (outstanding_ == 0 && queue_.empty() && !next_due) {
+      complete_ = true;
+      cv_items_.notify_all();
+      break;
+    }
+    // Wait for a resolution (which may schedule a retry) or until the earliest retry is due.
+    Millis wait_ms = 1000;
+    if (next_due) wait_ms = std::max<Millis>(1, std::min<Millis>(wait_ms, *next_due - clock_->WallMs()));
+    const std::int64_t seen = outstanding_;
+    cv_feeder_.wait_for(lk, std::chrono::milliseconds(wait_ms),
+                        [&] { return stop_ || outstanding_ != seen; });
+  }
+  cv_items_.notify_all();
+}
+
+}  // namespace retort
