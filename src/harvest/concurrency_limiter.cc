@@ -8,9 +8,10 @@
 namespace retort {
 namespace {
 
-constexpr double kEwmaAlpha = 0.1;         // smoothing of the latency signal
-constexpr double kBaselineRise = 0.01;     // how fast the baseline follows the smoothed latency upwards
-constexpr double kBaselineRiseGate = 1.25; // ... and only while the smoothed latency is within this factor
+constexpr double kEwmaAlpha = 0.1;          // smoothing of the latency signal
+constexpr double kBaselineFall = 0.05;      // per sample, towards a lower smoothed latency
+constexpr double kBaselineRiseTauMs = 60'000;  // time constant of the baseline's upward drift...
+constexpr double kBaselineRiseGate = 1.25;  // ... which only happens while smoothed <= gate * baseline
 constexpr double kLatencySlackMs = 5.0;
 constexpr double kGentleFactor = 0.9;      // decrease on a latency overload signal
 constexpr std::int64_t kMinSamples = 10;   // latency samples before the latency signal is trusted
@@ -88,11 +89,15 @@ void ConcurrencyLimiter::Release(LimiterOutcome outcome, double latency_ms) {
     } else {
       ewma_ms_ += kEwmaAlpha * (lat - ewma_ms_);
       if (ewma_ms_ < baseline_ms_) {
-        baseline_ms_ = ewma_ms_;
+        baseline_ms_ += kBaselineFall * (ewma_ms_ - baseline_ms_);
       } else if (ewma_ms_ <= kBaselineRiseGate * baseline_ms_) {
-        baseline_ms_ += kBaselineRise * (ewma_ms_ - baseline_ms_);
+        // Slow, time-based drift: far slower than additive increase can raise the latency, so
+        // our own queueing past the knee is not mistaken for a new normal.
+        const double dt = static_cast<double>(std::max<Millis>(0, now - last_sample_ms_));
+        baseline_ms_ += (ewma_ms_ - baseline_ms_) * std::min(1.0, dt / kBaselineRiseTauMs);
       }
     }
+    last_sample_ms_ = now;
     ++samples_;
   }
 

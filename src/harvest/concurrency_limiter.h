@@ -37,10 +37,13 @@ struct ConcurrencyOptions {
 //  - kOverload: limit = max(min, floor(limit * decrease_factor)), at most once per window
 //    (one smoothed latency, at least 10 ms; 1 s before any latency is known), so a burst of 503s
 //    is a single decrease.
-//  - Latency: baseline = the lowest latency seen (it drifts slowly upwards only while the
-//    smoothed latency stays near it, and is re-learnt when the limit is at `min`); smoothed =
-//    EWMA (alpha 0.1). After 10 samples, smoothed > tolerance * baseline + 5 ms is a gentle
-//    overload (factor 0.9, same once-per-window rule).
+//  - Latency: smoothed = EWMA of kOk latencies (alpha 0.1); baseline = a decaying low-water mark
+//    of the smoothed latency: it follows lower values (5% per sample), drifts upwards only while
+//    smoothed <= 1.25 * baseline and then slowly (time constant 60 s), and is re-learnt when the
+//    limit sits at `min` yet latency is high (the endpoint itself got slower). After 10 samples,
+//    smoothed > latency_tolerance * baseline + 5 ms is a gentle overload (factor 0.9, same
+//    once-per-window rule). Callers should pass a load-sensitive latency that does not vary
+//    much with output length (time to first token, or per-token latency).
 //  - Otherwise every `limit` successful releases raise the limit by 1, up to max.
 // Pure logic, time only from the injected Clock. Safe for concurrent use.
 class ConcurrencyLimiter {
@@ -81,6 +84,7 @@ class ConcurrencyLimiter {
   std::int64_t samples_ = 0;      // latency samples seen
   double baseline_ms_ = 0;        // valid when samples_ > 0
   double ewma_ms_ = 0;            // valid when samples_ > 0
+  Millis last_sample_ms_ = 0;     // time of the last latency sample
   bool decreased_ = false;        // a decrease happened (last_decrease_ms_ is valid)
   Millis last_decrease_ms_ = 0;
 };
