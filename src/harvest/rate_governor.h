@@ -102,7 +102,9 @@ class RateGovernor {
   // it). Pauses every caller until now + retry_after_ms (capped at max_pause_ms; without a
   // hint 1 s, doubling for consecutive hint-less events up to 60 s). A 429 arriving while paused
   // (or within 1 s after the pause of its event ended) belongs to the same event: it may extend
-  // the pause to its own hint but does not decrease the rates again. `limits` as in OnResponse.
+  // the pause to its own hint but does not decrease the rates again. A new event multiplies the
+  // effective rates by decrease_factor (never below 1 rpm, nor below 1% of the token limit) and
+  // ends a ramp. `limits` as in OnResponse.
   void OnRateLimited(std::int64_t est_tokens, std::optional<Millis> retry_after_ms,
                      const RateLimitSnapshot& limits);
 

@@ -347,6 +347,21 @@ TEST_CASE("RateGovernor honours Retry-After and counts a 429 burst as one event"
   CHECK(g.Stats().rpm_effective == Approx(444 * 0.7));
 }
 
+TEST_CASE("RateGovernor counts a 429 just after the pause as the same event", "[harvest]") {
+  FakeClock clock;
+  RateGovernor g(Limits(600, 1e9), &clock);
+  g.OnRateLimited(0, std::nullopt, {});  // 1 s pause
+  clock.Advance(1500);                   // pause over, but a straggler of the same burst arrives
+  g.OnRateLimited(0, std::nullopt, {});
+  CHECK(g.Stats().rate_limit_events == 1);
+  CHECK(g.Stats().rpm_effective == Approx(420 + 0.02 * 600 * 0.5));  // no second decrease
+  CHECK(g.Stats().paused_until_ms == clock.NowMs() + 1000);          // its own (undoubled) pause
+  clock.Advance(500);
+  g.OnRateLimited(0, 3000, {});  // hinted, still inside the pause: extends to its own hint only
+  CHECK(g.Stats().paused_until_ms == clock.NowMs() + 3000);
+  CHECK(g.Stats().rate_limit_events == 1);
+}
+
 TEST_CASE("RateGovernor caps a Retry-After pause at max_pause_ms", "[harvest]") {
   FakeClock clock;
   GovernorOptions o = Limits(600, 1e9);
