@@ -112,6 +112,9 @@ class HttplibTransport : public HttpTransport {
     return Send("GET", path, headers, nullptr, nullptr);
   }
 
+  // httplib's stop() shuts the socket of a request in flight down, so Post returns an error.
+  void Cancel() override { cli_->stop(); }
+
   std::string Host() const override {
     bool v6 = url_.host.find(':') != std::string::npos;
     return (v6 ? "[" + url_.host + "]" : url_.host) + ":" + std::to_string(url_.port);
