@@ -187,6 +187,13 @@ TEST_CASE("OpenAIChatProvider reads reasoning, then reasoning_content, then <thi
   CHECK(field_wins->choices[0].reasoning == "real");
   CHECK(field_wins->choices[0].content == "<think>x</think>y");
 
+  auto empty_fields = p.ParseResponse(
+      R"({"choices":[{"message":{"content":"<think>t</think>a","reasoning":"","reasoning_content":""},"finish_reason":"stop"}]})",
+      true);
+  REQUIRE(empty_fields.ok());
+  CHECK(empty_fields->choices[0].reasoning == "t");  // empty reasoning fields count as absent
+  CHECK(empty_fields->choices[0].reasoning_source == "think_tag");
+
   auto null_content = p.ParseResponse(R"({"choices":[{"message":{"content":null},"finish_reason":null}]})", false);
   REQUIRE(null_content.ok());
   CHECK(null_content->choices[0].content.empty());
