@@ -70,10 +70,11 @@ Status ParseChoice(const Json& c, std::size_t pos, bool split_think, ChatChoice*
   RETORT_RETURN_IF_ERROR(ReadString(*msg, "reasoning_content", mpath, &reasoning_content));
   RETORT_RETURN_IF_ERROR(ReadString(c, "finish_reason", where, &finish));
   out->content = content.value_or("");
-  if (reasoning) {
+  // An empty reasoning string carries nothing: treat it like an absent field.
+  if (reasoning && !reasoning->empty()) {
     out->reasoning = std::move(reasoning);
     out->reasoning_source = "reasoning";
-  } else if (reasoning_content) {
+  } else if (reasoning_content && !reasoning_content->empty()) {
     out->reasoning = std::move(reasoning_content);
     out->reasoning_source = "reasoning_content";
   } else if (split_think) {

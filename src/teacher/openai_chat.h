@@ -32,7 +32,11 @@ class OpenAIChatProvider : public Provider {
 // A new OpenAIChatProvider (registry factory).
 std::unique_ptr<Provider> NewOpenAIChatProvider();
 
-// Parses a non-streaming chat.completion body that is already JSON. Shared by ParseResponse
+// Parses a non-streaming chat.completion body that is already JSON. Per choice: content
+// (string, null -> ""), reasoning from a non-empty `reasoning`, else a non-empty
+// `reasoning_content`, else (split_think) a leading <think> block; finish_reason (null -> "");
+// logprobs.content[]; usage prompt/completion/completion_tokens_details.reasoning_tokens.
+// Choices are sorted by index. Shared by ParseResponse
 // and the stream assembler so both give identical results. Corruption names the field.
 Result<ChatResponse> ParseOpenAIChatJson(const Json& body, bool split_think);
 
