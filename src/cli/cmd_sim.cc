@@ -1,9 +1,103 @@
-// retort sim: placeholder until the simulator lands.
+// retort sim: runs the built-in teacher simulator until SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+
 #include "cli/commands.h"
+#include "teacher/simulator.h"
 
 namespace retort::cli {
+namespace {
+
+struct SimFlags {
+  std::string listen = "127.0.0.1:0";
+  bool no_limit_headers = false;
+  bool print_stats = false;
+  SimulatorOptions opts;
+};
+
+// Splits "host:port" at the last ':'. InvalidArgument if either part is missing or bad.
+Status ParseListen(const std::string& s, std::string& host, int& port) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) {
+    return Status::InvalidArgument("--listen must be host:port, got '" + s + "'");
+  }
+  host = s.substr(0, colon);
+  const std::string p = s.substr(colon + 1);
+  if (p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument("--listen: bad port '" + p + "'");
+  }
+  port = std::stoi(p);
+  if (port > 65535) return Status::InvalidArgument("--listen: port out of range: " + p);
+  return Status::OK();
+}
+
+int RunSim(SimFlags& f) {
+  SimulatorOptions opts = f.opts;
+  opts.limit_headers = !f.no_limit_headers;
+  if (Status st = ParseListen(f.listen, opts.host, opts.port); !st.ok()) {
+    std::cerr << "retort sim: " << st.message() << "\n";
+    return 2;
+  }
+  if (Status st = opts.Validate(); !st.ok()) {
+    std::cerr << "retort sim: " << st.message() << "\n";
+    return 2;
+  }
+  // Block the stop signals before any server thread exists so only sigwait() sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto sim = Simulator::Start(opts);
+  if (!sim.ok()) {
+    std::cerr << "retort sim: " << sim.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << "listening on " << opts.host << ":" << (*sim)->port() << std::endl;
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  (*sim)->Stop();
+  if (f.print_stats) std::cout << SimulatorStatsJson((*sim)->Stats()) << std::endl;
+  return 0;
+}
+
+}  // namespace
+
 void AddSimCommand(CLI::App& app, int& rc) {
   auto* sub = app.add_subcommand("sim", "Run the built-in teacher simulator (OpenAI- and Anthropic-compatible)");
-  sub->callback([&rc] { rc = 2; });
+  auto f = std::make_shared<SimFlags>();
+  SimulatorOptions& o = f->opts;
+  sub->add_option("--listen", f->listen, "Address to listen on, host:port (port 0 = ephemeral)")->capture_default_str();
+  sub->add_option("--seed", o.seed, "Seed of fault injection and latency jitter")->capture_default_str();
+  sub->add_option("--latency-ms", o.latency_ms, "Base delay per request (ms)")->capture_default_str();
+  sub->add_option("--latency-jitter-ms", o.latency_jitter_ms, "Extra uniform delay U[0,j) per request (ms)")->capture_default_str();
+  sub->add_option("--token-latency-ms", o.token_latency_ms, "Delay per streamed token (ms)")->capture_default_str();
+  sub->add_option("--rpm", o.rpm, "Requests per sliding minute (0 = unlimited)")->capture_default_str();
+  sub->add_option("--tpm", o.tpm, "Tokens per sliding minute (0 = unlimited)")->capture_default_str();
+  sub->add_option("--fail-5xx", o.fail_5xx, "Probability of a 500 (OpenAI) / 529 (Anthropic)")->capture_default_str();
+  sub->add_option("--fail-reset", o.fail_reset, "Probability of dropping the connection")->capture_default_str();
+  sub->add_option("--fail-truncate", o.fail_truncate, "Probability of a body cut in half")->capture_default_str();
+  sub->add_option("--fail-malformed", o.fail_malformed, "Probability of a non-JSON 200 body")->capture_default_str();
+  sub->add_option("--fail-hang", o.fail_hang, "Probability of hanging, then dropping the connection")->capture_default_str();
+  sub->add_option("--hang-ms", o.hang_ms, "How long a hang lasts (ms)")->capture_default_str();
+  sub->add_option("--reasoning", o.reasoning, "OpenAI reasoning output: none|reasoning|reasoning_content|think")
+      ->check(CLI::IsMember({"none", "reasoning", "reasoning_content", "think"}))
+      ->capture_default_str();
+  sub->add_option("--min-words", o.min_words, "Shortest answer (words)")->capture_default_str();
+  sub->add_option("--max-words", o.max_words, "Longest answer (words)")->capture_default_str();
+  sub->add_flag("--no-limit-headers", f->no_limit_headers, "Do not send rate-limit headers");
+  sub->add_option("--threads", o.threads, "Server worker threads (one per open connection)")->capture_default_str();
+  sub->add_option("--fail-status-for-model", o.fail_status_for_model,
+                  "HTTP status (e.g. 400) returned for requests naming model 'bad-model'");
+  sub->add_flag("--print-stats", f->print_stats, "Print the stats JSON to stdout on exit");
+  sub->callback([f, &rc] { rc = RunSim(*f); });
 }
+
 }  // namespace retort::cli

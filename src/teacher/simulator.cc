@@ -1,0 +1,459 @@
+// Simulator: the built-in teacher (HTTP plumbing, rate limits and fault injection).
+#include "teacher/simulator.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "teacher/sim_anthropic.h"
+#include "teacher/sim_limiter.h"
+#include "teacher/sim_openai.h"
+#include "teacher/sim_socket.h"
+
+namespace retort {
+namespace {
+
+enum class Api { kOpenAI, kAnthropic };
+enum class Fault { kNone, k5xx, kReset, kTruncate, kMalformed, kHang };
+
+// splitmix64 -> uniform double in [0, 1). Own generator so sequences are identical on
+// every standard library.
+double NextUniform(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+const char* AnthropicErrorType(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 500: return "api_error";
+    case 504: return "timeout_error";
+    case 529: return "overloaded_error";
+    default: return "invalid_request_error";
+  }
+}
+
+// Sets header `key` to `val`, replacing earlier values (httplib's set_header appends).
+void PutHeader(httplib::Response& res, const std::string& key, const std::string& val) {
+  res.headers.erase(key);
+  res.set_header(key, val);
+}
+
+bool IsProbability(double p) { return p >= 0 && p <= 1; }
+
+}  // namespace
+
+Status SimulatorOptions::Validate() const {
+  if (host.empty()) return Status::InvalidArgument("host must not be empty");
+  if (port < 0 || port > 65535) return Status::InvalidArgument("port must be in 0..65535");
+  if (!(latency_ms >= 0) || !(latency_jitter_ms >= 0) || !(token_latency_ms >= 0) || !(hang_ms >= 0)) {
+    return Status::InvalidArgument("latencies and hang_ms must be >= 0");
+  }
+  if (rpm < 0 || tpm < 0) return Status::InvalidArgument("rpm and tpm must be >= 0");
+  for (double p : {fail_5xx, fail_reset, fail_truncate, fail_malformed, fail_hang}) {
+    if (!IsProbability(p)) return Status::InvalidArgument("fault probabilities must be in [0, 1]");
+  }
+  if (fail_5xx + fail_reset + fail_truncate + fail_malformed + fail_hang > 1.0 + 1e-9) {
+    return Status::InvalidArgument("fault probabilities must sum to at most 1");
+  }
+  if (reasoning != "none" && reasoning != "reasoning" && reasoning != "reasoning_content" &&
+      reasoning != "think") {
+    return Status::InvalidArgument("reasoning must be none, reasoning, reasoning_content or think");
+  }
+  if (min_words < 1 || max_words < min_words) {
+    return Status::InvalidArgument("need 1 <= min_words <= max_words");
+  }
+  if (threads < 1 || threads > 4096) return Status::InvalidArgument("threads must be in 1..4096");
+  if (!fail_status_for_model.empty()) {
+    const auto& s = fail_status_for_model;
+    const bool digits = s.size() == 3 && std::isdigit(static_cast<unsigned char>(s[0])) &&
+                        std::isdigit(static_cast<unsigned char>(s[1])) &&
+                        std::isdigit(static_cast<unsigned char>(s[2]));
+    if (!digits || std::stoi(s) < 400 || std::stoi(s) > 599) {
+      return Status::InvalidArgument("fail_status_for_model must be an HTTP status 400..599");
+    }
+  }
+  return Status::OK();
+}
+
+std::string SimulatorStatsJson(const SimulatorStats& s) {
+  nlohmann::ordered_json j = {
+      {"requests", s.requests},
+      {"ok", s.ok},
+      {"bad_requests", s.bad_requests},
+      {"rate_limited", s.rate_limited},
+      {"over_limit_requests", s.over_limit_requests},
+      {"faults", {{"5xx", s.fault_5xx}, {"reset", s.fault_reset}, {"truncate", s.fault_truncate},
+                  {"malformed", s.fault_malformed}, {"hang", s.fault_hang}}},
+      {"prompt_tokens", s.prompt_tokens},
+      {"completion_tokens", s.completion_tokens},
+      {"max_requests_in_any_window", s.max_requests_in_any_window},
+      {"max_tokens_in_any_window", s.max_tokens_in_any_window},
+      {"in_flight", s.in_flight},
+      {"in_flight_max", s.in_flight_max}};
+  return SimDump(j);
+}
+
+struct Simulator::Impl {
+  explicit Impl(const SimulatorOptions& o)
+      : opts(o),
+        clock(o.clock != nullptr ? o.clock : SystemClock()),
+        limiter(o.rpm, o.tpm, clock),
+        fault_state(o.seed),
+        latency_state(o.seed ^ 0x6a09e667f3bcc909ULL) {}
+
+  // Counts one chat request in flight for as long as it lives.
+  struct InFlight {
+    explicit InFlight(Impl* i) : impl(i) {
+      const std::int64_t now = ++impl->in_flight;
+      std::int64_t prev = impl->in_flight_max.load();
+      while (now > prev && !impl->in_flight_max.compare_exchange_weak(prev, now)) {
+      }
+    }
+    ~InFlight() { --impl->in_flight; }
+    Impl* impl;
+  };
+
+  // Waits `ms` of real time or until Stop(). False when stopping.
+  bool Wait(double ms) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (ms > 0) {
+      cv.wait_for(lock, std::chrono::microseconds(static_cast<std::int64_t>(ms * 1000)),
+                  [this] { return stopping; });
+    }
+    return !stopping;
+  }
+
+  Fault DrawFault(double* latency) {
+    std::lock_guard<std::mutex> lock(rng_mu);
+    *latency = opts.latency_ms + opts.latency_jitter_ms * NextUniform(latency_state);
+    double u = NextUniform(fault_state);
+    const std::pair<double, Fault> table[] = {{opts.fail_5xx, Fault::k5xx},
+                                              {opts.fail_reset, Fault::kReset},
+                                              {opts.fail_truncate, Fault::kTruncate},
+                                              {opts.fail_malformed, Fault::kMalformed},
+                                              {opts.fail_hang, Fault::kHang}};
+    for (const auto& [p, f] : table) {
+      if (u < p) return f;
+      u -= p;
+    }
+    return Fault::kNone;
+  }
+
+  // Drops the request's connection: no response reaches the client.
+  void Abort(const httplib::Request& req, httplib::Response& res) {
+    SimAbortConnection(SimFindConnection(port, req.remote_port));
+    res.status = 503;  // written only if the socket could not be found
+    res.set_header("Connection", "close");
+  }
+
+  void SetError(Api api, httplib::Response& res, int status, const std::string& type,
+                const std::string& code, const std::string& message, const std::string& rid) {
+    res.status = status;
+    if (api == Api::kOpenAI) {
+      res.set_content(OpenAIErrorBody(message, type, code), "application/json");
+    } else {
+      res.set_content(AnthropicErrorBody(type, message, rid), "application/json");
+    }
+  }
+
+  void SetLimitHeaders(Api api, const SimLimitSnapshot& s, httplib::Response& res) {
+    auto put = [&](const char* what, std::int64_t limit, std::int64_t remaining, Millis reset) {
+      if (limit <= 0) return;
+      if (api == Api::kOpenAI) {
+        PutHeader(res, std::string("x-ratelimit-limit-") + what, std::to_string(limit));
+        PutHeader(res, std::string("x-ratelimit-remaining-") + what, std::to_string(remaining));
+        PutHeader(res, std::string("x-ratelimit-reset-") + what, GoDuration(reset));
+      } else {
+        const std::string base = std::string("anthropic-ratelimit-") + what;
+        PutHeader(res, base + "-limit", std::to_string(limit));
+        PutHeader(res, base + "-remaining", std::to_string(remaining));
+        PutHeader(res, base + "-reset", Rfc3339(s.wall_now_ms + reset));
+      }
+    };
+    put("requests", s.rpm, s.remaining_requests, s.reset_requests_ms);
+    put("tokens", s.tpm, s.remaining_tokens, s.reset_tokens_ms);
+  }
+
+  void RateLimited(Api api, const SimAdmission& a, httplib::Response& res, const std::string& rid) {
+    ++rate_limited;
+    ++over_limit_requests;
+    res.set_header("retry-after", std::to_string(std::max<Millis>(1, (a.retry_after_ms + 999) / 1000)));
+    res.set_header("retry-after-ms", std::to_string(a.retry_after_ms));
+    std::string msg = "Rate limit reached for " + a.limit + " (simulated): limit " +
+                      std::to_string(a.limit == "requests" ? opts.rpm : opts.tpm) + " per min.";
+    if (a.too_large) msg = "Request too large for tokens per min (simulated): limit " + std::to_string(opts.tpm) + ".";
+    if (api == Api::kOpenAI) {
+      SetError(api, res, 429, a.limit, "rate_limit_exceeded", msg, rid);
+    } else {
+      SetError(api, res, 429, "rate_limit_error", "", msg, rid);
+    }
+  }
+
+  SimulatorStats Snapshot() const {
+    SimulatorStats s;
+    s.requests = requests;
+    s.ok = ok;
+    s.bad_requests = bad_requests;
+    s.rate_limited = rate_limited;
+    s.over_limit_requests = over_limit_requests;
+    s.fault_5xx = fault_5xx;
+    s.fault_reset = fault_reset;
+    s.fault_truncate = fault_truncate;
+    s.fault_malformed = fault_malformed;
+    s.fault_hang = fault_hang;
+    s.prompt_tokens = prompt_tokens;
+    s.completion_tokens = completion_tokens;
+    s.max_requests_in_any_window = limiter.MaxRequestsInWindow();
+    s.max_tokens_in_any_window = limiter.MaxTokensInWindow();
+    s.in_flight = in_flight;
+    s.in_flight_max = in_flight_max;
+    return s;
+  }
+
+  void Respond(Api api, const SimRequest& r, const SimCompletion& c, Fault fault,
+               std::shared_ptr<InFlight> flight, httplib::Response& res);
+  void Handle(Api api, const httplib::Request& req, httplib::Response& res);
+
+  SimulatorOptions opts;
+  Clock* clock;
+  SimLimiter limiter;
+  httplib::Server svr;
+  std::thread listener;
+  std::atomic<bool> listen_returned{false};
+  int port = 0;
+
+  std::mutex stop_mu;    // serialises Stop()
+  bool stopped = false;  // GUARDED_BY(stop_mu)
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;  // GUARDED_BY(mu)
+
+  std::mutex rng_mu;
+  std::uint64_t fault_state;    // GUARDED_BY(rng_mu)
+  std::uint64_t latency_state;  // GUARDED_BY(rng_mu)
+
+  std::atomic<std::int64_t> next_request_id{1};
+  std::atomic<std::int64_t> requests{0}, ok{0}, bad_requests{0}, rate_limited{0},
+      over_limit_requests{0}, fault_5xx{0}, fault_reset{0}, fault_truncate{0}, fault_malformed{0},
+      fault_hang{0}, prompt_tokens{0}, completion_tokens{0}, in_flight{0}, in_flight_max{0};
+};
+
+void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Response& res) {
+  auto flight = std::make_shared<InFlight>(this);
+  ++requests;
+  const std::string rid = "req_sim" + std::to_string(next_request_id++);
+  res.set_header(api == Api::kOpenAI ? "x-request-id" : "request-id", rid);
+  const std::string invalid = "invalid_request_error";
+  if (opts.limit_headers) SetLimitHeaders(api, limiter.Peek(), res);  // replaced after admission
+  if (api == Api::kAnthropic && !req.has_header("anthropic-version")) {
+    ++bad_requests;
+    SetError(api, res, 400, invalid, "", "anthropic-version: header is required", rid);
+    return;
+  }
+  Result<SimRequest> parsed =
+      api == Api::kOpenAI ? ParseOpenAIRequest(req.body) : ParseAnthropicRequest(req.body);
+  if (!parsed.ok()) {
+    ++bad_requests;
+    SetError(api, res, 400, invalid, "", parsed.status().message(), rid);
+    return;
+  }
+  const SimRequest& r = parsed.value();
+  if (!opts.fail_status_for_model.empty() && r.model == "bad-model") {
+    ++bad_requests;
+    const int status = std::stoi(opts.fail_status_for_model);
+    SetError(api, res, status, api == Api::kOpenAI ? invalid : AnthropicErrorType(status),
+             "simulated_failure", "simulated failure for model 'bad-model'", rid);
+    return;
+  }
+  const bool with_reasoning = api == Api::kOpenAI ? opts.reasoning != "none" : r.thinking;
+  const SimCompletion c = SimGenerate(r, with_reasoning, opts.min_words, opts.max_words);
+  double latency = 0;
+  const Fault fault = DrawFault(&latency);
+  const bool produces = fault == Fault::kNone || fault == Fault::kTruncate || fault == Fault::kMalformed;
+  const SimAdmission a = limiter.Admit(c.prompt_tokens + (produces ? c.completion_tokens : 0));
+  if (opts.limit_headers) SetLimitHeaders(api, a.snapshot, res);
+  if (!a.admitted) {
+    RateLimited(api, a, res, rid);
+    return;
+  }
+  prompt_tokens += c.prompt_tokens;
+  if (produces) completion_tokens += c.completion_tokens;
+  if (!Wait(latency)) {
+    Abort(req, res);
+    return;
+  }
+  switch (fault) {
+    case Fault::k5xx:
+      ++fault_5xx;
+      if (api == Api::kOpenAI) {
+        SetError(api, res, 500, "server_error", "",
+                 "The server had an error while processing your request (simulated).", rid);
+      } else {
+        SetError(api, res, 529, "overloaded_error", "", "Overloaded", rid);
+      }
+      return;
+    case Fault::kReset:
+      ++fault_reset;
+      Abort(req, res);
+      return;
+    case Fault::kHang:
+      ++fault_hang;
+      Wait(opts.hang_ms);
+      Abort(req, res);
+      return;
+    case Fault::kMalformed:
+      ++fault_malformed;
+      if (r.stream) {
+        res.set_content("data: {\"id\": simulated malformed event\n\ndata: [DONE]\n\n", "text/event-stream");
+      } else {
+        res.set_content("<html><body>simulated malformed response</body></html>", "application/json");
+      }
+      return;
+    case Fault::kTruncate:
+      ++fault_truncate;
+      [[fallthrough]];
+    case Fault::kNone:
+      Respond(api, r, c, fault, std::move(flight), res);
+      return;
+  }
+}
+
+void Simulator::Impl::Respond(Api api, const SimRequest& r, const SimCompletion& c, Fault fault,
+                              std::shared_ptr<InFlight> flight, httplib::Response& res) {
+  const bool truncate = fault == Fault::kTruncate;
+  if (!r.stream) {
+    auto body = std::make_shared<std::string>(
+        api == Api::kOpenAI ? OpenAIResponseBody(r, c, opts.reasoning) : AnthropicResponseBody(r, c));
+    if (!truncate) {
+      res.set_content(*body, "application/json");
+      ++ok;
+      return;
+    }
+    res.set_content_provider(body->size(), "application/json",
+                             [body](std::size_t, std::size_t, httplib::DataSink& sink) {
+                               sink.write(body->data(), body->size() / 2);
+                               return false;  // the connection is closed mid-body
+                             });
+    return;
+  }
+  auto events = std::make_shared<std::vector<SimEvent>>(
+      api == Api::kOpenAI ? OpenAIStreamEvents(r, c, opts.reasoning) : AnthropicStreamEvents(r, c));
+  const std::size_t end = truncate ? events->size() / 2 : events->size();
+  auto next = std::make_shared<std::size_t>(0);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, events, next, end, truncate, flight](std::size_t, httplib::DataSink& sink) {
+        if (*next >= end) {
+          if (truncate) return false;  // cut the stream: no terminating chunk
+          sink.done();
+          ++ok;
+          return true;
+        }
+        std::string out;
+        if (opts.token_latency_ms <= 0) {
+          for (; *next < end; ++*next) out += (*events)[*next].text;
+        } else {
+          const SimEvent& ev = (*events)[*next];
+          if (ev.token && !Wait(opts.token_latency_ms)) return false;
+          out = ev.text;
+          ++*next;
+        }
+        return sink.write(out.data(), out.size());
+      });
+}
+
+Simulator::Simulator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Simulator::~Simulator() { Stop(); }
+
+int Simulator::port() const { return impl_->port; }
+
+Result<std::unique_ptr<Simulator>> Simulator::Start(const SimulatorOptions& opts) {
+  RETORT_RETURN_IF_ERROR(opts.Validate());
+  auto impl = std::make_unique<Impl>(opts);
+  Impl* p = impl.get();
+  httplib::Server& svr = p->svr;
+  const int threads = opts.threads;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  svr.set_tcp_nodelay(true);
+  svr.set_keep_alive_max_count(100000);
+  svr.set_keep_alive_timeout(60);
+  svr.set_payload_max_length(32u << 20);
+  svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+    res.set_content(OpenAIErrorBody("simulator internal error", "server_error", ""), "application/json");
+  });
+  auto openai = [p](const httplib::Request& req, httplib::Response& res) { p->Handle(Api::kOpenAI, req, res); };
+  svr.Post("/v1/chat/completions", openai);
+  svr.Post("/chat/completions", openai);
+  svr.Post("/v1/messages", [p](const httplib::Request& req, httplib::Response& res) {
+    p->Handle(Api::kAnthropic, req, res);
+  });
+  svr.Get("/sim/stats", [p](const httplib::Request&, httplib::Response& res) {
+    res.set_content(SimulatorStatsJson(p->Snapshot()), "application/json");
+  });
+  svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+
+  if (opts.port == 0) {
+    p->port = svr.bind_to_any_port(opts.host);
+    if (p->port <= 0) return Status::IOError("cannot bind " + opts.host + ":0");
+  } else {
+    if (!svr.bind_to_port(opts.host, opts.port)) {
+      return Status::IOError("cannot bind " + opts.host + ":" + std::to_string(opts.port));
+    }
+    p->port = opts.port;
+  }
+  p->listener = std::thread([p] {
+    p->svr.listen_after_bind();
+    p->listen_returned = true;
+  });
+  // Bounded wait until the accept loop runs (so Stop() can end it).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!svr.is_running() && !p->listen_returned && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::unique_ptr<Simulator> sim(new Simulator(std::move(impl)));
+  if (!sim->impl_->svr.is_running()) {
+    sim->Stop();
+    return Status::IOError("simulator did not start listening");
+  }
+  return sim;
+}
+
+void Simulator::Stop() {
+  Impl& p = *impl_;
+  std::lock_guard<std::mutex> guard(p.stop_mu);
+  if (p.stopped) return;
+  p.stopped = true;
+  {
+    std::lock_guard<std::mutex> lock(p.mu);
+    p.stopping = true;
+  }
+  p.cv.notify_all();
+  p.svr.stop();
+  // Idle keep-alive connections would otherwise hold their workers for up to 60 s.
+  SimShutdownConnections(p.port);
+  if (p.listener.joinable()) p.listener.join();
+}
+
+SimulatorStats Simulator::Stats() const { return impl_->Snapshot(); }
+
+}  // namespace retort

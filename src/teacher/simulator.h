@@ -1,0 +1,108 @@
+// Simulator: the built-in OpenAI- and Anthropic-compatible teacher used for dry runs, the
+// quickstart, integration tests and benchmarks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "retort/clock.h"
+#include "retort/corpus.h"
+#include "retort/status.h"
+#include "teacher/sim_answer.h"  // SimulatedAnswer, SimulatedReasoning
+
+namespace retort {
+
+// How the simulator behaves. Defaults give a fast, fault-free, unlimited teacher.
+struct SimulatorOptions {
+  // Address to listen on; port 0 picks an ephemeral port (see Simulator::port()).
+  std::string host = "127.0.0.1";
+  int port = 0;
+  // Seed of the fault-injection and latency generators. The fault drawn for the k-th
+  // well-formed chat request depends only on the seed and k.
+  std::uint64_t seed = 1;
+  // Delay before each chat response: latency_ms + U[0, latency_jitter_ms) (uniform).
+  double latency_ms = 0, latency_jitter_ms = 0;
+  // Extra delay before each token-carrying SSE event when streaming.
+  double token_latency_ms = 0;
+  // Requests / tokens per sliding 60 s window (0 = unlimited). Tokens of a request are its
+  // prompt estimate plus the completion tokens it actually produced.
+  std::int64_t rpm = 0, tpm = 0;
+  // Per-request fault probabilities (sum <= 1): 5xx = 500 (OpenAI) / 529 (Anthropic) JSON
+  // error; reset = connection dropped without a response; truncate = 200 whose body is cut
+  // in half (Content-Length of the full body; streams stop halfway); malformed = 200 with a
+  // non-JSON body; hang = nothing for hang_ms, then the connection is dropped.
+  double fail_5xx = 0, fail_reset = 0, fail_truncate = 0, fail_malformed = 0, fail_hang = 0;
+  double hang_ms = 30000;
+  // Where OpenAI responses carry reasoning: "none", "reasoning" (message.reasoning),
+  // "reasoning_content" (message.reasoning_content) or "think" (a "<think>R</think>\n\n"
+  // prefix of content). Anthropic responses carry a thinking block iff the request enables it.
+  std::string reasoning = "none";
+  // Answer length range in words (inclusive).
+  int min_words = 8, max_words = 40;
+  // Send x-ratelimit-* (OpenAI) / anthropic-ratelimit-* headers on every chat response.
+  bool limit_headers = true;
+  // Server worker threads; each open connection occupies one.
+  int threads = 64;
+  // If set (an HTTP status "400".."599"), requests naming model "bad-model" get that status
+  // with an invalid_request_error body (for non-retryable-error tests).
+  std::string fail_status_for_model;
+  // Time source of the rate-limit window; nullptr = SystemClock(). Not owned.
+  Clock* clock = nullptr;
+
+  // InvalidArgument naming the first bad field: a port outside 0..65535, a negative
+  // latency/limit, a probability outside [0,1] or a sum above 1, an unknown reasoning mode,
+  // min_words < 1 or > max_words, threads outside 1..4096, or a bad fail_status_for_model.
+  Status Validate() const;
+};
+
+// Counters since Start(). A snapshot; fields are consistent individually, not jointly.
+struct SimulatorStats {
+  std::int64_t requests = 0;            // requests to a chat endpoint
+  std::int64_t ok = 0;                  // complete successful responses written
+  std::int64_t bad_requests = 0;        // 4xx for malformed requests and fail_status_for_model
+  std::int64_t rate_limited = 0;        // 429s sent
+  std::int64_t over_limit_requests = 0; // requests that arrived when a limit was used up (each got a 429)
+  std::int64_t fault_5xx = 0, fault_reset = 0, fault_truncate = 0, fault_malformed = 0,
+               fault_hang = 0;
+  std::int64_t prompt_tokens = 0;       // of admitted requests
+  std::int64_t completion_tokens = 0;   // actually produced (incl. reasoning)
+  std::int64_t max_requests_in_any_window = 0;  // most admitted requests in one 60 s window
+  std::int64_t max_tokens_in_any_window = 0;    // most tokens in one 60 s window
+  std::int64_t in_flight = 0;           // chat requests being handled now
+  std::int64_t in_flight_max = 0;       // most chat requests handled at once
+};
+
+// The stats as a JSON object with the field names above (what GET /sim/stats returns).
+std::string SimulatorStatsJson(const SimulatorStats& s);
+
+// An HTTP server speaking OpenAI Chat Completions (POST /v1/chat/completions and
+// /chat/completions) and Anthropic Messages (POST /v1/messages), plus GET /sim/stats and
+// GET /health. Safe for concurrent use.
+class Simulator {
+ public:
+  // Validates `opts`, binds, starts the listening thread and returns once it accepts
+  // connections. InvalidArgument for bad options, IOError if the address cannot be bound.
+  static Result<std::unique_ptr<Simulator>> Start(const SimulatorOptions& opts);
+
+  ~Simulator();  // calls Stop()
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // The bound port.
+  int port() const;
+  // Stops listening, wakes hanging and sleeping handlers at once, drops open connections
+  // and joins the server threads. Idempotent.
+  void Stop();
+  // A snapshot of the counters.
+  SimulatorStats Stats() const;
+
+ private:
+  struct Impl;
+  explicit Simulator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace retort
