@@ -1,8 +1,6 @@
 // Simulator: the built-in teacher (HTTP plumbing, rate limits and fault injection).
 #include "teacher/simulator.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -15,7 +13,7 @@
 #include "teacher/sim_anthropic.h"
 #include "teacher/sim_limiter.h"
 #include "teacher/sim_openai.h"
-#include "teacher/sim_socket.h"
+#include "teacher/sim_server.h"
 
 namespace retort {
 namespace {
@@ -155,9 +153,9 @@ struct Simulator::Impl {
   }
 
   // Drops the request's connection: no response reaches the client.
-  void Abort(const httplib::Request& req, httplib::Response& res) {
-    SimAbortConnection(SimFindConnection(port, req.remote_port));
-    res.status = 503;  // written only if the socket could not be found
+  void Abort(httplib::Response& res) {
+    SimHttpServer::AbortSocket(SimHttpServer::CurrentSocket());
+    res.status = 503;  // never reaches the client: the socket is shut down
     res.set_header("Connection", "close");
   }
 
@@ -232,7 +230,7 @@ struct Simulator::Impl {
   SimulatorOptions opts;
   Clock* clock;
   SimLimiter limiter;
-  httplib::Server svr;
+  SimHttpServer svr;
   std::thread listener;
   std::atomic<bool> listen_returned{false};
   int port = 0;
@@ -294,7 +292,7 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
   prompt_tokens += c.prompt_tokens;
   if (produces) completion_tokens += c.completion_tokens;
   if (!Wait(latency)) {
-    Abort(req, res);
+    Abort(res);
     return;
   }
   switch (fault) {
@@ -309,12 +307,12 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
       return;
     case Fault::kReset:
       ++fault_reset;
-      Abort(req, res);
+      Abort(res);
       return;
     case Fault::kHang:
       ++fault_hang;
       Wait(opts.hang_ms);
-      Abort(req, res);
+      Abort(res);
       return;
     case Fault::kMalformed:
       ++fault_malformed;
@@ -388,7 +386,7 @@ Result<std::unique_ptr<Simulator>> Simulator::Start(const SimulatorOptions& opts
   RETORT_RETURN_IF_ERROR(opts.Validate());
   auto impl = std::make_unique<Impl>(opts);
   Impl* p = impl.get();
-  httplib::Server& svr = p->svr;
+  SimHttpServer& svr = p->svr;
   const int threads = opts.threads;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   svr.set_tcp_nodelay(true);
@@ -448,9 +446,9 @@ void Simulator::Stop() {
     p.stopping = true;
   }
   p.cv.notify_all();
+  // Wake idle keep-alive and reading workers, then end the accept loop.
+  p.svr.DropConnections();
   p.svr.stop();
-  // Idle keep-alive connections would otherwise hold their workers for up to 60 s.
-  SimShutdownConnections(p.port);
   if (p.listener.joinable()) p.listener.join();
 }
 
