@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <thread>
@@ -28,7 +29,11 @@ std::vector<std::string> HarvestArgs(const std::string& db, const Simulator& sim
                                      std::vector<std::string> extra = {}) {
   std::vector<std::string> a = {RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", run,
                                 "--base-url", "http://127.0.0.1:" + std::to_string(sim.port()) + "/v1",
-                                "--model", "sim-1", "--progress", "off"};
+                                "--model", "sim-1"};
+  if (std::find(extra.begin(), extra.end(), "--progress") == extra.end()) {
+    a.push_back("--progress");
+    a.push_back("off");
+  }
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
