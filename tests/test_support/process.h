@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -43,12 +44,16 @@ class Process {
     std::vector<char*> envp;
     for (std::string& e : envs) envp.push_back(e.data());
     envp.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0].c_str(), &fa, nullptr, args.data(), envp.data()) != 0) pid_ = -1;
+    spawn_error_ = posix_spawn(&pid_, argv[0].c_str(), &fa, nullptr, args.data(), envp.data());
+    if (spawn_error_ != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
     close(out[1]);
     close(err[1]);
     out_fd_ = out[0];
     err_fd_ = err[0];
+    // Never block in read(): a write end inherited elsewhere must not hang the test.
+    fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+    fcntl(err_fd_, F_SETFL, O_NONBLOCK);
   }
   ~Process() {
     if (pid_ > 0 && !exited_) {
@@ -84,6 +89,7 @@ class Process {
       if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
       char buf[4096];
       ssize_t n = read(out_fd_, buf, sizeof buf);
+      if (n < 0 && errno == EAGAIN) continue;
       if (n <= 0) return std::nullopt;
       out_buf_.append(buf, static_cast<size_t>(n));
     }
@@ -92,11 +98,16 @@ class Process {
   // Waits for exit (at most `timeout`, then SIGKILL) and collects all remaining output.
   // Returns the exit code, or 128+signal when killed by a signal.
   int Wait(std::chrono::milliseconds timeout = std::chrono::minutes(5)) {
+    if (pid_ <= 0) return -1000 - spawn_error_;  // never waitpid(-1) / kill(-1)
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       Drain(20);
       int st = 0;
       pid_t r = waitpid(pid_, &st, WNOHANG);
+      if (r < 0 && errno != EINTR) {  // reaped elsewhere (should not happen): report, never spin
+        exited_ = true;
+        return -2000 - errno;
+      }
       if (r == pid_) {
         exited_ = true;
         Drain(0);
@@ -104,6 +115,7 @@ class Process {
       }
       if (std::chrono::steady_clock::now() > deadline) {
         kill(pid_, SIGKILL);
+        deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       }
     }
   }
@@ -131,6 +143,7 @@ class Process {
   }
 
   pid_t pid_ = -1;
+  int spawn_error_ = 0;
   bool exited_ = false;
   int out_fd_ = -1, err_fd_ = -1;
   std::string out_buf_, out_all_, err_all_;

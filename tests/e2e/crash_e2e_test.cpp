@@ -1,0 +1,293 @@
+// Crash and storage-fault safety: SIGKILL at random moments (harvest, export, first open /
+// migration), a file-size limit (disk full), and secrets hygiene, all through the real binary.
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "retort/store.h"
+#include "store/sha256.h"
+#include "teacher/simulator.h"
+#include "test_support/corpus_fixture.h"
+#include "test_support/process.h"
+#include "test_support/temp_dir.h"
+
+using namespace retort;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<Simulator> StartSim(SimulatorOptions o = {}) {
+  auto s = Simulator::Start(o);
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+
+std::vector<std::string> Harvest(const std::string& db, const Simulator& sim, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "r", "--model", "sim-1",
+                                "--base-url",
+                                "http://127.0.0.1:" + std::to_string(sim.port()) + "/v1"};
+  if (std::find(extra.begin(), extra.end(), "--progress") == extra.end()) {
+    a.push_back("--progress");
+    a.push_back("off");
+  }
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+std::string QueryText(const std::string& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  std::string v = "<error>";
+  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(st, 0);
+    v = t ? reinterpret_cast<const char*>(t) : "";
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return v;
+}
+
+// job id -> sha256(content + body) of every committed response.
+std::map<std::int64_t, std::string> Snapshot(const std::string& db) {
+  std::map<std::int64_t, std::string> out;
+  sqlite3* h = nullptr;
+  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(h, "SELECT job_id, content, body FROM responses", -1, &st, nullptr);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string c = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+    std::string b = reinterpret_cast<const char*>(sqlite3_column_text(st, 2));
+    out[sqlite3_column_int64(st, 0)] = Sha256Hex(c + '\0' + b);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+// Every file under `dir` (relative path -> bytes).
+std::map<std::string, std::string> Files(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = test::ReadFile(e.path().string());
+  return out;
+}
+
+// A complete export: every shard named in the manifest exists with its recorded SHA-256.
+void CheckCompleteExport(const std::string& dir) {
+  auto files = Files(dir);
+  REQUIRE(files.count("manifest.json"));
+  REQUIRE(files.count("README.md"));
+  const std::string& m = files["manifest.json"];
+  size_t shards = 0;
+  for (const auto& [name, bytes] : files) {
+    if (name.rfind("data/", 0) != 0) continue;
+    ++shards;
+    CHECK_THAT(m, Catch::Contains(name));
+    CHECK_THAT(m, Catch::Contains(Sha256Hex(bytes)));
+  }
+  CHECK(shards > 0);
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 during harvest never changes or loses a committed response", "[e2e][crash]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  const int kPrompts = 300;
+  test::AddPrompts(*test::OpenStoreAt(db), "s", kPrompts);
+  SimulatorOptions so;
+  so.latency_ms = 5;
+  so.latency_jitter_ms = 15;
+  so.fail_5xx = 0.03;
+  so.seed = 11;
+  auto sim = StartSim(so);
+  std::mt19937 rng(99);
+  std::map<std::int64_t, std::string> committed;
+  for (int i = 0; i < 12; ++i) {
+    test::Process p(Harvest(db, *sim, {"--concurrency", "8", "--max-attempts", "30"}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 300)(rng)));  // random kill moment
+    p.Signal(SIGKILL);
+    p.Wait(30s);
+    CHECK(QueryText(db, "PRAGMA integrity_check") == "ok");
+    auto now = Snapshot(db);
+    for (const auto& [job, digest] : committed) {
+      REQUIRE(now.count(job));       // nothing vanished
+      CHECK(now.at(job) == digest);  // nothing changed
+    }
+    committed = std::move(now);
+  }
+  test::Process last(Harvest(db, *sim, {"--concurrency", "8", "--max-attempts", "30"}));
+  REQUIRE(last.Wait(120s) == 0);
+  auto final_snap = Snapshot(db);
+  CHECK(final_snap.size() == static_cast<size_t>(kPrompts));
+  for (const auto& [job, digest] : committed) CHECK(final_snap.at(job) == digest);
+  // The final export is exactly the expected set.
+  test::Process ex({RETORT_BINARY, "export", "--db", db, "--run", "r", "--out", dir.path() + "/out"});
+  REQUIRE(ex.Wait(60s) == 0);
+  std::int64_t lines = 0;
+  for (const auto& [name, bytes] : Files(dir.path() + "/out"))
+    if (name.rfind("data/", 0) == 0) lines += std::count(bytes.begin(), bytes.end(), '\n');
+  CHECK(lines == kPrompts);
+}
+
+TEST_CASE("kill -9 during export leaves the previous export or a complete new one", "[e2e][crash]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  {
+    auto store = test::OpenStoreAt(db);
+    std::vector<Prompt> ps;
+    for (int i = 0; i < 20000; ++i)
+      ps.push_back(test::MakePrompt("k" + std::to_string(i), {Message{"user", "question " + std::to_string(i)}}));
+    test::PopulateRun(*store, ps, 1, [](const Prompt& p, int) {
+      return std::optional<ResponseRecord>(test::Answer("answer to " + p.messages[0].content + std::string(200, 'x')));
+    });
+  }
+  const std::string out = dir.path() + "/out";
+  const std::vector<std::string> args = {RETORT_BINARY, "export", "--db", db, "--run", "r", "--out", out,
+                                         "--shard-records", "1000", "--compress", "zstd"};
+  {
+    test::Process first(args);
+    REQUIRE(first.Wait(120s) == 0);
+  }
+  const auto reference = Files(out);
+  std::mt19937 rng(5);
+  int killed = 0;
+  for (int i = 0; i < 12; ++i) {
+    test::Process p(args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));  // random kill moment
+    p.Signal(SIGKILL);
+    if (p.Wait(60s) == 128 + SIGKILL) ++killed;
+    REQUIRE(fs::exists(out + "/manifest.json"));
+    CheckCompleteExport(out);
+    CHECK(Files(out) == reference);  // the same DB exports byte-identically
+  }
+  CHECK(killed >= 6);
+  test::Process last(args);
+  REQUIRE(last.Wait(120s) == 0);
+  CHECK(Files(out) == reference);
+  // Temp folders of killed exports are cleaned by the next export.
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("kill -9 during the first open and migration leaves a usable database", "[e2e][crash]") {
+  test::TempDir dir;
+  test::WriteFile(dir.path() + "/p.jsonl", "{\"id\":\"a\",\"prompt\":\"hello\"}\n{\"id\":\"b\",\"prompt\":\"world\"}\n");
+  std::mt19937 rng(17);
+  for (int i = 0; i < 25; ++i) {
+    const std::string db = dir.path() + "/m" + std::to_string(i) + ".db";
+    {
+      test::Process p({RETORT_BINARY, "import", "--db", db, "--set", "s", dir.path() + "/p.jsonl"});
+      std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 4000)(rng)));  // random kill moment
+      p.Signal(SIGKILL);
+      p.Wait(30s);
+    }
+    auto store = Store::Open(StoreOptions{db});
+    REQUIRE(store.ok());
+    CHECK((*store)->SchemaVersion() == Store::LatestSchemaVersion());
+    CHECK(QueryText(db, "PRAGMA integrity_check") == "ok");
+    auto set = (*store)->GetPromptSet("s");
+    if (set.ok()) CHECK((set->prompts == 0 || set->prompts == 2));
+  }
+}
+
+TEST_CASE("a full disk stops the harvest cleanly and it resumes when space returns", "[e2e][crash]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  const int kPrompts = 2000;
+  test::AddPrompts(*test::OpenStoreAt(db), "s", kPrompts);
+  SimulatorOptions so;
+  so.min_words = 150;
+  so.max_words = 200;
+  auto sim = StartSim(so);
+  // RLIMIT_FSIZE is inherited by the child: the database may grow by ~1 MB, then writes fail (EFBIG).
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit lim = old;
+  lim.rlim_cur = static_cast<rlim_t>(fs::file_size(db) + (1 << 20));
+  std::string err;
+  int rc;
+  {
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    test::Process p(Harvest(db, *sim, {"--concurrency", "8"}));
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+    rc = p.Wait(120s);
+    err = p.err();
+  }
+  CHECK(rc == 1);
+  CHECK_THAT(err, Catch::Contains("cannot write to the corpus database"));
+  CHECK_THAT(err, Catch::Contains("re-run the same command to resume"));
+  CHECK(QueryText(db, "PRAGMA integrity_check") == "ok");
+  const auto partial = Snapshot(db);
+  CHECK(partial.size() > 0);
+  CHECK(partial.size() < static_cast<size_t>(kPrompts));
+  // Space returns: the same command finishes the run; what was stored is unchanged.
+  test::Process again(Harvest(db, *sim, {"--concurrency", "8"}));
+  REQUIRE(again.Wait(120s) == 0);
+  const auto full = Snapshot(db);
+  CHECK(full.size() == static_cast<size_t>(kPrompts));
+  for (const auto& [job, digest] : partial) CHECK(full.at(job) == digest);
+}
+
+TEST_CASE("the API key never reaches the database, logs, exports, status or command lines", "[e2e][secrets]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  const std::string key = "sk-retort-FAKE-0123456789abcdef";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 30);
+  SimulatorOptions so;
+  so.api_key = key;  // the simulator rejects requests without it: the key is really used
+  so.latency_ms = 20;
+  auto sim = StartSim(so);
+  const std::vector<std::string> env = {"RETORT_FAKE_KEY=" + key};
+  std::string seen;
+  {
+    test::Process p(Harvest(db, *sim, {"--api-key-env", "RETORT_FAKE_KEY", "--log-level", "debug", "--progress",
+                                       "json", "--progress-interval", "0.2", "--concurrency", "2"}),
+                    env);
+    // While it runs, read its command line as `ps` would.
+    std::string cmdline;
+    for (int i = 0; i < 200 && cmdline.empty(); ++i) {  // bounded: /proc may be empty just after exec
+      cmdline = test::ReadFile("/proc/" + std::to_string(p.pid()) + "/cmdline");
+      if (cmdline.empty()) std::this_thread::sleep_for(1ms);
+    }
+    INFO("pid " << p.pid() << " cmdline bytes " << cmdline.size());
+    CHECK(cmdline.find("RETORT_FAKE_KEY") != std::string::npos);
+    CHECK(cmdline.find(key) == std::string::npos);
+    REQUIRE(p.Wait(60s) == 0);
+    seen += p.out() + p.err();
+  }
+  CHECK(sim->Stats().ok == 30);
+  CHECK(sim->Stats().unauthorized == 0);
+  {
+    // A wrong key on a new run: 401, and the message names the variable, not the value.
+    test::Process bad({RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "r401", "--model", "sim-1",
+                       "--progress", "off", "--base-url", "http://127.0.0.1:" + std::to_string(sim->port()) + "/v1",
+                       "--api-key-env", "RETORT_FAKE_KEY"},
+                      {"RETORT_FAKE_KEY=sk-wrong-" + key});
+    CHECK(bad.Wait(60s) == 1);
+    bad.Wait(60s);
+    seen += bad.out() + bad.err();
+  }
+  test::Process st({RETORT_BINARY, "status", "--db", db, "--json"}, env);
+  st.Wait(30s);
+  seen += st.out() + st.err();
+  test::Process ex({RETORT_BINARY, "export", "--db", db, "--run", "r", "--out", dir.path() + "/out"}, env);
+  REQUIRE(ex.Wait(60s) == 0);
+  seen += ex.out() + ex.err();
+  CHECK(seen.find("RETORT_FAKE_KEY") != std::string::npos);  // the variable may be named...
+  CHECK(seen.find(key) == std::string::npos);                // ...never its value
+  for (const auto& e : fs::recursive_directory_iterator(dir.path())) {
+    if (!e.is_regular_file()) continue;
+    INFO(e.path().string());
+    CHECK(test::ReadFile(e.path().string()).find(key) == std::string::npos);  // db, -wal, shards, manifest, card
+  }
+}
