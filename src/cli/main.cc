@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   retort::cli::AddHarvestCommand(app, rc);
   retort::cli::AddStatusCommand(app, rc);
   retort::cli::AddSimCommand(app, rc);
+  retort::cli::AddServeCommand(app, rc);
   CLI11_PARSE(app, argc, argv);
   return rc;
 }
