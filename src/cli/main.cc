@@ -13,6 +13,13 @@ int main(int argc, char** argv) {
   retort::cli::AddStatusCommand(app, rc);
   retort::cli::AddSimCommand(app, rc);
   retort::cli::AddServeCommand(app, rc);
-  CLI11_PARSE(app, argc, argv);
+  retort::cli::AddImportCommand(app, rc);
+  retort::cli::AddExportCommand(app, rc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help/--version exit 0; every other parse error is a usage error: exit code 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return rc;
 }

@@ -1,6 +1,8 @@
 // Store: opening, migrations, transactions, prompt sets, runs and the run lock.
 #include "retort/store.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "store/corpus_json.h"
@@ -65,6 +67,8 @@ int Store::SchemaVersion() {
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
   if (opts.path.empty()) return Status::InvalidArgument("--db: a database path is required");
+  if (opts.read_only && access(opts.path.c_str(), F_OK) != 0)
+    return Status::NotFound("no database at '" + opts.path + "'");
   auto impl = std::make_unique<Impl>();
   impl->path = opts.path;
   impl->clock = opts.clock ? opts.clock : SystemClock();
