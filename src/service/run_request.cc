@@ -20,9 +20,17 @@ bool LooksLikeSecretField(const std::string& field) {
   std::transform(f.begin(), f.end(), f.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   for (const HarvestOptionSpec& spec : HarvestOptionTable())
     if (f == JsonFieldName(spec.name)) return false;
-  static const char* kWords[] = {"key", "token", "secret", "password", "passwd", "authorization", "bearer", "credential"};
-  for (const char* w : kWords)
-    if (f.find(w) != std::string::npos) return true;
+  // Whole words of the name ("openai_api_key", "access-token", "apiKey" lowered to "apikey").
+  static const std::vector<std::string> kWords = {"key",    "apikey",        "token",  "secret",     "password",
+                                                  "passwd", "authorization", "bearer", "credential", "credentials"};
+  size_t start = 0;
+  while (start <= f.size()) {
+    size_t end = f.find_first_of("_-. ", start);
+    if (end == std::string::npos) end = f.size();
+    const std::string word = f.substr(start, end - start);
+    if (std::find(kWords.begin(), kWords.end(), word) != kWords.end()) return true;
+    start = end + 1;
+  }
   return false;
 }
 
