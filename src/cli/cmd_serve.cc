@@ -90,13 +90,15 @@ int RunServe(const ServeFlags& f) {
   std::printf("listening on %s:%d\n", host.c_str(), *bound);
   std::fflush(stdout);
 
-  std::atomic<bool> served{false}, stopping{false};
+  // The signal thread: the first SIGTERM/SIGINT stops the server (runs are paused), a second one
+  // exits at once. It lives until the shutdown is complete.
+  std::atomic<bool> served{false}, stopping{false}, finished{false};
   std::thread signals([&] {
     int n = 0;
     for (;;) {
       int sig = 0;
       if (sigwait(&sigs, &sig) != 0) continue;
-      if (served.load() && !stopping.load()) return;  // woken by the main thread after Serve()
+      if (finished.load()) return;  // woken by the main thread after the shutdown
       if (++n == 1) {
         std::fprintf(stderr, "retort: %s received: pausing runs (again to exit at once)\n",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -106,16 +108,17 @@ int RunServe(const ServeFlags& f) {
           router.Stop();
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
-        return;
+        continue;
       }
       std::_Exit(130);  // every commit is atomic: leased jobs return to pending on the next start
     }
   });
   router.Serve();
   served = true;
-  if (!stopping.load()) kill(getpid(), SIGTERM);  // wake the signal thread (Serve ended by itself)
-  signals.join();
   (*svc)->Shutdown();
+  finished = true;
+  kill(getpid(), SIGTERM);  // wake the signal thread (the signal is blocked: sigwait takes it)
+  signals.join();
   return 0;
 }
 

@@ -137,7 +137,12 @@ ApiRouter::ApiRouter(Service* service, ApiServerOptions opts) : impl_(std::make_
       msg = "no route " + req.method + " " + req.path;
     } else if (res.status == 413) {
       code = "payload_too_large";
-      msg = "the request body exceeds --max-body-bytes (" + std::to_string(impl_->opts.max_body_bytes) + " bytes)";
+      if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0)
+        // The HTTP library parses form bodies and caps them at 8 KiB (curl -d/--data-binary default).
+        msg = "form-encoded bodies are limited to 8 KiB: send JSONL as Content-Type: application/x-ndjson "
+              "and JSON as application/json";
+      else
+        msg = "the request body exceeds --max-body-bytes (" + std::to_string(impl_->opts.max_body_bytes) + " bytes)";
     } else if (res.status == 400) {
       code = "invalid_argument";
       msg = "malformed HTTP request";
