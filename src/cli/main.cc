@@ -1,10 +1,15 @@
 // retort: command-line entry point. A thin shell over the retort_core library.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  // A peer closing a connection must be an error value, not a fatal signal; a file-size limit
+  // (RLIMIT_FSIZE, a full quota) must make writes fail with EFBIG, which the store reports.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"retort: build distillation corpora from a teacher model"};
   app.set_version_flag("--version", std::string("retort ") + RETORT_VERSION);
   app.require_subcommand(1);

@@ -1,10 +1,14 @@
 // Exporter: ForEachResponse -> filter -> split -> format -> shards, then manifest, card, atomic rename.
 #include "retort/exporter.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -72,24 +76,34 @@ Status CheckOutDir(const std::string& dir) {
                                     "' exists and is not a retort export (no manifest.json); refusing to replace it");
 }
 
-// Moves `tmp` to `dir`, replacing a previous export.
+// Moves `tmp` to `dir`. A previous export is swapped out atomically (renameat2 RENAME_EXCHANGE),
+// so at every instant `dir` is either the complete old export or the complete new one.
 Status Publish(const std::string& tmp, const std::string& dir) {
   RETORT_RETURN_IF_ERROR(CheckOutDir(dir));
   std::error_code ec;
-  std::string old;
   if (fs::exists(dir, ec)) {
-    old = dir + ".old-" + std::to_string(::getpid());
-    fs::remove_all(old, ec);
-    fs::rename(dir, old, ec);
-    if (ec) return Status::IOError("cannot move the previous export '" + dir + "' aside: " + ec.message());
+    if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0)
+      return Status::IOError("cannot replace the previous export '" + dir + "': " + std::strerror(errno));
+    fs::remove_all(tmp, ec);  // now holds the previous export
+    return Status::OK();
   }
   fs::rename(tmp, dir, ec);
-  if (ec) {
-    if (!old.empty()) fs::rename(old, dir, ec);
-    return Status::IOError("cannot rename '" + tmp + "' to '" + dir + "': " + ec.message());
-  }
-  if (!old.empty()) fs::remove_all(old, ec);
+  if (ec) return Status::IOError("cannot rename '" + tmp + "' to '" + dir + "': " + ec.message());
   return Status::OK();
+}
+
+// Removes `DIR.tmp-PID` folders left by exports that were killed (their PID is gone).
+void RemoveStaleTempDirs(const std::string& dir) {
+  std::error_code ec;
+  fs::path p(dir);
+  fs::path parent = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  const std::string prefix = p.filename().string() + ".tmp-";
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const pid_t pid = static_cast<pid_t>(std::atoll(name.c_str() + prefix.size()));
+    if (pid > 0 && pid != ::getpid() && kill(pid, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+  }
 }
 
 struct Pipeline {
@@ -184,6 +198,7 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
 
   Result<std::int64_t> export_id = store.BeginExport(run->id, dir, opts.ToJson());
   if (!export_id.ok()) return export_id.status();
+  RemoveStaleTempDirs(dir);
   const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove_all(tmp, ec);
