@@ -181,6 +181,10 @@ class Store {
   Result<JobCounts> CountJobs(std::int64_t run_id);
   Result<RunTotals> Totals(std::int64_t run_id);
   Result<std::vector<FailedJobInfo>> RecentFailures(std::int64_t run_id, int limit);
+  // The service's saved start options of a run (a JSON object, never a secret), replaced on each
+  // save. LoadRunOptions: NotFound when none were saved (e.g. a run started by `retort harvest`).
+  Status SaveRunOptions(std::int64_t run_id, const std::string& options_json);
+  Result<std::string> LoadRunOptions(std::int64_t run_id);
 
   // ---- the run lock: one harvester per run ----
   // Takes the lock for `owner` unless another owner heartbeated within `stale_after_ms`

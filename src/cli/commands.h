@@ -11,5 +11,6 @@ void AddHarvestCommand(CLI::App& app, int& rc);  // retort harvest   (cmd_harves
 void AddStatusCommand(CLI::App& app, int& rc);   // retort status    (cmd_status.cc)
 void AddImportCommand(CLI::App& app, int& rc);   // retort import    (cmd_import.cc)
 void AddExportCommand(CLI::App& app, int& rc);   // retort export    (cmd_export.cc)
+void AddServeCommand(CLI::App& app, int& rc);    // retort serve     (cmd_serve.cc)
 
 }  // namespace retort::cli

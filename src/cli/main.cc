@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   retort::cli::AddHarvestCommand(app, rc);
   retort::cli::AddStatusCommand(app, rc);
   retort::cli::AddSimCommand(app, rc);
+  retort::cli::AddServeCommand(app, rc);
   retort::cli::AddImportCommand(app, rc);
   retort::cli::AddExportCommand(app, rc);
   try {

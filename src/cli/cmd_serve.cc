@@ -1,0 +1,140 @@
+// retort serve: the HTTP control API (prompt sets, runs, exports, metrics) over one database.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "cli/cli_support.h"
+#include "cli/commands.h"
+#include "service/api_router.h"
+#include "service/service.h"
+
+namespace retort::cli {
+
+namespace {
+
+struct ServeFlags {
+  std::string db;
+  std::string listen = "127.0.0.1:8377";
+  std::string token_env;
+  std::int64_t max_body_bytes = 64LL << 20;
+  std::string log_level = "info";
+};
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// "host:port" (IPv6 as "[::1]:port"). InvalidArgument naming --listen.
+Status ParseListen(const std::string& s, std::string* host, int* port) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return Status::InvalidArgument("--listen: expected HOST:PORT, got '" + s + "'");
+  std::string h = s.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const std::string p = s.substr(colon + 1);
+  char* end = nullptr;
+  const long v = std::strtol(p.c_str(), &end, 10);
+  if (*end != '\0' || v < 0 || v > 65535) return Status::InvalidArgument("--listen: bad port '" + p + "'");
+  *host = h;
+  *port = static_cast<int>(v);
+  return Status::OK();
+}
+
+int RunServe(const ServeFlags& f) {
+  std::string host;
+  int port = 0;
+  if (Status st = ParseListen(f.listen, &host, &port); !st.ok()) return ReportError(st);
+  if (f.max_body_bytes < 1) return ReportError(Status::InvalidArgument("--max-body-bytes: expected >= 1"));
+  std::string token;
+  if (!f.token_env.empty()) {
+    const char* t = std::getenv(f.token_env.c_str());
+    if (!t || !*t)
+      return ReportError(Status::InvalidArgument("--token-env: the environment variable " + f.token_env +
+                                                 " is not set or empty"));
+    token = t;
+  }
+  if (!IsLoopback(host) && token.empty())
+    return ReportError(Status::InvalidArgument("--listen: listening on " + host +
+                                               " (beyond loopback) requires a bearer token: pass --token-env VAR"));
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  StderrLogSink log(ParseLogLevel(f.log_level));
+  ServiceOptions so;
+  so.db = f.db;
+  so.log = &log;
+  Result<std::unique_ptr<Service>> svc = Service::Open(so);
+  if (!svc.ok()) return ReportError(svc.status());
+  ApiServerOptions ao;
+  ao.host = host;
+  ao.port = port;
+  ao.token = token;
+  ao.max_body_bytes = f.max_body_bytes;
+  ao.log = &log;
+  ApiRouter router(svc->get(), ao);
+  Result<int> bound = router.Bind();
+  if (!bound.ok()) {
+    (*svc)->Shutdown();
+    return ReportError(bound.status());
+  }
+  std::printf("listening on %s:%d\n", host.c_str(), *bound);
+  std::fflush(stdout);
+
+  // The signal thread: the first SIGTERM/SIGINT stops the server (runs are paused), a second one
+  // exits at once. It lives until the shutdown is complete.
+  std::atomic<bool> served{false}, stopping{false}, finished{false};
+  std::thread signals([&] {
+    int n = 0;
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&sigs, &sig) != 0) continue;
+      if (finished.load()) return;  // woken by the main thread after the shutdown
+      if (++n == 1) {
+        std::fprintf(stderr, "retort: %s received: pausing runs (again to exit at once)\n",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        stopping = true;
+        // Serve() may not be listening yet: repeat (bounded) until it has returned.
+        for (int i = 0; i < 600 && !served.load(); ++i) {
+          router.Stop();
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        continue;
+      }
+      std::_Exit(130);  // every commit is atomic: leased jobs return to pending on the next start
+    }
+  });
+  router.Serve();
+  served = true;
+  (*svc)->Shutdown();
+  finished = true;
+  kill(getpid(), SIGTERM);  // wake the signal thread (the signal is blocked: sigwait takes it)
+  signals.join();
+  return 0;
+}
+
+}  // namespace
+
+void AddServeCommand(CLI::App& app, int& rc) {
+  auto* sub = app.add_subcommand("serve", "HTTP control API: prompt sets, runs, exports, Prometheus metrics");
+  auto f = std::make_shared<ServeFlags>();
+  sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();
+  sub->add_option("--listen", f->listen, "HOST:PORT to listen on (port 0 = any free port)")->capture_default_str();
+  sub->add_option("--token-env", f->token_env,
+                  "Environment variable holding the bearer token every request must carry (required beyond loopback)");
+  sub->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body accepted (413 beyond)")
+      ->capture_default_str();
+  sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
+  sub->callback([f, &rc] { rc = RunServe(*f); });
+}
+
+}  // namespace retort::cli

@@ -1,0 +1,57 @@
+// ApiRouter: the HTTP side of `retort serve` — routes, auth, size caps, JSON errors (cpp-httplib).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "retort/log.h"
+#include "retort/status.h"
+#include "service/service.h"
+
+namespace retort {
+
+struct ApiServerOptions {
+  // Address and port to listen on; port 0 picks a free port (see ApiRouter::Bind()).
+  std::string host = "127.0.0.1";
+  int port = 8377;
+  // Bearer token every request except GET /healthz must carry ("" = no auth; only allowed on
+  // loopback, which the CLI enforces). Never logged.
+  std::string token;
+  // Request bodies larger than this get 413.
+  std::int64_t max_body_bytes = 64LL << 20;
+  // HTTP worker threads.
+  int threads = 16;
+  // Access log (method, path, status; never headers or bodies). nullptr = dropped.
+  LogSink* log = nullptr;
+};
+
+// Owns the HTTP server. Bind() once, then Serve() on one thread; Stop() from any thread.
+class ApiRouter {
+ public:
+  // `service` must outlive the router.
+  ApiRouter(Service* service, ApiServerOptions opts);
+  ~ApiRouter();
+  ApiRouter(const ApiRouter&) = delete;
+  ApiRouter& operator=(const ApiRouter&) = delete;
+
+  // Binds the listening socket; returns the bound port. IOError when the address cannot be bound.
+  Result<int> Bind();
+  // Serves until Stop(). REQUIRES: Bind() succeeded.
+  void Serve();
+  // Stops accepting requests and makes Serve() return. Idempotent; safe from any thread.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// HTTP status of an error Status: 400, 401, 404, 409, 503, else 500.
+int HttpStatusOf(const Status& st);
+// {"error": {"code": ..., "message": ...}} as text.
+std::string ErrorBody(const std::string& code, const std::string& message);
+// Compares `a` and `b` in time that depends only on their lengths.
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
+
+}  // namespace retort

@@ -1,0 +1,95 @@
+// Service: the state behind `retort serve` — the Store, the run controllers, the export jobs —
+// and one method per API operation. Transport-free: api_router.cc maps HTTP onto it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "retort/log.h"
+#include "retort/status.h"
+#include "retort/store.h"
+#include "service/run_controller.h"
+
+namespace retort {
+
+class ExportJobs;
+
+struct ServiceOptions {
+  // Corpus database (created on first use).
+  std::string db;
+  // Where log lines go (never headers, bodies or secrets). nullptr = dropped.
+  LogSink* log = nullptr;
+  // How long pause/cancel requests wait for the harvest to settle before answering.
+  int settle_wait_ms = 10'000;
+};
+
+// Safe for concurrent use: every method may be called from any HTTP worker thread.
+// Errors follow the API: InvalidArgument -> 400 (the message names the field), NotFound -> 404,
+// FailedPrecondition -> 409; anything else is a 500.
+class Service {
+ public:
+  // Opens the Store and resumes every run that was harvesting when the server last stopped
+  // (runs.state running, or paused by a server shutdown) and has saved service options.
+  static Result<std::unique_ptr<Service>> Open(const ServiceOptions& opts);
+  ~Service();  // Shutdown()
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // ---- prompt sets ----
+  // Imports a JSONL body into set `name` with the rules of `retort import` (non-strict: bad lines
+  // are skipped and reported). Returns the import summary plus "errors": ["<line>: <field>: ..."]
+  // (at most 100). InvalidArgument for a bad set name or when no line could be imported and some
+  // were rejected.
+  Result<nlohmann::json> ImportPromptSet(const std::string& name, const std::string& body);
+  Result<nlohmann::json> ListPromptSets();
+  Result<nlohmann::json> GetPromptSet(const std::string& name);
+
+  // ---- runs ----
+  // Starts (or resumes, when the name exists) a run from its JSON options in the background.
+  // Errors: InvalidArgument (body), NotFound (set), FailedPrecondition (the run is harvesting,
+  // done, cancelled, or its stored parameters differ).
+  Result<nlohmann::json> StartRun(const std::string& body);
+  Result<nlohmann::json> ListRuns();
+  Result<nlohmann::json> GetRun(const std::string& name);
+  Result<nlohmann::json> PauseRun(const std::string& name);
+  Result<nlohmann::json> ResumeRun(const std::string& name);
+  Result<nlohmann::json> CancelRun(const std::string& name);
+
+  // ---- exports ----
+  // Starts an export from JSON options ("run", "out" and the export flags with '_'); returns
+  // {"id": N, "state": "running"}. Errors: InvalidArgument, NotFound (run).
+  Result<nlohmann::json> StartExport(const std::string& body);
+  Result<nlohmann::json> GetExport(const std::string& id);
+
+  // Prometheus text exposition (format 0.0.4) of every run known to the database.
+  std::string MetricsText();
+
+  // Graceful stop: every harvesting run is stopped and marked paused (kServerShutdownReason),
+  // running exports finish. Idempotent.
+  void Shutdown();
+
+ private:
+  explicit Service(const ServiceOptions& opts);
+  // The controller of run `name`, or nullptr.
+  RunController* FindController(const std::string& name);
+  nlohmann::json RunJson(const RunInfo& run, RunController* ctrl);
+  Status ResumeSaved(const RunInfo& run);
+
+  ServiceOptions opts_;
+  LogSink* log_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<ExportJobs> exports_;
+  std::mutex mu_;  // guards runs_ (the map; controllers are thread-safe themselves)
+  std::map<std::string, std::unique_ptr<RunController>> runs_;  // GUARDED_BY(mu_)
+  bool shut_down_ = false;                                       // GUARDED_BY(mu_)
+};
+
+// True when `name` is a valid prompt set / run name for the API: 1..128 of [A-Za-z0-9._-],
+// not starting with '.'.
+bool ValidResourceName(const std::string& name);
+
+}  // namespace retort

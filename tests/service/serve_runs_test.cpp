@@ -1,0 +1,195 @@
+// Integration: `retort serve` drives runs against the simulator over loopback (start, poll,
+// pause/resume/cancel, two runs at once, restart mid-run).
+#include <sqlite3.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+
+#include "retort/store.h"
+#include "service/serve_fixture.h"
+#include "teacher/simulator.h"
+#include "test_support/corpus_fixture.h"
+#include "test_support/temp_dir.h"
+
+using namespace retort;
+using namespace std::chrono_literals;
+using test::json;
+
+namespace {
+
+std::unique_ptr<Simulator> StartSim(SimulatorOptions o = {}) {
+  auto s = Simulator::Start(o);
+  REQUIRE(s.ok());
+  return std::move(*s);
+}
+
+std::int64_t CountSql(const std::string& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
+  std::int64_t v = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return v;
+}
+
+bool StateIs(const json& j, const std::string& s) { return j.value("state", "") == s; }
+
+}  // namespace
+
+TEST_CASE("serve harvests a run started over the API to completion", "[service]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 60);
+  auto sim = StartSim();
+  test::ServeProcess srv(db);
+  json started = srv.Json("POST", "/v1/runs", test::RunBody("r1", sim->port()).dump(), 202);
+  CHECK(started["name"] == "r1");
+  CHECK(started["set"] == "s");
+  json done = srv.PollRun("r1", [](const json& j) { return StateIs(j, "done"); });
+  CHECK(done["jobs"]["done"] == 60);
+  CHECK(done["jobs"]["failed"] == 0);
+  CHECK(done["jobs"]["total"] == 60);
+  CHECK(done["requests"]["ok"] == 60);
+  CHECK(done["tokens"]["completion"].get<std::int64_t>() > 0);
+  CHECK(done["bytes_stored"].get<std::int64_t>() > 0);
+  CHECK(done["harvesting"] == false);
+  CHECK(sim->Stats().ok == 60);
+  json list = srv.Json("GET", "/v1/runs");
+  REQUIRE(list["runs"].size() == 1);
+  CHECK(list["runs"][0]["name"] == "r1");
+  json sets = srv.Json("GET", "/v1/prompt-sets");
+  REQUIRE(sets["prompt_sets"].size() == 1);
+  CHECK(sets["prompt_sets"][0]["prompts"] == 60);
+  CHECK(srv.Json("GET", "/v1/prompt-sets/s")["prompts"] == 60);
+  // A finished run cannot be started again.
+  CHECK(srv.Request("POST", "/v1/runs", test::RunBody("r1", sim->port()).dump()).first == 409);
+  CHECK(srv.Request("POST", "/v1/runs/r1/resume").first == 409);
+}
+
+TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 80);
+  SimulatorOptions so;
+  so.latency_ms = 40;
+  auto sim = StartSim(so);
+  test::ServeProcess srv(db);
+  json body = test::RunBody("r", sim->port());
+  body["concurrency"] = 2;
+  srv.Json("POST", "/v1/runs", body.dump(), 202);
+  srv.PollRun("r", [](const json& j) { return j["jobs"]["done"].get<int>() >= 4; });
+  json paused = srv.Json("POST", "/v1/runs/r/pause");
+  CHECK(paused["state"] == "paused");
+  CHECK(paused["stop_reason"] == "paused by request");
+  const std::int64_t done_at_pause = paused["jobs"]["done"];
+  CHECK(done_at_pause < 80);
+  CHECK(paused["jobs"]["leased"] == 0);
+  const std::int64_t sent = sim->Stats().requests;
+  // Paused really means no traffic: the request count is stable across several polls.
+  for (int i = 0; i < 5; ++i) {
+    json j = srv.Json("GET", "/v1/runs/r");
+    CHECK(j["state"] == "paused");
+    CHECK(j["jobs"]["done"] == done_at_pause);
+  }
+  CHECK(sim->Stats().requests == sent);
+  // Pausing a paused run conflicts.
+  auto again = srv.Request("POST", "/v1/runs/r/pause");
+  CHECK(again.first == 409);
+  CHECK_THAT(again.second, Catch::Contains("\"code\":\"failed_precondition\""));
+  // Resume finishes it.
+  CHECK(srv.Json("POST", "/v1/runs/r/resume")["harvesting"] == true);
+  json done = srv.PollRun("r", [](const json& j) { return StateIs(j, "done"); });
+  CHECK(done["jobs"]["done"] == 80);
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 80);
+
+  // Cancel: a second run stops and stays cancelled.
+  test::AddPrompts(*test::OpenStoreAt(db), "s2", 80);
+  json b2 = test::RunBody("c", sim->port(), "s2");
+  b2["concurrency"] = 2;
+  srv.Json("POST", "/v1/runs", b2.dump(), 202);
+  srv.PollRun("c", [](const json& j) { return j["jobs"]["done"].get<int>() >= 2; });
+  json cancelled = srv.Json("POST", "/v1/runs/c/cancel");
+  CHECK(cancelled["state"] == "cancelled");
+  CHECK(cancelled["jobs"]["done"].get<int>() < 80);
+  CHECK(srv.Request("POST", "/v1/runs/c/resume").first == 409);
+  CHECK(srv.Request("POST", "/v1/runs/c/cancel").first == 409);
+  CHECK(srv.Request("POST", "/v1/runs", b2.dump()).first == 409);
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE name='c' AND state='cancelled'") == 1);
+}
+
+TEST_CASE("serve harvests two runs at once", "[service]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  {
+    auto store = test::OpenStoreAt(db);
+    test::AddPrompts(*store, "a", 60);
+    test::AddPrompts(*store, "b", 60, 1000);
+  }
+  SimulatorOptions so;
+  so.latency_ms = 20;
+  auto sim = StartSim(so);
+  test::ServeProcess srv(db);
+  json ba = test::RunBody("ra", sim->port(), "a");
+  json bb = test::RunBody("rb", sim->port(), "b");
+  ba["concurrency"] = bb["concurrency"] = 4;
+  srv.Json("POST", "/v1/runs", ba.dump(), 202);
+  srv.Json("POST", "/v1/runs", bb.dump(), 202);
+  // Both harvest at the same time.
+  bool both = false;
+  for (int i = 0; i < 1500 && !both; ++i) {
+    json l = srv.Json("GET", "/v1/runs");
+    int harvesting_with_progress = 0;
+    for (const json& r : l["runs"])
+      if (r["harvesting"] == true && r["jobs"]["done"].get<int>() > 0 && r["jobs"]["done"].get<int>() < 60)
+        ++harvesting_with_progress;
+    both = harvesting_with_progress == 2;
+    if (!both) std::this_thread::sleep_for(20ms);
+  }
+  CHECK(both);
+  CHECK(srv.PollRun("ra", [](const json& j) { return StateIs(j, "done"); })["jobs"]["done"] == 60);
+  CHECK(srv.PollRun("rb", [](const json& j) { return StateIs(j, "done"); })["jobs"]["done"] == 60);
+  CHECK(sim->Stats().ok == 120);
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 120);
+}
+
+TEST_CASE("serve resumes a run after a restart mid-run, every job done exactly once", "[service][crash]") {
+  const int sig = GENERATE(SIGKILL, SIGTERM);
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 60);
+  SimulatorOptions so;
+  so.latency_ms = 100;
+  auto sim = StartSim(so);
+  {
+    test::ServeProcess srv(db);
+    json b = test::RunBody("r", sim->port());
+    b["concurrency"] = 2;
+    srv.Json("POST", "/v1/runs", b.dump(), 202);
+    srv.PollRun("r", [](const json& j) { return j["jobs"]["done"].get<int>() >= 4; });
+    srv.process().Signal(sig);
+    const int rc = srv.process().Wait(60s);
+    INFO(srv.process().err());
+    if (sig == SIGTERM) {
+      CHECK(rc == 0);
+      CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE state='paused' AND stop_reason='paused by server shutdown'") == 1);
+      CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='leased'") == 0);
+    } else {
+      CHECK(rc == 128 + SIGKILL);
+    }
+  }
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") < 60);
+  test::ServeProcess again(db);
+  json done = again.PollRun("r", [](const json& j) { return StateIs(j, "done"); });
+  CHECK(done["jobs"]["done"] == 60);
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 60);
+  CHECK(CountSql(db, "SELECT COUNT(DISTINCT job_id) FROM responses") == 60);
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 60);
+  again.process().Signal(SIGTERM);
+  CHECK(again.process().Wait(60s) == 0);
+  CHECK_THAT(again.process().err(), Catch::Contains("resuming"));
+  // A finished run is not touched by the shutdown.
+  CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE state='done'") == 1);
+}
