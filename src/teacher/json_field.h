@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,20 @@
 namespace retort {
 
 using Json = nlohmann::json;
+
+// The deepest JSON nesting accepted from outside input. nlohmann parses iteratively, but
+// copying and serialising a value recurse once per level: a body nested 100k levels deep
+// (a few hundred KB of '[') would overflow the stack when it is copied or dumped.
+inline constexpr int kMaxJsonDepth = 512;
+
+// Returns true when `text` nests arrays/objects more than `max_depth` levels deep. A cheap
+// scan that skips string contents; exact for valid JSON (invalid JSON fails to parse anyway).
+bool JsonNestingExceeds(std::string_view text, int max_depth);
+
+// Parses untrusted JSON text into `*out` without throwing. Corruption "invalid JSON (<n>
+// bytes)" for malformed text (including invalid UTF-8 in strings), or "JSON nested deeper
+// than <kMaxJsonDepth> levels" (checked before parsing).
+Status ParseJson(std::string_view text, Json* out);
 
 // Joins a parent path and a key: ("choices[0]", "message") -> "choices[0].message".
 std::string JsonPath(const std::string& parent, const char* key);
@@ -33,8 +48,14 @@ Status ReadArray(const Json& obj, const char* key, const std::string& where, con
 // Serialises `j` compactly with sorted keys. InvalidArgument if a string is not valid UTF-8.
 Result<std::string> DumpJson(const Json& j);
 
-// Cuts `s` to at most `max_bytes` bytes on a UTF-8 boundary and replaces control
-// characters with spaces (for one-line human messages).
+// Returns the length (1..4) of the well-formed UTF-8 sequence at the start of `s`, or 0 if
+// it is not one (a stray continuation byte, an overlong form, a surrogate, > U+10FFFF or a
+// truncated sequence).
+std::size_t Utf8SequenceLength(std::string_view s);
+
+// A one-line human message made of `s`: always valid UTF-8 (each ill-formed byte becomes
+// U+FFFD), control characters replaced with spaces, cut to at most `max_bytes` bytes on a
+// character boundary. Safe to store and to serialise as JSON whatever `s` holds.
 std::string ShortText(std::string_view s, std::size_t max_bytes);
 
 }  // namespace retort
