@@ -37,13 +37,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<Ev> whole = Run(retort::fuzz::SplitPieces(stream, 0));
   std::vector<Ev> split = Run(retort::fuzz::SplitPieces(stream, seed));
   retort::fuzz::Require(whole == split, "split feed gave different events than one-piece feed");
-  std::vector<Ev> bytewise;
-  {
+  if (stream.size() <= 4096) {  // one Feed call per byte: the hardest split, kept cheap
     std::vector<std::string_view> ones;
     for (std::size_t i = 0; i < stream.size(); ++i) ones.push_back(stream.substr(i, 1));
-    bytewise = Run(ones);
+    retort::fuzz::Require(whole == Run(ones), "byte-by-byte feed gave different events than one-piece feed");
   }
-  retort::fuzz::Require(whole == bytewise, "byte-by-byte feed gave different events than one-piece feed");
   for (const Ev& e : whole) {
     retort::fuzz::Require(e.event.find_first_of("\r\n") == std::string::npos, "newline in event type");
     retort::fuzz::Require(e.data.find('\r') == std::string::npos, "CR in event data");

@@ -278,7 +278,7 @@ TEST_CASE("Invalid UTF-8 in response content is rejected with a reason", "[teach
   CHECK(r->choices[0].content == "caf\xc3\xa9 \xf0\x9f\x98\x80");
 }
 
-TEST_CASE("NUL characters in content are kept; raw NUL bytes in JSON are rejected", "[teacher][hostile]") {
+TEST_CASE("NUL characters in content are kept and raw NUL bytes in JSON rejected", "[teacher][hostile]") {
   OpenAIChatProvider openai;
   auto r = openai.ParseResponse(R"({"choices":[{"message":{"content":"a\u0000b"},"finish_reason":"stop"}]})", false);
   REQUIRE(r.ok());
