@@ -54,6 +54,9 @@ struct HarvestOptions {
   // Prices in currency units per million tokens (for cost accounting and --max-cost).
   double price_input = 0;
   double price_output = 0;
+  // Seconds an unreachable teacher (connection refused / DNS / TLS handshake) is retried before
+  // the run stops; meanwhile no job uses up an attempt.
+  double unreachable_timeout_s = 600;
   // Seconds to wait for in-flight requests on a graceful stop before abandoning them.
   double shutdown_timeout_s = 30;
   // Seed of the retry jitter.

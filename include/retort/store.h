@@ -118,6 +118,12 @@ struct FailedJobInfo {
   int error_status = 0;
 };
 
+// The host name used in run-lock owner ids ("host:pid:nonce").
+std::string RunLockHostName();
+// Whether the harvester that holds a run lock may still be alive: false when it ran on this host
+// and its pid is gone; true otherwise (other hosts are judged by the heartbeat).
+bool RunLockHolderAlive(const std::string& owner);
+
 enum class ImportOutcome { kInserted, kDuplicate, kKeyConflict };
 
 struct ExportInfo {

@@ -11,6 +11,7 @@
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "harvest/config_file.h"
 #include "retort/harvester.h"
 #include "retort/store.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 struct HarvestFlags {
   std::string db;
+  std::string config;
   std::string durability = "normal";
   std::string progress = "auto";
   double progress_interval = 2.0;
@@ -76,6 +78,29 @@ std::string ProgressLine(const HarvestProgress& p) {
 
 int RunHarvest(const HarvestFlags& f) {
   HarvestOptions opts;
+  // The config file first; flags given on the command line override its values.
+  if (!f.config.empty()) {
+    Result<std::vector<ConfigEntry>> entries = ParseConfigFile(f.config);
+    if (!entries.ok()) return ReportError(entries.status());
+    for (const ConfigEntry& e : *entries) {
+      const HarvestOptionSpec* spec = nullptr;
+      for (const HarvestOptionSpec& s : HarvestOptionTable())
+        if (e.key == s.name) spec = &s;
+      if (!spec)
+        return ReportError(Status::InvalidArgument(f.config + ":" + std::to_string(e.line) + ": unknown option '" +
+                                                   e.key + "'"));
+      const bool overridden = (f.scalars.count(spec->name) && !f.scalars.at(spec->name).empty()) ||
+                              (f.lists.count(spec->name) && !f.lists.at(spec->name).empty()) ||
+                              (f.flags.count(spec->name) && f.flags.at(spec->name));
+      if (overridden) continue;
+      if (e.values.size() != 1 && spec->kind != HarvestOptionSpec::Kind::kList)
+        return ReportError(Status::InvalidArgument(f.config + ":" + std::to_string(e.line) + ": " + e.key +
+                                                   ": expected a single value"));
+      for (const std::string& v : e.values)
+        if (Status st = spec->apply(opts, v); !st.ok())
+          return ReportError(st.WithContext(f.config + ":" + std::to_string(e.line)));
+    }
+  }
   for (const HarvestOptionSpec& spec : HarvestOptionTable()) {
     Status st;
     if (auto it = f.scalars.find(spec.name); it != f.scalars.end() && !it->second.empty())
@@ -170,7 +195,7 @@ int RunHarvest(const HarvestFlags& f) {
 void AddHarvestCommand(CLI::App& app, int& rc) {
   auto* sub = app.add_subcommand("harvest", "Send a prompt set to a teacher and store every response exactly once");
   auto f = std::make_shared<HarvestFlags>();
-  sub->set_config("--config", "", "TOML/INI file holding any option below (flags override it)");
+  sub->add_option("--config", f->config, "TOML file holding any option below as key = value (flags override it)");
   sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();
   sub->add_option("--durability", f->durability, "SQLite synchronous level: normal or full")->capture_default_str();
   sub->add_option("--progress", f->progress, "Progress output: auto, tty, json or off")->capture_default_str();

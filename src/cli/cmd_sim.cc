@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@ struct SimFlags {
   std::string listen = "127.0.0.1:0";
   bool no_limit_headers = false;
   bool print_stats = false;
+  std::string api_key_env;
   SimulatorOptions opts;
 };
 
@@ -38,6 +40,14 @@ Status ParseListen(const std::string& s, std::string& host, int& port) {
 int RunSim(SimFlags& f) {
   SimulatorOptions opts = f.opts;
   opts.limit_headers = !f.no_limit_headers;
+  if (!f.api_key_env.empty()) {
+    const char* key = std::getenv(f.api_key_env.c_str());
+    if (!key || !*key) {
+      std::cerr << "retort sim: --api-key-env: $" << f.api_key_env << " is not set\n";
+      return 2;
+    }
+    opts.api_key = key;
+  }
   if (Status st = ParseListen(f.listen, opts.host, opts.port); !st.ok()) {
     std::cerr << "retort sim: " << st.message() << "\n";
     return 2;
@@ -96,6 +106,8 @@ void AddSimCommand(CLI::App& app, int& rc) {
   sub->add_option("--threads", o.threads, "Server worker threads (one per open connection)")->capture_default_str();
   sub->add_option("--fail-status-for-model", o.fail_status_for_model,
                   "HTTP status (e.g. 400) returned for requests naming model 'bad-model'");
+  sub->add_option("--api-key-env", f->api_key_env,
+                  "Require the API key held in this environment variable (401 otherwise)");
   sub->add_flag("--print-stats", f->print_stats, "Print the stats JSON to stdout on exit");
   sub->callback([f, &rc] { rc = RunSim(*f); });
 }

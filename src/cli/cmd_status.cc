@@ -20,7 +20,8 @@ Result<nlohmann::json> RunJson(Store& store, const RunInfo& r) {
   if (!t.ok()) return t.status();
   Result<std::vector<FailedJobInfo>> fails = store.RecentFailures(r.id, 5);
   if (!fails.ok()) return fails.status();
-  const bool live = !r.lock_owner.empty() && SystemClock()->WallMs() - r.lock_heartbeat_ms < 30'000;
+  const bool live = !r.lock_owner.empty() && SystemClock()->WallMs() - r.lock_heartbeat_ms < 30'000 &&
+                    RunLockHolderAlive(r.lock_owner);
   nlohmann::json errors = nlohmann::json::array();
   for (const FailedJobInfo& f : *fails)
     errors.push_back({{"job", f.job_id}, {"prompt", f.prompt_key}, {"sample", f.sample}, {"error", f.error},

@@ -9,5 +9,7 @@ namespace retort::cli {
 void AddSimCommand(CLI::App& app, int& rc);      // retort sim       (cmd_sim.cc)
 void AddHarvestCommand(CLI::App& app, int& rc);  // retort harvest   (cmd_harvest.cc)
 void AddStatusCommand(CLI::App& app, int& rc);   // retort status    (cmd_status.cc)
+void AddImportCommand(CLI::App& app, int& rc);   // retort import    (cmd_import.cc)
+void AddExportCommand(CLI::App& app, int& rc);   // retort export    (cmd_export.cc)
 
 }  // namespace retort::cli

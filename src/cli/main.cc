@@ -1,10 +1,15 @@
 // retort: command-line entry point. A thin shell over the retort_core library.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
+  // A peer closing a connection must be an error value, not a fatal signal; a file-size limit
+  // (RLIMIT_FSIZE, a full quota) must make writes fail with EFBIG, which the store reports.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"retort: build distillation corpora from a teacher model"};
   app.set_version_flag("--version", std::string("retort ") + RETORT_VERSION);
   app.require_subcommand(1);
@@ -12,6 +17,13 @@ int main(int argc, char** argv) {
   retort::cli::AddHarvestCommand(app, rc);
   retort::cli::AddStatusCommand(app, rc);
   retort::cli::AddSimCommand(app, rc);
-  CLI11_PARSE(app, argc, argv);
+  retort::cli::AddImportCommand(app, rc);
+  retort::cli::AddExportCommand(app, rc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help/--version exit 0; every other parse error is a usage error: exit code 2.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return rc;
 }

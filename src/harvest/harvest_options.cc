@@ -178,6 +178,8 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
           &HarvestOptions::max_cost),
       Dbl("price-input", "Price per million input tokens (for cost accounting)", &HarvestOptions::price_input),
       Dbl("price-output", "Price per million output tokens (for cost accounting)", &HarvestOptions::price_output),
+      Dbl("unreachable-timeout", "Seconds an unreachable teacher is retried before the run stops (jobs stay pending)",
+          &HarvestOptions::unreachable_timeout_s),
       Dbl("shutdown-timeout", "Seconds to wait for in-flight requests on a graceful stop",
           &HarvestOptions::shutdown_timeout_s),
   };

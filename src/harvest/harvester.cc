@@ -32,30 +32,12 @@ constexpr Millis kLockStaleMs = 30'000;
 constexpr Millis kHeartbeatMs = 2'000;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 
-std::string HostName() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
-
 // "host:pid:nonce" — the run lock owner id of this process.
 std::string MakeOwnerId() {
   std::random_device rd;
   char nonce[17];
   std::snprintf(nonce, sizeof nonce, "%08x%08x", rd(), rd());
-  return HostName() + ":" + std::to_string(getpid()) + ":" + nonce;
-}
-
-// A holder on this host whose pid no longer exists is dead; other hosts rely on the heartbeat.
-bool OwnerAlive(const std::string& owner) {
-  size_t a = owner.find(':');
-  size_t b = owner.find(':', a == std::string::npos ? 0 : a + 1);
-  if (a == std::string::npos || b == std::string::npos) return true;
-  if (owner.substr(0, a) != HostName()) return true;
-  pid_t pid = static_cast<pid_t>(std::atoll(owner.substr(a + 1, b - a - 1).c_str()));
-  if (pid <= 0) return true;
-  if (pid == getpid()) return true;
-  return kill(pid, 0) == 0 || errno == EPERM;
+  return RunLockHostName() + ":" + std::to_string(getpid()) + ":" + nonce;
 }
 
 // Rough token estimate used to reserve TPM before the real usage is known.
@@ -77,6 +59,8 @@ std::string UrlHost(const std::string& url) {
 
 }  // namespace
 
+enum class ReplicaSignal { kHealthy, kOverloaded, kUnreachable };
+
 // One teacher replica: its own limits and health.
 struct Replica {
   std::string base_url;
@@ -84,7 +68,10 @@ struct Replica {
   std::unique_ptr<RateGovernor> governor;
   std::unique_ptr<ConcurrencyLimiter> limiter;
   std::mutex mu;
-  int consecutive_failures = 0;     // GUARDED_BY(mu)
+  int consecutive_failures = 0;     // GUARDED_BY(mu): overload failures in a row
+  int consecutive_connect_failures = 0;  // GUARDED_BY(mu)
+  Millis unreachable_since_ms = 0;  // GUARDED_BY(mu): first connect failure since the last success
+  Millis last_ok_ms = 0;            // GUARDED_BY(mu)
   Millis out_until_ms = 0;          // GUARDED_BY(mu): taken out of rotation until then
   Millis cooldown_ms = 0;           // GUARDED_BY(mu)
   bool probing = false;             // GUARDED_BY(mu): one probe request after a cooldown
@@ -174,7 +161,7 @@ struct Harvester::Impl {
   Status Setup();
   Replica* AcquireReplica();
   void ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms);
-  void MarkReplica(Replica* r, bool healthy);
+  void MarkReplica(Replica* r, ReplicaSignal signal);
   bool ReserveBudget(std::int64_t prompt_est, std::int64_t completion_est);
   void Worker();
   void Process(WorkItem item, std::vector<std::unique_ptr<HttpTransport>>& transports);
@@ -205,7 +192,7 @@ Status Harvester::Impl::Setup() {
   if (!r.ok()) return r.status();
   run = *r;
   owner = MakeOwnerId();
-  RETORT_RETURN_IF_ERROR(store->AcquireRunLock(run.id, owner, kLockStaleMs, OwnerAlive));
+  RETORT_RETURN_IF_ERROR(store->AcquireRunLock(run.id, owner, kLockStaleMs, RunLockHolderAlive));
   Result<std::int64_t> reset = store->ResetLeasedJobs(run.id);
   if (!reset.ok()) return reset.status();
   if (*reset > 0) Log(LogLevel::kInfo, 0, 0, std::to_string(*reset) + " jobs in flight at the last stop returned to pending");
@@ -283,24 +270,37 @@ void Harvester::Impl::ReleaseReplica(Replica* r, LimiterOutcome outcome, double 
   stop_cv.notify_all();
 }
 
-// Replica health: after 5 consecutive transport/5xx failures it is taken out for a cooldown
-// (5 s doubling to 60 s); after the cooldown one probe request decides whether it is back.
-void Harvester::Impl::MarkReplica(Replica* r, bool healthy) {
-  if (replicas.size() < 2) return;  // a single endpoint is never taken out of rotation
+// Replica health (a circuit breaker): after 3 consecutive connection failures, or 5 consecutive
+// overload failures (5xx, timeouts, resets), a replica is taken out of rotation for a cooldown
+// (1 s doubling to 30 s); after the cooldown one probe request decides whether it is back.
+// With every replica out, workers wait: an unreachable teacher uses up no job's attempts.
+void Harvester::Impl::MarkReplica(Replica* r, ReplicaSignal signal) {
   std::lock_guard lk(r->mu);
   r->probing = false;
-  if (healthy) {
-    if (r->cooldown_ms > 0) Log(LogLevel::kInfo, 0, 0, "replica " + r->host + " is back in rotation");
+  const Millis now = clock->NowMs();
+  if (signal == ReplicaSignal::kHealthy) {
+    if (r->cooldown_ms > 0) Log(LogLevel::kInfo, 0, 0, "teacher " + r->host + " is reachable again");
     r->consecutive_failures = 0;
+    r->consecutive_connect_failures = 0;
     r->cooldown_ms = 0;
+    r->unreachable_since_ms = 0;
+    r->last_ok_ms = now;
     return;
   }
-  ++r->consecutive_failures;
-  if (r->consecutive_failures >= 5 || r->cooldown_ms > 0) {
-    r->cooldown_ms = r->cooldown_ms ? std::min<Millis>(r->cooldown_ms * 2, 60'000) : 5'000;
-    r->out_until_ms = clock->NowMs() + r->cooldown_ms;
+  if (signal == ReplicaSignal::kUnreachable) {
+    ++r->consecutive_connect_failures;
+    if (!r->unreachable_since_ms) r->unreachable_since_ms = now;
+  } else {
+    ++r->consecutive_failures;
+  }
+  if (r->out_until_ms > now) return;  // already out: requests sent before the cooldown began
+  if (r->consecutive_connect_failures >= 3 || r->consecutive_failures >= 5 || r->cooldown_ms > 0) {
+    r->cooldown_ms = r->cooldown_ms ? std::min<Millis>(r->cooldown_ms * 2, 30'000) : 1'000;
+    r->out_until_ms = now + r->cooldown_ms;
+    r->consecutive_failures = 0;
     Log(LogLevel::kWarn, 0, 0,
-        "replica " + r->host + " taken out of rotation for " + std::to_string(r->cooldown_ms / 1000) + " s");
+        "teacher " + r->host + (signal == ReplicaSignal::kUnreachable ? " is unreachable" : " keeps failing") +
+            ": out of rotation for " + std::to_string(r->cooldown_ms) + " ms, then one probe request");
   }
 }
 
@@ -494,7 +494,7 @@ void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTra
         actual = std::max<std::int64_t>(0, cr.usage.prompt_tokens) + std::max<std::int64_t>(0, cr.usage.completion_tokens);
       rep->governor->OnResponse(est, actual >= 0 ? std::optional<std::int64_t>(actual) : std::nullopt, limits);
       ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms);
-      MarkReplica(rep, true);
+      MarkReplica(rep, ReplicaSignal::kHealthy);
       if (cr.usage.prompt_tokens > 0) prompt_tokens += cr.usage.prompt_tokens;
       if (cr.usage.completion_tokens > 0) completion_tokens += cr.usage.completion_tokens;
       if (cr.usage.reasoning_tokens > 0) reasoning_tokens += cr.usage.reasoning_tokens;
@@ -545,11 +545,34 @@ void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTra
       rep->governor->OnFailure(est);
       const bool overload = resp.error != TransportError::kNone || resp.status >= 500 || resp.status == 408;
       ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms);
-      MarkReplica(rep, !overload);
       {
         std::lock_guard lk(last_error_mu);
         last_error = c.reason;
       }
+      if (resp.error == TransportError::kConnect) {
+        // The endpoint, not this job, is failing: re-queue without using an attempt.
+        MarkReplica(rep, ReplicaSignal::kUnreachable);
+        if (observer) observer->OnRequest("retried", resp.latency_ms / 1000.0);
+        ++retries;
+        Millis since = 0;
+        {
+          std::lock_guard lk(rep->mu);
+          since = rep->unreachable_since_ms;
+        }
+        if (since && clock->NowMs() - since > static_cast<Millis>(opts.unreachable_timeout_s * 1000)) {
+          RequestStop("teacher unreachable",
+                      Status::Unavailable("the teacher at " + rep->host + " has been unreachable for more than " +
+                                          std::to_string(static_cast<long>(opts.unreachable_timeout_s)) +
+                                          " s (" + c.reason + "); the remaining jobs are still pending"));
+          Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+        } else if (Stopping()) {
+          Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+        } else {
+          feeder->PushFront(std::move(item));
+        }
+        return;
+      }
+      MarkReplica(rep, overload ? ReplicaSignal::kOverloaded : ReplicaSignal::kHealthy);
       std::optional<Millis> delay = retry->NextDelay(attempt, c.retry_after_ms);
       if (!delay) {
         if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
@@ -748,6 +771,10 @@ Result<HarvestSummary> Harvester::Run() {
     (void)m.store->SetRunState(m.run.id, sum.final_state, why.ok() ? sum.stop_reason : why.message());
     (void)m.store->ReleaseRunLock(m.run.id, m.owner);
   }
+  if (why.code() == StatusCode::kIOError || why.code() == StatusCode::kCorruption)
+    return Status(why.code(), "cannot write to the corpus database '" + m.store->path() + "': " + why.message() +
+                                  ". The failed batch was rolled back, so nothing partial is stored; free disk "
+                                  "space (or fix permissions) and re-run the same command to resume");
   if (!why.ok()) return why;
   return sum;
 }

@@ -1,6 +1,12 @@
 // Store: opening, migrations, transactions, prompt sets, runs and the run lock.
 #include "retort/store.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "store/corpus_json.h"
@@ -65,6 +71,8 @@ int Store::SchemaVersion() {
 
 Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
   if (opts.path.empty()) return Status::InvalidArgument("--db: a database path is required");
+  if (opts.read_only && access(opts.path.c_str(), F_OK) != 0)
+    return Status::NotFound("no database at '" + opts.path + "'");
   auto impl = std::make_unique<Impl>();
   impl->path = opts.path;
   impl->clock = opts.clock ? opts.clock : SystemClock();
@@ -327,6 +335,23 @@ Status Store::SetRunState(std::int64_t run_id, RunState state, const std::string
 }
 
 // ---- run lock ---------------------------------------------------------------------------
+
+std::string RunLockHostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+bool RunLockHolderAlive(const std::string& owner) {
+  size_t a = owner.find(':');
+  size_t b = owner.find(':', a == std::string::npos ? 0 : a + 1);
+  if (a == std::string::npos || b == std::string::npos) return true;
+  if (owner.substr(0, a) != RunLockHostName()) return true;
+  pid_t pid = static_cast<pid_t>(std::atoll(owner.substr(a + 1, b - a - 1).c_str()));
+  if (pid <= 0) return true;
+  if (pid == getpid()) return true;
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
 
 Status Store::AcquireRunLock(std::int64_t run_id, const std::string& owner, Millis stale_after_ms,
                              const std::function<bool(const std::string&)>& owner_alive) {

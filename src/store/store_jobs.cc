@@ -210,14 +210,17 @@ Status Store::ForEachResponse(std::int64_t run_id, const std::function<Status(co
           "r.reasoning, r.reasoning_source, r.finish_reason, r.prompt_tokens, r.completion_tokens, "
           "r.reasoning_tokens, r.latency_ms, r.first_token_ms, r.http_status, r.request_id, r.received_at, "
           "r.logprobs, r.replica "
-          "FROM runs ru JOIN prompts p ON p.set_id = ru.set_id "
-          "JOIN jobs j ON j.run_id = ru.id AND j.prompt_id = p.id "
-          "JOIN responses r ON r.job_id = j.id "
-          "WHERE ru.id = ? AND (? OR p.prompt_key > ? OR (p.prompt_key = ? AND j.sample > ?)) "
-          "ORDER BY p.prompt_key, j.sample LIMIT ?");
+          // CROSS JOIN fixes the loop order: walk the set's prompts in key order through the
+          // (set_id, prompt_key) index, then each prompt's jobs by sample, so every page is a
+          // range seek with no sort (the natural join order scanned and sorted all jobs per page).
+          "FROM prompts p CROSS JOIN jobs j CROSS JOIN responses r "
+          "WHERE p.set_id = (SELECT set_id FROM runs WHERE id = ?1) AND p.prompt_key >= ?3 "
+          "AND j.run_id = ?1 AND j.prompt_id = p.id AND r.job_id = j.id "
+          "AND (?2 OR p.prompt_key > ?3 OR j.sample > ?4) "
+          "ORDER BY p.prompt_key, j.sample LIMIT ?5");
       if (!st.ok()) return st.status();
-      st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_key).Bind(5, last_sample);
-      st->Bind(6, kPage);
+      st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_sample);
+      st->Bind(5, kPage);
       for (;;) {
         Result<bool> row = st->Step();
         if (!row.ok()) return row.status();

@@ -9,19 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "retort/status.h"
+#include "store/corpus_json.h"  // kMaxJsonDepth, JsonNestingExceeds
 
 namespace retort {
 
 using Json = nlohmann::json;
-
-// The deepest JSON nesting accepted from outside input. nlohmann parses iteratively, but
-// copying and serialising a value recurse once per level: a body nested 100k levels deep
-// (a few hundred KB of '[') would overflow the stack when it is copied or dumped.
-inline constexpr int kMaxJsonDepth = 512;
-
-// Returns true when `text` nests arrays/objects more than `max_depth` levels deep. A cheap
-// scan that skips string contents; exact for valid JSON (invalid JSON fails to parse anyway).
-bool JsonNestingExceeds(std::string_view text, int max_depth);
 
 // Parses untrusted JSON text into `*out` without throwing. Corruption "invalid JSON (<n>
 // bytes)" for malformed text (including invalid UTF-8 in strings), or "JSON nested deeper

@@ -93,6 +93,7 @@ std::string SimulatorStatsJson(const SimulatorStats& s) {
       {"requests", s.requests},
       {"ok", s.ok},
       {"bad_requests", s.bad_requests},
+      {"unauthorized", s.unauthorized},
       {"rate_limited", s.rate_limited},
       {"over_limit_requests", s.over_limit_requests},
       {"faults", {{"5xx", s.fault_5xx}, {"reset", s.fault_reset}, {"truncate", s.fault_truncate},
@@ -207,6 +208,7 @@ struct Simulator::Impl {
     s.requests = requests;
     s.ok = ok;
     s.bad_requests = bad_requests;
+    s.unauthorized = unauthorized;
     s.rate_limited = rate_limited;
     s.over_limit_requests = over_limit_requests;
     s.fault_5xx = fault_5xx;
@@ -248,7 +250,7 @@ struct Simulator::Impl {
   std::atomic<std::int64_t> next_request_id{1};
   std::atomic<std::int64_t> requests{0}, ok{0}, bad_requests{0}, rate_limited{0},
       over_limit_requests{0}, fault_5xx{0}, fault_reset{0}, fault_truncate{0}, fault_malformed{0},
-      fault_hang{0}, prompt_tokens{0}, completion_tokens{0}, in_flight{0}, in_flight_max{0};
+      fault_hang{0}, unauthorized{0}, prompt_tokens{0}, completion_tokens{0}, in_flight{0}, in_flight_max{0};
 };
 
 void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Response& res) {
@@ -258,6 +260,16 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
   res.set_header(api == Api::kOpenAI ? "x-request-id" : "request-id", rid);
   const std::string invalid = "invalid_request_error";
   if (opts.limit_headers) SetLimitHeaders(api, limiter.Peek(), res);  // replaced after admission
+  if (!opts.api_key.empty()) {
+    const std::string want = api == Api::kOpenAI ? "Bearer " + opts.api_key : opts.api_key;
+    const std::string got = req.get_header_value(api == Api::kOpenAI ? "Authorization" : "x-api-key");
+    if (got != want) {
+      ++unauthorized;
+      SetError(api, res, 401, api == Api::kOpenAI ? "invalid_request_error" : "authentication_error",
+               "invalid_api_key", "Incorrect API key provided", rid);
+      return;
+    }
+  }
   if (api == Api::kAnthropic && !req.has_header("anthropic-version")) {
     ++bad_requests;
     SetError(api, res, 400, invalid, "", "anthropic-version: header is required", rid);

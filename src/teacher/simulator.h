@@ -49,6 +49,9 @@ struct SimulatorOptions {
   // If set (an HTTP status "400".."599"), requests naming model "bad-model" get that status
   // with an invalid_request_error body (for non-retryable-error tests).
   std::string fail_status_for_model;
+  // If set, requests must carry this key (`Authorization: Bearer KEY` for OpenAI, `x-api-key`
+  // for Anthropic); others get 401. Never logged or reported.
+  std::string api_key;
   // Time source of the rate-limit window; nullptr = SystemClock(). Not owned.
   Clock* clock = nullptr;
 
@@ -63,6 +66,7 @@ struct SimulatorStats {
   std::int64_t requests = 0;            // requests to a chat endpoint
   std::int64_t ok = 0;                  // complete successful responses written
   std::int64_t bad_requests = 0;        // 4xx for malformed requests and fail_status_for_model
+  std::int64_t unauthorized = 0;        // 401s for a missing or wrong api_key
   std::int64_t rate_limited = 0;        // 429s sent
   std::int64_t over_limit_requests = 0; // requests that arrived when a limit was used up (each got a 429)
   std::int64_t fault_5xx = 0, fault_reset = 0, fault_truncate = 0, fault_malformed = 0,

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -104,6 +106,23 @@ TEST_CASE("harvest stores NUL characters and escaped non-ASCII content exactly",
     return Status::OK();
   }).ok());
   CHECK(n == 3);
+
+  // Exported: every shard line is JSON a reader accepts, with the NUL escaped, not raw.
+  test::Process e({RETORT_BINARY, "export", "--db", db, "--run", "r", "--out", dir.path() + "/exp", "--compress", "none"});
+  REQUIRE(e.Wait(60s) == 0);
+  INFO(e.err());
+  int lines = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path() + "/exp/data")) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    for (std::string line; std::getline(in, line);) {
+      ++lines;
+      CHECK(line.find('\0') == std::string::npos);
+      CHECK_THAT(line, Catch::Contains(R"(caf\u00e9 a\u0000b)") || Catch::Contains("caf\xc3\xa9 a\\u0000b"));
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      CHECK_FALSE(j.is_discarded());
+    }
+  }
+  CHECK(lines == 3);
 }
 
 TEST_CASE("harvest retries 200 bodies with invalid UTF-8 and never stores them", "[e2e][hostile]") {

@@ -1,79 +1,41 @@
-// Fuzz target: `retort harvest --config FILE` parsing (CLI11 TOML/INI reader + the option table).
-// The App is set up as in src/cli/cmd_harvest.cc: every HarvestOptionTable entry is a flag and
-// a config key; after parsing, the values are applied in table order and Validate() runs.
-#include <unistd.h>
-
-#include <CLI/CLI.hpp>
+// Fuzz target: `retort harvest --config FILE` parsing (ParseConfigText) and every option's value
+// parser, applied through HarvestOptionTable exactly as src/cli/cmd_harvest.cc does.
 #include <cstdint>
-#include <cstdio>
-#include <map>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include "fuzz/fuzz_split.h"
+#include "harvest/config_file.h"
 #include "retort/harvester.h"
 
 using retort::fuzz::Require;
 
 namespace {
 
-bool Documented(const retort::Status& st) {
-  return st.ok() || st.code() == retort::StatusCode::kInvalidArgument;
+bool Documented(const retort::Status& st) { return st.ok() || st.code() == retort::StatusCode::kInvalidArgument; }
+
+const retort::HarvestOptionSpec* Find(const std::string& key) {
+  for (const retort::HarvestOptionSpec& s : retort::HarvestOptionTable())
+    if (key == s.name) return &s;
+  return nullptr;
 }
 
-// A scratch file for the config text, unique to this process, reused by every input.
-const std::string& ConfigPath() {
-  static const std::string path = [] {
-    char tmpl[] = "/tmp/retort_fuzz_config_XXXXXX";
-    int fd = mkstemp(tmpl);
-    Require(fd >= 0, "mkstemp failed");
-    close(fd);
-    return std::string(tmpl);
-  }();
-  return path;
-}
-
-void ParseConfig(std::string_view text) {
-  {
-    std::FILE* f = std::fopen(ConfigPath().c_str(), "wb");
-    Require(f != nullptr, "cannot write the config file");
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-  }
-  std::string db;
-  std::map<std::string, std::string> scalars;
-  std::map<std::string, std::vector<std::string>> lists;
-  std::map<std::string, bool> flags;
-  CLI::App app{"fuzz"};
-  auto* sub = app.add_subcommand("harvest", "");
-  sub->set_config("--config", "", "config");
-  sub->add_option("--db", db, "db")->required();
-  for (const retort::HarvestOptionSpec& spec : retort::HarvestOptionTable()) {
-    std::string flag = std::string("--") + spec.name;
-    switch (spec.kind) {
-      case retort::HarvestOptionSpec::Kind::kList: sub->add_option(flag, lists[spec.name], spec.help); break;
-      case retort::HarvestOptionSpec::Kind::kBool: sub->add_flag(flag, flags[spec.name], spec.help); break;
-      default: sub->add_option(flag, scalars[spec.name], spec.help);
-    }
-  }
-  std::vector<std::string> args = {"retort", "harvest", "--config", ConfigPath()};
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError&) {
-    return;  // what CLI11_PARSE in main() catches and reports
-  }
+void ApplyConfig(std::string_view text) {
+  retort::Result<std::vector<retort::ConfigEntry>> entries = retort::ParseConfigText(text, "fuzz.toml");
+  Require(Documented(entries.status()), "ParseConfigText returned a code other than InvalidArgument");
+  if (!entries.ok()) return;
   retort::HarvestOptions opts;
-  for (const retort::HarvestOptionSpec& spec : retort::HarvestOptionTable()) {
-    retort::Status st;
-    if (auto it = scalars.find(spec.name); it != scalars.end() && !it->second.empty()) st = spec.apply(opts, it->second);
-    if (auto it = lists.find(spec.name); it != lists.end())
-      for (const std::string& v : it->second)
-        if (st.ok()) st = spec.apply(opts, v);
-    if (auto it = flags.find(spec.name); it != flags.end() && it->second) st = spec.apply(opts, "true");
-    Require(Documented(st), "option apply returned a code other than InvalidArgument");
-    if (!st.ok()) return;
+  for (const retort::ConfigEntry& e : *entries) {
+    Require(!e.key.empty() && e.line >= 1, "config entry without key or line");
+    Require(e.key.find('_') == std::string::npos, "config key not normalised to the flag spelling");
+    const retort::HarvestOptionSpec* spec = Find(e.key);
+    if (spec == nullptr) return;  // cmd_harvest reports "unknown option"
+    if (e.values.size() != 1 && spec->kind != retort::HarvestOptionSpec::Kind::kList) return;
+    for (const std::string& v : e.values) {
+      retort::Status st = spec->apply(opts, v);
+      Require(Documented(st), "option apply returned a code other than InvalidArgument");
+      if (!st.ok()) return;
+    }
   }
   Require(Documented(opts.Validate()), "Validate returned a code other than InvalidArgument");
 }
@@ -82,8 +44,8 @@ void ParseConfig(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  ParseConfig(text);
-  // Each option's parser directly on the raw text (what a flag value or config value can hold).
+  ApplyConfig(text);
+  // Each option's parser directly on the raw text (what a flag value can hold).
   if (size <= 4096) {
     for (const retort::HarvestOptionSpec& spec : retort::HarvestOptionTable()) {
       retort::HarvestOptions opts;

@@ -19,7 +19,7 @@ extern char** environ;
 
 using namespace simtest;  // NOLINT: test helpers
 
-TEST_CASE("Simulator enforces rpm with 429, Retry-After and limit headers; the window frees", "[teacher]") {
+TEST_CASE("Simulator enforces rpm with 429, Retry-After and limit headers and the window frees", "[teacher]") {
   retort::FakeClock clock;
   SimulatorOptions opts;
   opts.rpm = 5;

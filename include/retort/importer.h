@@ -1,0 +1,62 @@
+// Importer: streams a prompt file (JSONL or plain text, or stdin) into a prompt set of the Store.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "retort/log.h"
+#include "retort/status.h"
+#include "retort/store.h"
+
+namespace retort {
+
+struct ImportOptions {
+  // Name of the prompt set; created on first use. Required.
+  std::string set;
+  // Plain text input (--text): every non-blank line is one user prompt. Default: JSONL.
+  bool text = false;
+  // --strict: the first bad line (including an id conflict) aborts the file and nothing from it
+  // is stored (one transaction per file). Default: bad lines are skipped and counted.
+  bool strict = false;
+  // Prompts per transaction in the default (non-strict) mode. Memory is bounded by
+  // batch_size x line size, never by file size.
+  int batch_size = 10000;
+  // Lines longer than this are rejected (line_too_long) without being held in memory.
+  std::int64_t max_line_bytes = 16 << 20;
+  // At most this many rejected lines are logged one by one; later ones are only counted
+  // (a final line says how many were not shown).
+  std::int64_t max_logged_errors = 1000;
+
+  // InvalidArgument naming the field when a value is out of range.
+  Status Validate() const;
+};
+
+// Counts of one import (one file, or several added together with Add()).
+struct ImportSummary {
+  std::int64_t files = 0;
+  std::int64_t lines = 0;        // lines read, blank ones included
+  std::int64_t blank = 0;        // whitespace-only lines (skipped, not an error)
+  std::int64_t imported = 0;     // prompts newly stored
+  std::int64_t duplicates = 0;   // content already in the set (from this file or before): stored once
+  std::int64_t rejected = 0;     // bad lines (in --strict mode: the aborting line)
+  std::map<std::string, std::int64_t> rejected_by_reason;  // "invalid_json" -> n, ...
+  bool aborted = false;          // --strict stopped at a bad line; nothing of that file was stored
+
+  void Add(const ImportSummary& other);
+  // "imported 3 prompts into set 's' from 1 file (1 duplicate, 2 rejected: 1 invalid_json, 1 unknown_role)"
+  std::string ToLine(const std::string& set) const;
+  // {"set":..,"files":..,"lines":..,"blank":..,"imported":..,"duplicates":..,"rejected":..,
+  //  "rejected_by_reason":{..},"aborted":..} on one line.
+  std::string ToJson(const std::string& set) const;
+};
+
+// Imports `file` ("-" = standard input) into the prompt set `opts.set`. Each rejected line is
+// logged to `log` (kError) as "<file>:<line>: <field>: <reason message>" (stdin is "<stdin>").
+// Rejected lines are not an error status: check summary.rejected / summary.aborted.
+// Errors: InvalidArgument (options), IOError (cannot open/read the file, database write failed),
+// plus whatever the Store returns. `log` may be nullptr. Not thread-safe per Store transaction.
+Result<ImportSummary> ImportPromptFile(Store& store, const ImportOptions& opts, const std::string& file,
+                                       LogSink* log);
+
+}  // namespace retort

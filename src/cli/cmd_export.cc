@@ -1,0 +1,117 @@
+// retort export: write a run's responses as sharded JSONL training data with a manifest and card.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/cli_support.h"
+#include "retort/exporter.h"
+#include "retort/store.h"
+
+namespace retort::cli {
+
+namespace {
+
+struct ExportFlags {
+  std::string db;
+  ExportOptions opts;
+  std::string format = "messages";
+  std::string fields = "full";
+  std::string reasoning;
+  std::string compress = "none";
+  std::string split;
+  bool json = false;
+};
+
+int Usage(const Status& s) {
+  std::fprintf(stderr, "retort: error: %s\n", s.message().c_str());
+  return 2;
+}
+
+int RunExportCmd(ExportFlags& f) {
+  StderrLogSink log(LogLevel::kInfo);
+  ExportOptions& o = f.opts;
+  Result<ExportFormat> fmt = ParseExportFormat(f.format);
+  if (!fmt.ok()) return Usage(fmt.status());
+  o.format = *fmt;
+  if (f.fields != "full" && f.fields != "minimal")
+    return Usage(Status::InvalidArgument("--fields: expected full or minimal, got '" + f.fields + "'"));
+  o.fields = f.fields == "minimal" ? ExportFields::kMinimal : ExportFields::kFull;
+  if (!f.reasoning.empty()) {
+    Result<ReasoningMode> r = ParseReasoningMode(f.reasoning);
+    if (!r.ok()) return Usage(r.status());
+    o.reasoning = *r;
+  }
+  Result<Compression> c = ParseCompression(f.compress);
+  if (!c.ok()) return Usage(c.status());
+  o.compress = *c;
+  if (!f.split.empty()) {
+    Result<std::vector<SplitSpec>> sp = ParseSplits(f.split);
+    if (!sp.ok()) return Usage(sp.status());
+    o.splits = *sp;
+  }
+  if (Status v = o.Validate(); !v.ok()) return Usage(v);
+  if (::access(f.db.c_str(), F_OK) != 0) {
+    std::fprintf(stderr, "retort: error: --db: no database at '%s'\n", f.db.c_str());
+    return 1;
+  }
+  StoreOptions so;
+  so.path = f.db;
+  Result<std::unique_ptr<Store>> store = Store::Open(so);
+  if (!store.ok()) {
+    std::fprintf(stderr, "retort: error: %s\n", store.status().message().c_str());
+    return 1;
+  }
+  Result<ExportSummary> sum = RunExport(**store, o, &log);
+  if (!sum.ok()) {
+    std::fprintf(stderr, "retort: error: export failed: %s\n", sum.status().message().c_str());
+    return 1;
+  }
+  if (f.json)
+    std::cout << sum->manifest_json;
+  else
+    std::cout << sum->ToLine(o.out_dir, o.run) << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void AddExportCommand(CLI::App& app, int& rc) {
+  auto f = std::make_shared<ExportFlags>();
+  ExportOptions& o = f->opts;
+  auto* sub = app.add_subcommand("export", "Export a run's responses as sharded JSONL training data");
+  sub->add_option("--db", f->db, "Corpus database (SQLite file)")->required();
+  sub->add_option("--run", o.run, "Run to export")->required();
+  sub->add_option("--out", o.out_dir, "Output directory (replaced if it is a previous export)")->required();
+  sub->add_option("--format", f->format, "messages | prompt-completion | sharegpt | alpaca")->capture_default_str();
+  sub->add_option("--fields", f->fields, "full (id, sample, metadata, ...) | minimal (only what the trainer reads)")
+      ->capture_default_str();
+  sub->add_option("--reasoning", f->reasoning,
+                  "Teacher reasoning: field (separate field; default) | inline (<think>...</think> before the "
+                  "answer) | drop (default with --fields minimal)");
+  sub->add_flag("--with-logprobs", o.with_logprobs, "Add per-token logprobs to each record");
+  sub->add_option("--shard-records", o.shard_records, "Max records per shard (0 = no cap)")->capture_default_str();
+  sub->add_option("--shard-bytes", o.shard_bytes, "Max uncompressed bytes per shard (0 = no cap)")
+      ->capture_default_str();
+  sub->add_option("--compress", f->compress, "none | gzip | zstd")->capture_default_str();
+  sub->add_option("--split", f->split, "Splits by prompt, e.g. train=0.98,validation=0.02 (default: all train)");
+  sub->add_option("--seed", o.seed, "Seed of the split assignment")->capture_default_str();
+  sub->add_flag("--keep-truncated", o.keep_truncated, "Keep responses cut off by the token limit");
+  sub->add_flag("--keep-duplicates", o.keep_duplicates, "Keep identical prompt+response pairs");
+  sub->add_option("--min-chars", o.min_chars, "Drop answers shorter than N characters (0 = off)")
+      ->capture_default_str();
+  sub->add_option("--max-chars", o.max_chars, "Drop answers longer than N characters (0 = off)")
+      ->capture_default_str();
+  sub->add_option("--drop-pattern", o.drop_patterns,
+                  "Drop answers matching this POSIX extended regex (repeatable)")
+      ->take_all();
+  sub->add_option("--license", o.license, "Licence id (e.g. apache-2.0) or terms text for the dataset card");
+  sub->add_flag("--json", f->json, "Print the manifest instead of the one-line summary");
+  sub->callback([f, &rc] { rc = RunExportCmd(*f); });
+}
+
+}  // namespace retort::cli

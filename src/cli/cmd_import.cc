@@ -1,0 +1,78 @@
+// retort import: load prompt files (JSONL or plain text, or stdin) into a named prompt set.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/cli_support.h"
+#include "retort/importer.h"
+#include "retort/store.h"
+
+namespace retort::cli {
+
+namespace {
+
+struct ImportFlags {
+  std::string db;
+  ImportOptions opts;
+  bool json = false;
+  std::vector<std::string> files;
+};
+
+int RunImport(const ImportFlags& f) {
+  StderrLogSink log(LogLevel::kInfo);
+  if (Status v = f.opts.Validate(); !v.ok()) {
+    std::fprintf(stderr, "retort: error: %s\n", v.message().c_str());
+    return 2;
+  }
+  int stdin_count = 0;
+  for (const std::string& file : f.files) stdin_count += file == "-";
+  if (stdin_count > 1) {
+    std::fprintf(stderr, "retort: error: FILE: '-' (stdin) may be given only once\n");
+    return 2;
+  }
+  StoreOptions so;
+  so.path = f.db;
+  Result<std::unique_ptr<Store>> store = Store::Open(so);
+  if (!store.ok()) {
+    std::fprintf(stderr, "retort: error: %s\n", store.status().message().c_str());
+    return 1;
+  }
+  ImportSummary total;
+  int rc = 0;
+  for (const std::string& file : f.files) {
+    Result<ImportSummary> s = ImportPromptFile(**store, f.opts, file, &log);
+    if (!s.ok()) {
+      std::fprintf(stderr, "retort: error: %s\n", s.status().message().c_str());
+      rc = 1;
+      break;
+    }
+    total.Add(*s);
+    if (s->aborted) break;  // --strict: stop at the first bad file
+  }
+  std::cout << (f.json ? total.ToJson(f.opts.set) : total.ToLine(f.opts.set)) << std::endl;
+  if (total.rejected > 0 || total.aborted) rc = 1;
+  return rc;
+}
+
+}  // namespace
+
+void AddImportCommand(CLI::App& app, int& rc) {
+  auto flags = std::make_shared<ImportFlags>();
+  auto* sub = app.add_subcommand("import", "Import prompts (JSONL, or plain text with --text) into a prompt set");
+  sub->add_option("--db", flags->db, "Corpus database (SQLite file; created if missing)")->required();
+  sub->add_option("--set", flags->opts.set, "Prompt set name (created on first use)")->required();
+  sub->add_flag("--text", flags->opts.text, "Plain text input: one prompt per line");
+  sub->add_flag("--strict", flags->opts.strict,
+                "Abort at the first bad line; nothing from that file is stored");
+  sub->add_flag("--json", flags->json, "Print the summary as JSON");
+  sub->add_option("--batch-size", flags->opts.batch_size, "Prompts per transaction")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  sub->add_option("FILE", flags->files, "Prompt files; '-' reads standard input")->required();
+  sub->callback([flags, &rc] { rc = RunImport(*flags); });
+}
+
+}  // namespace retort::cli

@@ -1,0 +1,138 @@
+// JsonWriter implementation: escaping with inline UTF-8 validation, to_chars for numbers.
+#include "export/json_writer.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace retort {
+
+void JsonWriter::Sep() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_[depth_]) out_->push_back(',');
+  first_[depth_] = false;
+}
+
+void JsonWriter::Open(char c) {
+  Sep();
+  out_->push_back(c);
+  ++depth_;
+  first_[depth_] = true;
+}
+
+void JsonWriter::Close(char c) {
+  --depth_;
+  out_->push_back(c);
+}
+
+void JsonWriter::Key(std::string_view k) {
+  Sep();
+  AppendQuoted(out_, k);
+  out_->push_back(':');
+  after_key_ = true;
+}
+
+void JsonWriter::String(std::string_view s) {
+  Sep();
+  AppendQuoted(out_, s);
+}
+
+void JsonWriter::Int(std::int64_t v) {
+  Sep();
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out_->append(buf, r.ptr);
+}
+
+void JsonWriter::Double(double v) {
+  Sep();
+  if (!std::isfinite(v)) v = -9999.0;
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::string_view t(buf, static_cast<size_t>(r.ptr - buf));
+  out_->append(t);
+  // Keep it a JSON number that reads back as floating point ("-1" -> "-1.0").
+  if (t.find_first_of(".e") == std::string_view::npos) out_->append(".0");
+}
+
+void JsonWriter::Raw(std::string_view json) {
+  Sep();
+  out_->append(json);
+}
+
+// Length of the valid UTF-8 sequence at p[0..n), or 0 when invalid.
+static size_t Utf8SeqLen(const unsigned char* p, size_t n) {
+  unsigned char c = p[0];
+  size_t len;
+  unsigned cp;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (len > n) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    if ((p[k] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[k] & 0x3F);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return len;
+}
+
+void JsonWriter::AppendQuoted(std::string* out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out->reserve(out->size() + s.size() + 2);
+  out->push_back('"');
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t run = 0;  // start of the pending run of bytes that need no escaping
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      size_t len = Utf8SeqLen(p + i, n - i);
+      if (len) {
+        i += len;
+        continue;
+      }
+    }
+    out->append(s.data() + run, i - run);
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xF]);
+        } else {
+          out->append("\xEF\xBF\xBD");  // invalid UTF-8 byte -> U+FFFD
+        }
+    }
+    ++i;
+    run = i;
+  }
+  out->append(s.data() + run, n - run);
+  out->push_back('"');
+}
+
+}  // namespace retort

@@ -1,0 +1,200 @@
+// Importer: streams lines -> PromptLineParser -> batched Store::InsertPrompts, counting outcomes.
+#include "retort/importer.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "prompts/line_reader.h"
+#include "prompts/prompt_line_parser.h"
+
+namespace retort {
+
+Status ImportOptions::Validate() const {
+  if (set.empty()) return Status::InvalidArgument("--set: a prompt set name is required");
+  if (batch_size < 1) return Status::InvalidArgument("batch_size: must be >= 1");
+  if (max_line_bytes < 1) return Status::InvalidArgument("max_line_bytes: must be >= 1");
+  if (max_logged_errors < 0) return Status::InvalidArgument("max_logged_errors: must be >= 0");
+  return Status::OK();
+}
+
+void ImportSummary::Add(const ImportSummary& o) {
+  files += o.files;
+  lines += o.lines;
+  blank += o.blank;
+  imported += o.imported;
+  duplicates += o.duplicates;
+  rejected += o.rejected;
+  for (const auto& [k, v] : o.rejected_by_reason) rejected_by_reason[k] += v;
+  aborted = aborted || o.aborted;
+}
+
+static std::string Plural(std::int64_t n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+std::string ImportSummary::ToLine(const std::string& set) const {
+  std::string s = "imported " + Plural(imported, "prompt") + " into set '" + set + "' from " + Plural(files, "file") +
+                  " (" + Plural(duplicates, "duplicate") + ", " + std::to_string(rejected) + " rejected";
+  if (!rejected_by_reason.empty()) {
+    s += ":";
+    bool first = true;
+    for (const auto& [k, v] : rejected_by_reason) {
+      s += (first ? " " : ", ") + std::to_string(v) + " " + k;
+      first = false;
+    }
+  }
+  s += ")";
+  if (aborted) s += "; --strict: aborted at the first bad line, nothing from that file was stored";
+  return s;
+}
+
+std::string ImportSummary::ToJson(const std::string& set) const {
+  nlohmann::ordered_json j;
+  j["set"] = set;
+  j["files"] = files;
+  j["lines"] = lines;
+  j["blank"] = blank;
+  j["imported"] = imported;
+  j["duplicates"] = duplicates;
+  j["rejected"] = rejected;
+  j["rejected_by_reason"] = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : rejected_by_reason) j["rejected_by_reason"][k] = v;
+  j["aborted"] = aborted;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+namespace {
+
+// Per-file import state. Not thread-safe.
+class FileImport {
+ public:
+  FileImport(Store& store, const ImportOptions& opts, std::string display, std::int64_t set_id, LogSink* log)
+      : store_(store), opts_(opts), display_(std::move(display)), set_id_(set_id), log_(log) {}
+
+  ImportSummary& summary() { return sum_; }
+
+  // Reads every line of `f`. In strict mode returns Cancelled at the first bad line.
+  Status Run(std::FILE* f) {
+    LineReader reader(f, static_cast<size_t>(opts_.max_line_bytes));
+    std::string_view line;
+    bool too_long = false;
+    for (std::int64_t lineno = 1;; ++lineno) {
+      Result<bool> more = reader.Next(&line, &too_long);
+      if (!more.ok()) return more.status().WithContext(display_);
+      if (!*more) break;
+      if (lineno == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // UTF-8 BOM
+      ++sum_.lines;
+      if (too_long) {
+        RETORT_RETURN_IF_ERROR(Reject(lineno, LineError{LineErrorReason::kLineTooLong, "line",
+                                                        "longer than " + std::to_string(opts_.max_line_bytes) +
+                                                            " bytes"}));
+        continue;
+      }
+      ParsedLine p = opts_.text ? ParsePromptTextLine(line) : ParsePromptJsonLine(line);
+      if (p.blank) {
+        ++sum_.blank;
+        continue;
+      }
+      if (!p.ok) {
+        RETORT_RETURN_IF_ERROR(Reject(lineno, p.error));
+        continue;
+      }
+      batch_.push_back(std::move(p.prompt));
+      sources_.push_back(display_ + ":" + std::to_string(lineno));
+      linenos_.push_back(lineno);
+      if (batch_.size() >= static_cast<size_t>(opts_.batch_size)) RETORT_RETURN_IF_ERROR(Flush());
+    }
+    return Flush();
+  }
+
+ private:
+  Status Flush() {
+    if (batch_.empty()) return Status::OK();
+    std::vector<ImportOutcome> outcomes;
+    RETORT_RETURN_IF_ERROR(store_.InsertPrompts(set_id_, batch_, sources_, &outcomes));
+    for (size_t i = 0; i < batch_.size(); ++i) {
+      switch (outcomes[i]) {
+        case ImportOutcome::kInserted: ++sum_.imported; break;
+        case ImportOutcome::kDuplicate: ++sum_.duplicates; break;
+        case ImportOutcome::kKeyConflict:
+          RETORT_RETURN_IF_ERROR(Reject(linenos_[i], LineError{LineErrorReason::kIdConflict, "id",
+                                                               "id '" + batch_[i].key +
+                                                                   "' was already imported with different content"}));
+          break;
+      }
+    }
+    batch_.clear();
+    sources_.clear();
+    linenos_.clear();
+    return Status::OK();
+  }
+
+  Status Reject(std::int64_t lineno, const LineError& e) {
+    ++sum_.rejected;
+    ++sum_.rejected_by_reason[LineErrorReasonName(e.reason)];
+    if (log_) {
+      if (sum_.rejected <= opts_.max_logged_errors) {
+        log_->Write(LogLine{LogLevel::kError, "", 0, 0,
+                            display_ + ":" + std::to_string(lineno) + ": " + e.field + ": " + e.message + " (" +
+                                LineErrorReasonName(e.reason) + ")"});
+      } else if (sum_.rejected == opts_.max_logged_errors + 1) {
+        log_->Write(LogLine{LogLevel::kWarn, "", 0, 0,
+                            display_ + ": more rejected lines are counted but not shown"});
+      }
+    }
+    if (opts_.strict) return Status::Cancelled("--strict: aborted at " + display_ + ":" + std::to_string(lineno));
+    return Status::OK();
+  }
+
+  Store& store_;
+  const ImportOptions& opts_;
+  std::string display_;
+  std::int64_t set_id_;
+  LogSink* log_;
+  ImportSummary sum_;
+  std::vector<Prompt> batch_;
+  std::vector<std::string> sources_;
+  std::vector<std::int64_t> linenos_;
+};
+
+}  // namespace
+
+Result<ImportSummary> ImportPromptFile(Store& store, const ImportOptions& opts, const std::string& file,
+                                       LogSink* log) {
+  RETORT_RETURN_IF_ERROR(opts.Validate());
+  const bool is_stdin = file == "-";
+  const std::string display = is_stdin ? "<stdin>" : file;
+  std::FILE* f = is_stdin ? stdin : std::fopen(file.c_str(), "rb");
+  if (!f) return Status::IOError("cannot open '" + file + "': " + std::strerror(errno));
+  struct Closer {
+    std::FILE* f;
+    bool own;
+    ~Closer() {
+      if (own) std::fclose(f);
+    }
+  } closer{f, !is_stdin};
+
+  Result<std::int64_t> set_id = store.CreatePromptSet(opts.set);
+  if (!set_id.ok()) return set_id.status();
+  FileImport imp(store, opts, display, *set_id, log);
+  if (!opts.strict) {
+    RETORT_RETURN_IF_ERROR(imp.Run(f));
+  } else {
+    Status st = store.InTransaction([&] { return imp.Run(f); });
+    if (st.code() == StatusCode::kCancelled && imp.summary().rejected > 0) {
+      imp.summary().aborted = true;  // rolled back: nothing of this file is stored
+      imp.summary().imported = 0;
+      imp.summary().duplicates = 0;
+    } else if (!st.ok()) {
+      return st;
+    }
+  }
+  ImportSummary out = imp.summary();
+  out.files = 1;
+  return out;
+}
+
+}  // namespace retort

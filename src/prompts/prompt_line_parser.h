@@ -1,0 +1,60 @@
+// PromptLineParser: turns ONE line of a prompt file (JSONL or plain text) into a Prompt or a typed error.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "retort/corpus.h"
+
+namespace retort {
+
+// Why a line was rejected. Frozen: the names appear in `retort import --json` summaries.
+enum class LineErrorReason {
+  kInvalidJson,     // not parseable as JSON
+  kInvalidUtf8,     // the raw bytes are not valid UTF-8
+  kNotAnObject,     // a JSONL line whose value is not an object
+  kWrongType,       // a known field has the wrong JSON type
+  kMissingContent,  // neither "messages" nor "prompt" (or a message without role/content)
+  kEmptyContent,    // an empty prompt, message content, system text, id or messages array
+  kUnknownRole,     // a message role other than system/user/assistant
+  kUnknownField,    // a field retort does not know (never silently ignored)
+  kAmbiguousForm,   // both "messages" and "prompt"/"system" on one line
+  kRoleOrder,       // system not first, or the last message is not a user turn
+  kIdConflict,      // the same id was already imported with different content
+  kLineTooLong,     // longer than ImportOptions::max_line_bytes
+};
+// "invalid_json", "invalid_utf8", ... (lower_snake_case of the enumerator).
+const char* LineErrorReasonName(LineErrorReason r);
+
+// A rejected line: the reason code, the offending field ("line" for whole-line problems,
+// "messages[1].role" for nested ones) and a human-readable message.
+struct LineError {
+  LineErrorReason reason = LineErrorReason::kInvalidJson;
+  std::string field;
+  std::string message;
+};
+
+// The outcome of parsing one line. Exactly one of: `blank` (whitespace only, not a prompt),
+// `ok` (then `prompt` is filled: key, content_hash, messages, metadata_json), or an `error`.
+struct ParsedLine {
+  bool ok = false;
+  bool blank = false;
+  Prompt prompt;
+  LineError error;
+};
+
+// True when `s` is well-formed UTF-8 (no overlong forms, no surrogates, <= U+10FFFF).
+// On false, *bad_offset (if given) is the byte offset of the first bad sequence.
+bool IsValidUtf8(std::string_view s, size_t* bad_offset = nullptr);
+
+// Parses one JSONL prompt line (without its line terminator; a trailing '\r' is ignored).
+// Accepted shapes: {"id"?, "messages":[{"role","content"}...], "metadata"?} and
+// {"id"?, "prompt", "system"?, "metadata"?}. `id` must be a non-empty string; without it
+// the key is "h:" + the first 16 hex digits of the content hash. `metadata` must be an
+// object; it is stored as canonical (sorted-key) JSON. Pure function; thread-safe.
+ParsedLine ParsePromptJsonLine(std::string_view line);
+
+// Parses one line of a plain-text prompt file (--text): the whole line is one user message.
+ParsedLine ParsePromptTextLine(std::string_view line);
+
+}  // namespace retort

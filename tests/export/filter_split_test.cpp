@@ -1,0 +1,91 @@
+#include <catch2/catch.hpp>
+
+#include "export/export_filter.h"
+#include "export/split_assigner.h"
+
+using namespace retort;
+
+namespace {
+ExportRow Row(const std::string& key, const std::string& content, const std::string& finish = "stop") {
+  ExportRow r;
+  r.prompt.key = key;
+  r.response.content = content;
+  r.response.finish_reason = finish;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("ExportFilter drops and counts each filter in order", "[export]") {
+  ExportOptions o;
+  o.min_chars = 3;
+  o.max_chars = 10;
+  o.drop_patterns = {"^I can(no|')t", "sorry"};
+  auto f = ExportFilter::Create(o);
+  REQUIRE(f.ok());
+  ExportFilter& x = **f;
+  CHECK(std::string(x.Check(Row("a", "  \n"))) == "empty");
+  CHECK(std::string(x.Check(Row("a", "cut off", "length"))) == "truncated");
+  CHECK(std::string(x.Check(Row("a", "cut off", "max_tokens"))) == "truncated");
+  CHECK(std::string(x.Check(Row("a", "h\xC3\xA9"))) == "too_short");  // 2 code points
+  CHECK(std::string(x.Check(Row("a", "an answer that is long"))) == "too_long");
+  CHECK(std::string(x.Check(Row("a", "I can't."))) == "drop_pattern");
+  CHECK(std::string(x.Check(Row("a", "so sorry"))) == "drop_pattern");
+  CHECK(std::string(x.Check(Row("a", "fine"))).empty());
+  CHECK(std::string(x.Check(Row("a", "fine"))) == "duplicate");
+  CHECK(std::string(x.Check(Row("b", "fine"))).empty());  // another prompt: not a duplicate
+  CHECK(x.counts().at("empty") == 1);
+  CHECK(x.counts().at("truncated") == 2);
+  CHECK(x.counts().at("too_short") == 1);
+  CHECK(x.counts().at("too_long") == 1);
+  CHECK(x.counts().at("drop_pattern") == 2);
+  CHECK(x.counts().at("duplicate") == 1);
+  CHECK(x.pattern_counts() == std::vector<std::pair<std::string, std::int64_t>>{{"^I can(no|')t", 1}, {"sorry", 1}});
+}
+
+TEST_CASE("ExportFilter keep flags and bad patterns", "[export]") {
+  ExportOptions o;
+  o.keep_truncated = true;
+  o.keep_duplicates = true;
+  auto f = ExportFilter::Create(o);
+  REQUIRE(f.ok());
+  CHECK(std::string((*f)->Check(Row("a", "x", "length"))).empty());
+  CHECK(std::string((*f)->Check(Row("a", "x", "length"))).empty());
+  o.drop_patterns = {"(unclosed"};
+  auto bad = ExportFilter::Create(o);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.status().message(), Catch::Contains("(unclosed"));
+}
+
+TEST_CASE("SplitAssigner is stable per key and follows the fractions", "[export]") {
+  std::vector<SplitSpec> sp = {{"train", 0.9}, {"validation", 0.1}};
+  SplitAssigner a(sp, 0), b(sp, 0), c(sp, 7);
+  int val = 0, moved = 0;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string key = "p" + std::to_string(i);
+    size_t x = a.Assign(key);
+    CHECK(x == b.Assign(key));  // independent of what else was assigned
+    val += x == 1;
+    moved += x != c.Assign(key);
+  }
+  CHECK(val > 400);
+  CHECK(val < 600);
+  CHECK(moved > 300);  // another seed reshuffles
+  // Adding keys in another order does not change earlier assignments.
+  SplitAssigner d(sp, 0);
+  CHECK(d.Assign("p42") == a.Assign("p42"));
+  CHECK(SplitAssigner::Point(0, "p1") >= 0.0);
+  CHECK(SplitAssigner::Point(0, "p1") < 1.0);
+}
+
+TEST_CASE("ParseSplits validates names and fractions", "[export]") {
+  auto ok = ParseSplits("train=0.98,validation=0.02");
+  REQUIRE(ok.ok());
+  REQUIRE(ok->size() == 2);
+  CHECK((*ok)[1].name == "validation");
+  CHECK((*ok)[1].fraction == Approx(0.02));
+  CHECK(ParseSplits("train=0.5,test=0.4").status().code() == StatusCode::kInvalidArgument);
+  CHECK(ParseSplits("train=1,train=0").status().code() == StatusCode::kInvalidArgument);
+  CHECK(ParseSplits("bad-name=1").status().code() == StatusCode::kInvalidArgument);
+  CHECK(ParseSplits("train").status().code() == StatusCode::kInvalidArgument);
+  CHECK(ParseSplits("train=x").status().code() == StatusCode::kInvalidArgument);
+}
