@@ -70,7 +70,7 @@ int RunStatus(const StatusFlags& f) {
     out.push_back(*j);
   }
   if (f.json) {
-    std::printf("%s\n", (f.run.empty() ? out : out[0]).dump(2).c_str());
+    std::printf("%s\n", (f.run.empty() ? out : out[0]).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
   if (runs.empty()) std::printf("no runs in %s\n", f.db.c_str());

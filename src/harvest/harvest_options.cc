@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "retort/harvester.h"
+#include "teacher/json_field.h"
 
 namespace retort {
 
@@ -145,9 +146,9 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
             [](HarvestOptions& o, const std::string& v) { return ParseBool("n-per-request", v, &o.params.n_per_request); }),
       Param("extra-body", "JSON object merged into every request body (provider-specific fields)", Kind::kString,
             [](HarvestOptions& o, const std::string& v) {
-              nlohmann::json j = nlohmann::json::parse(v, nullptr, false);
-              if (j.is_discarded() || !j.is_object())
-                return Status::InvalidArgument("--extra-body: expected a JSON object, got '" + v.substr(0, 80) + "'");
+              nlohmann::json j;
+              if (!ParseJson(v, &j).ok() || !j.is_object())
+                return Status::InvalidArgument("--extra-body: expected a JSON object, got '" + ShortText(v, 80) + "'");
               o.params.extra_body_json = j.dump();
               return Status::OK();
             }),

@@ -134,6 +134,10 @@ ParsedLine ParsePromptJsonLine(std::string_view raw) {
   size_t bad = 0;
   if (!IsValidUtf8(line, &bad))
     return Fail(LineErrorReason::kInvalidUtf8, "line", "invalid UTF-8 at byte " + std::to_string(bad + 1));
+  // Checked before parsing: a deeper value would overflow the stack when metadata is re-serialised.
+  if (JsonNestingExceeds(line, kMaxJsonDepth))
+    return Fail(LineErrorReason::kInvalidJson, "line",
+                "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json j = json::parse(line.begin(), line.end(), nullptr, false);
   if (j.is_discarded()) return Fail(LineErrorReason::kInvalidJson, "line", "invalid JSON");
   if (!j.is_object()) return Fail(LineErrorReason::kNotAnObject, "line", std::string("must be a JSON object, got ") + TypeName(j));

@@ -3,12 +3,23 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "retort/corpus.h"
 #include "retort/status.h"
 
 namespace retort {
+
+// The deepest JSON nesting accepted from outside input (prompt lines, response bodies,
+// option values). nlohmann parses iteratively, but copying and serialising a value recurse
+// once per level: a value nested 100k levels deep (a few hundred KB of '[') overflows the
+// stack when it is copied or dumped. Every parser of outside JSON checks this first.
+inline constexpr int kMaxJsonDepth = 512;
+
+// Returns true when `text` nests arrays/objects more than `max_depth` levels deep. A cheap
+// scan that skips string contents; exact for valid JSON (invalid JSON fails to parse anyway).
+bool JsonNestingExceeds(std::string_view text, int max_depth);
 
 // [{"content":...,"role":...},...] with sorted keys (canonical).
 std::string MessagesToJson(const std::vector<Message>& messages);

@@ -24,8 +24,8 @@ Status AnthropicMessagesStreamAssembler::Feed(std::string_view bytes) {
 
 Status AnthropicMessagesStreamAssembler::HandleEvent(const SseEvent& ev) {
   std::string where = "event[" + std::to_string(events_++) + "]";
-  Json j = Json::parse(ev.data, nullptr, false);
-  if (j.is_discarded()) return Status::Corruption(where + ": invalid JSON");
+  Json j;
+  if (Status st = ParseJson(ev.data, &j); !st.ok()) return st.WithContext(where);
   if (!j.is_object()) return Status::Corruption(where + ": expected object");
   std::optional<std::string> type;
   RETORT_RETURN_IF_ERROR(ReadString(j, "type", where, &type));
@@ -85,8 +85,9 @@ Status AnthropicMessagesStreamAssembler::HandleEvent(const SseEvent& ev) {
   if (kind == "content_block_stop") {
     Block& b = it->second;
     if (b.has_json) {
-      Json input = Json::parse(b.partial_json, nullptr, false);
-      if (input.is_discarded()) return Status::Corruption(where + ": input_json_delta pieces are not valid JSON");
+      Json input;
+      if (Status st = ParseJson(b.partial_json, &input); !st.ok())
+        return Status::Corruption(where + ": input_json_delta pieces: " + st.message());
       b.block["input"] = std::move(input);
       b.has_json = false;
     }

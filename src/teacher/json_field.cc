@@ -1,6 +1,7 @@
 // JsonField implementation.
 #include "teacher/json_field.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace retort {
@@ -18,6 +19,17 @@ const Json* Member(const Json& obj, const char* key) {
 }
 
 }  // namespace
+
+Status ParseJson(std::string_view text, Json* out) {
+  if (JsonNestingExceeds(text, kMaxJsonDepth))
+    return Status::Corruption("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  *out = Json::parse(text, nullptr, false);
+  if (out->is_discarded()) {
+    *out = Json();
+    return Status::Corruption("invalid JSON (" + std::to_string(text.size()) + " bytes)");
+  }
+  return Status::OK();
+}
 
 std::string JsonPath(const std::string& parent, const char* key) {
   return parent.empty() ? std::string(key) : parent + "." + key;
@@ -87,16 +99,45 @@ Result<std::string> DumpJson(const Json& j) {
   }
 }
 
-std::string ShortText(std::string_view s, std::size_t max_bytes) {
-  if (s.size() > max_bytes) {
-    std::size_t cut = max_bytes;
-    // Step back over UTF-8 continuation bytes so a code point is never split.
-    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-    s = s.substr(0, cut);
+std::size_t Utf8SequenceLength(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte (Unicode table 3-7)
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // no overlong forms
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // no overlong forms
+    if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
   }
-  std::string out(s);
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+  if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if ((b(i) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+std::string ShortText(std::string_view s, std::size_t max_bytes) {
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = Utf8SequenceLength(s.substr(i));
+    std::string_view piece = n == 0 ? kReplacement : s.substr(i, n);
+    if (out.size() + piece.size() > max_bytes) break;
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (n == 1 && (c < 0x20 || c == 0x7F)) out.push_back(' ');
+    else out.append(piece);
+    i += n == 0 ? 1 : n;
+  }
   return out;
 }
 

@@ -4,14 +4,21 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "retort/status.h"
+#include "store/corpus_json.h"  // kMaxJsonDepth, JsonNestingExceeds
 
 namespace retort {
 
 using Json = nlohmann::json;
+
+// Parses untrusted JSON text into `*out` without throwing. Corruption "invalid JSON (<n>
+// bytes)" for malformed text (including invalid UTF-8 in strings), or "JSON nested deeper
+// than <kMaxJsonDepth> levels" (checked before parsing).
+Status ParseJson(std::string_view text, Json* out);
 
 // Joins a parent path and a key: ("choices[0]", "message") -> "choices[0].message".
 std::string JsonPath(const std::string& parent, const char* key);
@@ -33,8 +40,14 @@ Status ReadArray(const Json& obj, const char* key, const std::string& where, con
 // Serialises `j` compactly with sorted keys. InvalidArgument if a string is not valid UTF-8.
 Result<std::string> DumpJson(const Json& j);
 
-// Cuts `s` to at most `max_bytes` bytes on a UTF-8 boundary and replaces control
-// characters with spaces (for one-line human messages).
+// Returns the length (1..4) of the well-formed UTF-8 sequence at the start of `s`, or 0 if
+// it is not one (a stray continuation byte, an overlong form, a surrogate, > U+10FFFF or a
+// truncated sequence).
+std::size_t Utf8SequenceLength(std::string_view s);
+
+// A one-line human message made of `s`: always valid UTF-8 (each ill-formed byte becomes
+// U+FFFD), control characters replaced with spaces, cut to at most `max_bytes` bytes on a
+// character boundary. Safe to store and to serialise as JSON whatever `s` holds.
 std::string ShortText(std::string_view s, std::size_t max_bytes);
 
 }  // namespace retort

@@ -183,8 +183,8 @@ Result<std::string> OpenAIChatProvider::BuildRequestBody(const ChatRequest& req)
 }
 
 Result<ChatResponse> OpenAIChatProvider::ParseResponse(std::string_view body, bool split_think) const {
-  Json j = Json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Status::Corruption("body: invalid JSON (" + std::to_string(body.size()) + " bytes)");
+  Json j;
+  if (Status st = ParseJson(body, &j); !st.ok()) return st.WithContext("body");
   return ParseOpenAIChatJson(j, split_think);
 }
 

@@ -20,8 +20,8 @@ Status OpenAIChatStreamAssembler::HandleEvent(const SseEvent& ev) {
     done_ = true;
     return Status::OK();
   }
-  Json j = Json::parse(ev.data, nullptr, false);
-  if (j.is_discarded()) return Status::Corruption(where + ": invalid JSON");
+  Json j;
+  if (Status st = ParseJson(ev.data, &j); !st.ok()) return st.WithContext(where);
   if (!j.is_object()) return Status::Corruption(where + ": expected object");
   auto err = j.find("error");
   if (err != j.end() && !err->is_null()) return InStreamErrorStatus(j, "in-stream error");

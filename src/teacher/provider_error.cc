@@ -47,8 +47,8 @@ ProviderError ParseProviderErrorJson(const Json& j) {
 }
 
 ProviderError ParseProviderErrorBody(std::string_view body) {
-  Json j = Json::parse(body, nullptr, false);
-  if (j.is_discarded()) return {};
+  Json j;
+  if (!ParseJson(body, &j).ok()) return {};
   return ParseProviderErrorJson(j);
 }
 

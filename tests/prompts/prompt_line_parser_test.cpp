@@ -107,3 +107,19 @@ TEST_CASE("IsValidUtf8 accepts multi-byte text and locates the first bad byte", 
   CHECK(at == 2);
   CHECK_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // > U+10FFFF
 }
+
+// Regression: metadata is re-serialised with a recursive dump, so a line nesting it 100k
+// levels deep overflowed the stack instead of being rejected (found while writing fuzz_prompt_line).
+TEST_CASE("ParsePromptJsonLine rejects a line nested deeper than the JSON limit", "[prompts]") {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  ParsedLine p = ParsePromptJsonLine(R"({"prompt":"hi","metadata":{"a":)" + deep + "}}");
+  REQUIRE_FALSE(p.ok);
+  CHECK(p.error.reason == LineErrorReason::kInvalidJson);
+  CHECK(p.error.field == "line");
+  CHECK(p.error.message == "invalid JSON: nested deeper than 512 levels");
+  // Deep but within the limit is fine; brackets inside strings do not count.
+  const std::string ok_deep = std::string(500, '[') + std::string(500, ']');
+  p = ParsePromptJsonLine(R"({"prompt":")" + std::string(2000, '[') + R"(","metadata":{"a":)" + ok_deep + "}}");
+  REQUIRE(p.ok);
+  CHECK(p.prompt.metadata_json == R"({"a":)" + ok_deep + "}");
+}

@@ -382,7 +382,7 @@ TEST_CASE("OpenAI in-stream errors and bad chunks fail Feed", "[teacher]") {
   a = p.NewStreamAssembler(false);
   st = a->Feed("data: {not json}\n\n");
   CHECK(st.code() == StatusCode::kCorruption);
-  CHECK(st.message() == "chunk[0]: invalid JSON");
+  CHECK(st.message() == "chunk[0]: invalid JSON (10 bytes)");
 
   a = p.NewStreamAssembler(false);
   st = a->Feed("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":7}}]}\n\n");
