@@ -28,6 +28,10 @@ struct StoreOptions {
   bool read_only = false;
   // Clock for stored timestamps. nullptr = SystemClock().
   Clock* clock = nullptr;
+  // SQLite page cache of this connection in MiB (PRAGMA cache_size). 0 = SQLite's default
+  // (2 MiB). Bulk import raises it: B-tree pages of the unique indexes stay cached, which is
+  // most of its speed; the cost is resident memory up to this size.
+  int cache_mib = 0;
 };
 
 struct PromptSetInfo {
@@ -107,6 +111,12 @@ struct ExportRow {
   int sample = 0;
   Prompt prompt;
   ResponseRecord response;
+};
+
+// Optional, costly columns of Store::ForEachResponse.
+struct ResponseColumns {
+  bool raw_body = true;  // ResponseRecord::raw_body (the largest column by far)
+  bool logprobs = true;  // ResponseRecord::logprobs (decoded from compact JSON)
 };
 
 // One failed job, for status reports.
@@ -210,6 +220,10 @@ class Store {
   // Calls `fn` for every stored response of the run, ordered by (prompt key, sample).
   // Streams: memory does not grow with the run. Stops at the first non-OK from `fn`.
   Status ForEachResponse(std::int64_t run_id, const std::function<Status(const ExportRow&)>& fn);
+  // The same, reading only the columns `cols` asks for: a column left out is not read from the
+  // database (an export never needs the raw body), and stays empty in the ExportRow.
+  Status ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
+                         const std::function<Status(const ExportRow&)>& fn);
   Result<std::int64_t> BeginExport(std::int64_t run_id, const std::string& out_dir, const std::string& options_json);
   Status FinishExport(std::int64_t export_id, bool ok, const std::string& manifest_json, const std::string& error);
   Result<ExportInfo> GetExport(std::int64_t export_id);

@@ -18,6 +18,7 @@ struct ImportFlags {
   std::string db;
   ImportOptions opts;
   bool json = false;
+  int cache_mib = 40;
   std::vector<std::string> files;
 };
 
@@ -35,6 +36,7 @@ int RunImport(const ImportFlags& f) {
   }
   StoreOptions so;
   so.path = f.db;
+  so.cache_mib = f.cache_mib;
   Result<std::unique_ptr<Store>> store = Store::Open(so);
   if (!store.ok()) {
     std::fprintf(stderr, "retort: error: %s\n", store.status().message().c_str());
@@ -71,6 +73,10 @@ void AddImportCommand(CLI::App& app, int& rc) {
   sub->add_option("--batch-size", flags->opts.batch_size, "Prompts per transaction")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub->add_option("--cache-mib", flags->cache_mib,
+                  "SQLite page cache in MiB: bigger imports large sets faster at the cost of memory")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
   sub->add_option("FILE", flags->files, "Prompt files; '-' reads standard input")->required();
   sub->callback([flags, &rc] { rc = RunImport(*flags); });
 }

@@ -152,7 +152,10 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
                                                     opts.shard_bytes));
   ExportSummary sum;
   Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, {}};
-  RETORT_RETURN_IF_ERROR(store.ForEachResponse(run.id, [&p](const ExportRow& row) { return p.Row(row); }));
+  ResponseColumns cols;
+  cols.raw_body = false;  // never exported
+  cols.logprobs = opts.with_logprobs;
+  RETORT_RETURN_IF_ERROR(store.ForEachResponse(run.id, cols, [&p](const ExportRow& row) { return p.Row(row); }));
   for (size_t i = 0; i < splits.size(); ++i) {
     Result<std::vector<ShardInfo>> shards = writers[i]->Finish();
     if (!shards.ok()) return shards.status();

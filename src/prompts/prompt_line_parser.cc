@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "prompts/simple_line_scanner.h"
 #include "store/corpus_json.h"
 
 namespace retort {
@@ -25,46 +26,6 @@ const char* LineErrorReasonName(LineErrorReason r) {
     case LineErrorReason::kLineTooLong: return "line_too_long";
   }
   return "invalid_json";
-}
-
-bool IsValidUtf8(std::string_view s, size_t* bad_offset) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  auto fail = [&](size_t at) {
-    if (bad_offset) *bad_offset = at;
-    return false;
-  };
-  while (i < n) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len = 0;
-    unsigned cp = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return fail(i);
-    }
-    if (i + len > n) return fail(i);
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return fail(i);
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return fail(i);
-    i += len;
-  }
-  return true;
 }
 
 namespace {
@@ -125,6 +86,25 @@ ParsedLine Finish(std::vector<Message> messages, std::string id, std::string met
 }  // namespace
 
 ParsedLine ParsePromptJsonLine(std::string_view raw) {
+  std::string_view line = StripCr(raw);
+  if (IsBlank(line)) {
+    ParsedLine b;
+    b.blank = true;
+    return b;
+  }
+  size_t bad = 0;
+  if (!IsValidUtf8(line, &bad))
+    return Fail(LineErrorReason::kInvalidUtf8, "line", "invalid UTF-8 at byte " + std::to_string(bad + 1));
+  // Checked before parsing: a deeper value would overflow the stack when metadata is re-serialised.
+  if (JsonNestingExceeds(line, kMaxJsonDepth))
+    return Fail(LineErrorReason::kInvalidJson, "line",
+                "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  if (std::optional<ScannedLine> s = ScanSimplePromptLine(line))
+    return Finish(std::move(s->messages), std::move(s->id), std::move(s->metadata_json));
+  return ParsePromptJsonLineFull(raw);
+}
+
+ParsedLine ParsePromptJsonLineFull(std::string_view raw) {
   std::string_view line = StripCr(raw);
   if (IsBlank(line)) {
     ParsedLine b;

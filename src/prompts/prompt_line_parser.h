@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "retort/corpus.h"
+#include "store/utf8.h"
 
 namespace retort {
 
@@ -43,16 +44,17 @@ struct ParsedLine {
   LineError error;
 };
 
-// True when `s` is well-formed UTF-8 (no overlong forms, no surrogates, <= U+10FFFF).
-// On false, *bad_offset (if given) is the byte offset of the first bad sequence.
-bool IsValidUtf8(std::string_view s, size_t* bad_offset = nullptr);
-
 // Parses one JSONL prompt line (without its line terminator; a trailing '\r' is ignored).
 // Accepted shapes: {"id"?, "messages":[{"role","content"}...], "metadata"?} and
 // {"id"?, "prompt", "system"?, "metadata"?}. `id` must be a non-empty string; without it
 // the key is "h:" + the first 16 hex digits of the content hash. `metadata` must be an
 // object; it is stored as canonical (sorted-key) JSON. Pure function; thread-safe.
+// Well-formed lines of the common shapes take a DOM-free fast path (SimpleLineScanner); every
+// other line, and every error, goes through ParsePromptJsonLineFull.
 ParsedLine ParsePromptJsonLine(std::string_view line);
+// The same contract, always through the nlohmann DOM: the reference the fast path must agree
+// with byte for byte (tests compare the two).
+ParsedLine ParsePromptJsonLineFull(std::string_view line);
 
 // Parses one line of a plain-text prompt file (--text): the whole line is one user message.
 ParsedLine ParsePromptTextLine(std::string_view line);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/sha256.h"
+#include "store/utf8.h"
 
 namespace retort {
 
@@ -52,11 +53,127 @@ static json MessagesJson(const std::vector<Message>& messages) {
   return arr;
 }
 
-std::string MessagesToJson(const std::vector<Message>& messages) {
-  return MessagesJson(messages).dump(-1, ' ', false, json::error_handler_t::replace);
+void AppendCanonicalJsonString(std::string_view s, std::string* out) {
+  if (!IsValidUtf8(s)) {
+    // nlohmann's replacement rules for invalid sequences are intricate: let it write them.
+    out->append(json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace));
+    return;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  out->reserve(out->size() + s.size() + 2);
+  out->push_back('"');
+  size_t run = 0;  // start of the pending bytes that need no escaping
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\b': out->append("\\b"); break;
+      case '\t': out->append("\\t"); break;
+      case '\n': out->append("\\n"); break;
+      case '\f': out->append("\\f"); break;
+      case '\r': out->append("\\r"); break;
+      default:
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xF]);
+    }
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
 }
 
-Result<std::vector<Message>> MessagesFromJson(const std::string& text) {
+void AppendMessagesJson(const std::vector<Message>& messages, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (i) out->push_back(',');
+    out->append("{\"content\":");
+    AppendCanonicalJsonString(messages[i].content, out);
+    out->append(",\"role\":");
+    AppendCanonicalJsonString(messages[i].role, out);
+    out->push_back('}');
+  }
+  out->push_back(']');
+}
+
+std::string MessagesToJson(const std::vector<Message>& messages) {
+  std::string out;
+  AppendMessagesJson(messages, &out);
+  return out;
+}
+
+namespace {
+
+// Decodes the JSON string literal at text[*pos] (the opening quote) of the canonical form.
+// Returns false for anything it does not handle (\u escapes, malformed input); the caller then
+// falls back to the full parser, which decides.
+bool DecodeSimpleString(std::string_view text, size_t* pos, std::string* out) {
+  size_t i = *pos;
+  if (i >= text.size() || text[i] != '"') return false;
+  ++i;
+  out->clear();
+  size_t run = i;
+  for (; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"') {
+      out->append(text.data() + run, i - run);
+      *pos = i + 1;
+      return true;
+    }
+    if (c < 0x20) return false;
+    if (c != '\\') continue;
+    out->append(text.data() + run, i - run);
+    if (++i >= text.size()) return false;
+    switch (text[i]) {
+      case '"': out->push_back('"'); break;
+      case '\\': out->push_back('\\'); break;
+      case '/': out->push_back('/'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      default: return false;  // \uXXXX and invalid escapes
+    }
+    run = i + 1;
+  }
+  return false;
+}
+
+bool Expect(std::string_view text, size_t* pos, std::string_view lit) {
+  if (text.substr(*pos, lit.size()) != lit) return false;
+  *pos += lit.size();
+  return true;
+}
+
+// The canonical [{"content":"...","role":"..."},...] with simple escapes only.
+bool DecodeCanonicalMessages(std::string_view text, std::vector<Message>* out) {
+  size_t pos = 0;
+  if (!Expect(text, &pos, "[")) return false;
+  if (Expect(text, &pos, "]")) return pos == text.size();
+  for (;;) {
+    Message m;
+    if (!Expect(text, &pos, "{\"content\":") || !DecodeSimpleString(text, &pos, &m.content) ||
+        !Expect(text, &pos, ",\"role\":") || !DecodeSimpleString(text, &pos, &m.role) || !Expect(text, &pos, "}"))
+      return false;
+    // Only valid UTF-8 is decoded here, as nlohmann's parser requires.
+    if (!IsValidUtf8(m.content) || !IsValidUtf8(m.role)) return false;
+    out->push_back(std::move(m));
+    if (Expect(text, &pos, "]")) return pos == text.size();
+    if (!Expect(text, &pos, ",")) return false;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<Message>> MessagesFromJson(std::string_view text) {
+  {
+    std::vector<Message> fast;
+    if (DecodeCanonicalMessages(text, &fast)) return fast;
+  }
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_array()) return Status::Corruption("stored messages are not a JSON array");
   std::vector<Message> out;

@@ -21,10 +21,18 @@ inline constexpr int kMaxJsonDepth = 512;
 // scan that skips string contents; exact for valid JSON (invalid JSON fails to parse anyway).
 bool JsonNestingExceeds(std::string_view text, int max_depth);
 
-// [{"content":...,"role":...},...] with sorted keys (canonical).
+// [{"content":...,"role":...},...] with sorted keys (canonical): byte-identical to nlohmann's
+// dump(-1, ' ', false, error_handler_t::replace) of that array, which earlier versions stored
+// and hashed. Hand-written (no DOM); strings that are not valid UTF-8 go through nlohmann.
 std::string MessagesToJson(const std::vector<Message>& messages);
-// Corruption when the stored text is not an array of {role, content} strings.
-Result<std::vector<Message>> MessagesFromJson(const std::string& json);
+// Appends MessagesToJson(messages) to *out.
+void AppendMessagesJson(const std::vector<Message>& messages, std::string* out);
+// Appends `s` as a JSON string literal exactly as nlohmann's dump (ensure_ascii = false,
+// error_handler_t::replace) writes it.
+void AppendCanonicalJsonString(std::string_view s, std::string* out);
+// Corruption when the stored text is not an array of {role, content} strings. The canonical
+// form is decoded directly; any other valid JSON shape goes through nlohmann.
+Result<std::vector<Message>> MessagesFromJson(std::string_view json);
 
 // SHA-256 hex of MessagesToJson(messages): a prompt's content identity.
 std::string ContentHash(const std::vector<Message>& messages);

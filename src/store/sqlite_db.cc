@@ -18,7 +18,10 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool r
   return std::unique_ptr<SqliteDb>(new SqliteDb(db));
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
+SqliteDb::~SqliteDb() {
+  for (auto& [sql, e] : cache_) sqlite3_finalize(e->st);
+  sqlite3_close_v2(db_);
+}
 
 Status SqliteDb::Error(std::string_view what) const {
   int code = sqlite3_errcode(db_);
@@ -49,24 +52,57 @@ Result<SqliteStmt> SqliteDb::Prepare(std::string_view sql) {
   return SqliteStmt(db_, st);
 }
 
+Result<SqliteStmt> SqliteDb::Cached(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it == cache_.end()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st,
+                           nullptr) != SQLITE_OK)
+      return Error("prepare");
+    auto e = std::make_unique<CacheEntry>();
+    e->st = st;
+    it = cache_.emplace(std::string(sql), std::move(e)).first;
+  }
+  CacheEntry& e = *it->second;
+  if (e.borrowed) return Prepare(sql);
+  e.borrowed = true;
+  return SqliteStmt(db_, e.st, &e.borrowed);
+}
+
 std::int64_t SqliteDb::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 int SqliteDb::Changes() const { return sqlite3_changes(db_); }
 
+void SqliteStmt::Release() {
+  if (!st_) return;
+  if (borrow_flag_) {
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+    *borrow_flag_ = false;
+  } else {
+    sqlite3_finalize(st_);
+  }
+  st_ = nullptr;
+  borrow_flag_ = nullptr;
+}
+
 SqliteStmt& SqliteStmt::operator=(SqliteStmt&& o) noexcept {
   if (this != &o) {
-    sqlite3_finalize(st_);
+    Release();
     db_ = o.db_;
     st_ = o.st_;
+    borrow_flag_ = o.borrow_flag_;
     o.st_ = nullptr;
+    o.borrow_flag_ = nullptr;
   }
   return *this;
 }
-SqliteStmt::~SqliteStmt() { sqlite3_finalize(st_); }
+SqliteStmt::~SqliteStmt() { Release(); }
 
 SqliteStmt& SqliteStmt::Bind(int i, std::int64_t v) { sqlite3_bind_int64(st_, i, v); return *this; }
 SqliteStmt& SqliteStmt::Bind(int i, double v) { sqlite3_bind_double(st_, i, v); return *this; }
 SqliteStmt& SqliteStmt::Bind(int i, std::string_view v) {
-  sqlite3_bind_text64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  // A default string_view has a null data(): bind "" (not SQL NULL) for it.
+  sqlite3_bind_text64(st_, i, v.data() ? v.data() : "", v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   return *this;
 }
 SqliteStmt& SqliteStmt::BindBlob(int i, std::string_view v) {
@@ -111,6 +147,11 @@ std::string SqliteStmt::Text(int col) const {
   const void* p = sqlite3_column_blob(st_, col);
   int n = sqlite3_column_bytes(st_, col);
   return p ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
+}
+std::string_view SqliteStmt::View(int col) const {
+  const void* p = sqlite3_column_blob(st_, col);
+  int n = sqlite3_column_bytes(st_, col);
+  return p ? std::string_view(static_cast<const char*>(p), static_cast<size_t>(n)) : std::string_view();
 }
 std::optional<std::string> SqliteStmt::OptText(int col) const {
   if (IsNull(col)) return std::nullopt;

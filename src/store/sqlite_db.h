@@ -5,9 +5,11 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "retort/status.h"
 
@@ -22,8 +24,13 @@ class SqliteDb {
   ~SqliteDb();
   // Executes one or more statements with no results.
   Status Exec(std::string_view sql);
-  // Prepares a statement (cached by SQL text is not needed: callers keep them).
+  // Prepares a statement the caller owns (finalized when it goes out of scope).
   Result<SqliteStmt> Prepare(std::string_view sql);
+  // Borrows this connection's cached statement for `sql`, preparing it on first use: the
+  // returned SqliteStmt is reset (bindings cleared) instead of finalized when it goes out of
+  // scope, so hot paths skip re-parsing SQL. When the cached one is already borrowed (a nested
+  // use of the same SQL), returns a freshly prepared owned statement instead.
+  Result<SqliteStmt> Cached(std::string_view sql);
   std::int64_t LastInsertId() const;
   int Changes() const;
   // An IOError/Corruption Status for the last error, prefixed with `what`.
@@ -31,15 +38,26 @@ class SqliteDb {
   sqlite3* raw() { return db_; }
 
  private:
+  struct CacheEntry {
+    sqlite3_stmt* st = nullptr;
+    bool borrowed = false;
+  };
   explicit SqliteDb(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  std::unordered_map<std::string, std::unique_ptr<CacheEntry>> cache_;
 };
 
-// A prepared statement. Bind indexes are 1-based. Movable, not copyable.
+// A prepared statement. Bind indexes are 1-based. Movable, not copyable. Either owned
+// (finalized on destruction) or borrowed from the connection's cache (`borrow_flag` set:
+// reset and handed back on destruction).
 class SqliteStmt {
  public:
-  SqliteStmt(sqlite3* db, sqlite3_stmt* st) : db_(db), st_(st) {}
-  SqliteStmt(SqliteStmt&& o) noexcept : db_(o.db_), st_(o.st_) { o.st_ = nullptr; }
+  SqliteStmt(sqlite3* db, sqlite3_stmt* st, bool* borrow_flag = nullptr)
+      : db_(db), st_(st), borrow_flag_(borrow_flag) {}
+  SqliteStmt(SqliteStmt&& o) noexcept : db_(o.db_), st_(o.st_), borrow_flag_(o.borrow_flag_) {
+    o.st_ = nullptr;
+    o.borrow_flag_ = nullptr;
+  }
   SqliteStmt& operator=(SqliteStmt&& o) noexcept;
   SqliteStmt(const SqliteStmt&) = delete;
   ~SqliteStmt();
@@ -69,10 +87,14 @@ class SqliteStmt {
   std::string Text(int col) const;
   std::optional<std::string> OptText(int col) const;
   std::optional<std::int64_t> OptInt(int col) const;
+  // Zero-copy view of a text/blob column; valid until the next Step/Reset.
+  std::string_view View(int col) const;
 
  private:
+  void Release();
   sqlite3* db_;
   sqlite3_stmt* st_;
+  bool* borrow_flag_;
 };
 
 }  // namespace retort

@@ -82,6 +82,8 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
   impl->db = std::move(*db);
   SqliteDb& d = *impl->db;
   // Reading the schema version also detects files that are not SQLite databases.
+  if (opts.cache_mib > 0)
+    RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-" + std::to_string(opts.cache_mib * 1024)));
   Result<int> ver = ReadSchemaVersion(d);
   if (!ver.ok()) return ver.status().WithContext("'" + opts.path + "' is not a usable SQLite database");
   if (!opts.read_only) {
@@ -112,10 +114,10 @@ Result<std::int64_t> Store::CreatePromptSet(const std::string& name) {
   std::lock_guard lk(impl_->mu);
   std::int64_t id = 0;
   Status st = impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> ins = impl_->db->Prepare("INSERT OR IGNORE INTO prompt_sets(name, created_at) VALUES(?, ?)");
+    Result<SqliteStmt> ins = impl_->db->Cached("INSERT OR IGNORE INTO prompt_sets(name, created_at) VALUES(?, ?)");
     if (!ins.ok()) return ins.status();
     RETORT_RETURN_IF_ERROR(ins->Bind(1, name).Bind(2, impl_->Now()).Run());
-    Result<SqliteStmt> sel = impl_->db->Prepare("SELECT id FROM prompt_sets WHERE name = ?");
+    Result<SqliteStmt> sel = impl_->db->Cached("SELECT id FROM prompt_sets WHERE name = ?");
     if (!sel.ok()) return sel.status();
     sel->Bind(1, name);
     Result<bool> row = sel->Step();
@@ -136,7 +138,7 @@ static PromptSetInfo ReadSetInfo(const SqliteStmt& st) {
 
 Result<PromptSetInfo> Store::GetPromptSet(const std::string& name) {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kSetInfoSql) + " WHERE s.name = ?");
+  Result<SqliteStmt> st = impl_->db->Cached(std::string(kSetInfoSql) + " WHERE s.name = ?");
   if (!st.ok()) return st.status();
   st->Bind(1, name);
   Result<bool> row = st->Step();
@@ -147,7 +149,7 @@ Result<PromptSetInfo> Store::GetPromptSet(const std::string& name) {
 
 Result<std::vector<PromptSetInfo>> Store::ListPromptSets() {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kSetInfoSql) + " ORDER BY s.name");
+  Result<SqliteStmt> st = impl_->db->Cached(std::string(kSetInfoSql) + " ORDER BY s.name");
   if (!st.ok()) return st.status();
   std::vector<PromptSetInfo> out;
   for (;;) {
@@ -164,36 +166,32 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
   std::lock_guard lk(impl_->mu);
   outcomes->assign(prompts.size(), ImportOutcome::kInserted);
   return impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> by_hash = impl_->db->Prepare("SELECT 1 FROM prompts WHERE set_id = ? AND content_hash = ?");
-    Result<SqliteStmt> by_key = impl_->db->Prepare("SELECT content_hash FROM prompts WHERE set_id = ? AND prompt_key = ?");
-    Result<SqliteStmt> ins = impl_->db->Prepare(
-        "INSERT INTO prompts(set_id, prompt_key, content_hash, messages, metadata, source) VALUES(?,?,?,?,?,?)");
-    if (!by_hash.ok()) return by_hash.status();
-    if (!by_key.ok()) return by_key.status();
+    // Insert first; only a conflict (on key or content hash) costs a lookup. Same outcomes as
+    // looking up the key, then the hash, before inserting.
+    Result<SqliteStmt> ins = impl_->db->Cached(
+        "INSERT INTO prompts(set_id, prompt_key, content_hash, messages, metadata, source) VALUES(?,?,?,?,?,?) "
+        "ON CONFLICT DO NOTHING");
+    Result<SqliteStmt> by_key = impl_->db->Cached("SELECT content_hash FROM prompts WHERE set_id = ? AND prompt_key = ?");
     if (!ins.ok()) return ins.status();
+    if (!by_key.ok()) return by_key.status();
+    std::string messages_json;
     for (size_t i = 0; i < prompts.size(); ++i) {
       const Prompt& p = prompts[i];
+      messages_json.clear();
+      AppendMessagesJson(p.messages, &messages_json);
+      ins->Bind(1, set_id).Bind(2, p.key).Bind(3, p.content_hash).Bind(4, messages_json);
+      if (p.metadata_json.empty()) ins->BindNull(5); else ins->Bind(5, p.metadata_json);
+      ins->Bind(6, i < sources.size() ? std::string_view(sources[i]) : std::string_view(""));
+      RETORT_RETURN_IF_ERROR(ins->Run());
+      if (impl_->db->Changes() > 0) continue;  // inserted
       by_key->Bind(1, set_id).Bind(2, p.key);
       Result<bool> krow = by_key->Step();
       if (!krow.ok()) return krow.status();
-      std::optional<std::string> existing = *krow ? std::optional(by_key->Text(0)) : std::nullopt;
+      const bool key_taken = *krow;
+      const bool same = key_taken && by_key->View(0) == p.content_hash;
       by_key->Reset();
-      if (existing) {
-        (*outcomes)[i] = *existing == p.content_hash ? ImportOutcome::kDuplicate : ImportOutcome::kKeyConflict;
-        continue;
-      }
-      by_hash->Bind(1, set_id).Bind(2, p.content_hash);
-      Result<bool> hrow = by_hash->Step();
-      if (!hrow.ok()) return hrow.status();
-      by_hash->Reset();
-      if (*hrow) {
-        (*outcomes)[i] = ImportOutcome::kDuplicate;
-        continue;
-      }
-      ins->Bind(1, set_id).Bind(2, p.key).Bind(3, p.content_hash).Bind(4, MessagesToJson(p.messages));
-      if (p.metadata_json.empty()) ins->BindNull(5); else ins->Bind(5, p.metadata_json);
-      ins->Bind(6, i < sources.size() ? sources[i] : std::string());
-      RETORT_RETURN_IF_ERROR(ins->Run());
+      // The key is free, so the content hash conflicted: the same content under another key.
+      (*outcomes)[i] = !key_taken || same ? ImportOutcome::kDuplicate : ImportOutcome::kKeyConflict;
     }
     return Status::OK();
   });
@@ -230,7 +228,7 @@ static Result<RunInfo> ReadRun(const SqliteStmt& st) {
 
 Result<RunInfo> Store::GetRun(const std::string& name) {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kRunSql) + " WHERE r.name = ?");
+  Result<SqliteStmt> st = impl_->db->Cached(std::string(kRunSql) + " WHERE r.name = ?");
   if (!st.ok()) return st.status();
   st->Bind(1, name);
   Result<bool> row = st->Step();
@@ -241,7 +239,7 @@ Result<RunInfo> Store::GetRun(const std::string& name) {
 
 Result<std::vector<RunInfo>> Store::ListRuns() {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(std::string(kRunSql) + " ORDER BY r.name");
+  Result<SqliteStmt> st = impl_->db->Cached(std::string(kRunSql) + " ORDER BY r.name");
   if (!st.ok()) return st.status();
   std::vector<RunInfo> out;
   for (;;) {
@@ -281,7 +279,7 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
   Status st = impl_->Txn([&]() -> Status {
     std::int64_t run_id;
     if (!existing.ok()) {
-      Result<SqliteStmt> ins = impl_->db->Prepare(
+      Result<SqliteStmt> ins = impl_->db->Cached(
           "INSERT INTO runs(name, set_id, provider, base_urls, model, params, state, created_at, updated_at) "
           "VALUES(?,?,?,?,?,?,'created',?,?)");
       if (!ins.ok()) return ins.status();
@@ -291,15 +289,15 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
       run_id = impl_->db->LastInsertId();
     } else {
       run_id = existing->id;
-      Result<SqliteStmt> up = impl_->db->Prepare("UPDATE runs SET base_urls = ?, updated_at = ? WHERE id = ?");
+      Result<SqliteStmt> up = impl_->db->Cached("UPDATE runs SET base_urls = ?, updated_at = ? WHERE id = ?");
       if (!up.ok()) return up.status();
       RETORT_RETURN_IF_ERROR(up->Bind(1, json(spec.base_urls).dump()).Bind(2, impl_->Now()).Bind(3, run_id).Run());
     }
     // Create the jobs of prompts that have none yet (new run, or prompts added since).
-    Result<SqliteStmt> missing = impl_->db->Prepare(
+    Result<SqliteStmt> missing = impl_->db->Cached(
         "SELECT p.id, p.messages FROM prompts p WHERE p.set_id = ? AND NOT EXISTS "
         "(SELECT 1 FROM jobs j WHERE j.run_id = ? AND j.prompt_id = p.id) ORDER BY p.id");
-    Result<SqliteStmt> ins = impl_->db->Prepare(
+    Result<SqliteStmt> ins = impl_->db->Cached(
         "INSERT OR IGNORE INTO jobs(run_id, prompt_id, sample, job_key, state, updated_at) "
         "VALUES(?,?,?,?,'pending',?)");
     if (!missing.ok()) return missing.status();
@@ -309,7 +307,7 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
       Result<bool> row = missing->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      Result<std::vector<Message>> msgs = MessagesFromJson(missing->Text(1));
+      Result<std::vector<Message>> msgs = MessagesFromJson(missing->View(1));
       if (!msgs.ok()) return msgs.status();
       for (int s = 0; s < spec.params.samples; ++s) {
         ins->Bind(1, run_id).Bind(2, missing->Int(0)).Bind(3, s);
@@ -326,7 +324,7 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
 Status Store::SetRunState(std::int64_t run_id, RunState state, const std::string& stop_reason) {
   std::lock_guard lk(impl_->mu);
   return impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> st = impl_->db->Prepare("UPDATE runs SET state = ?, stop_reason = ?, updated_at = ? WHERE id = ?");
+    Result<SqliteStmt> st = impl_->db->Cached("UPDATE runs SET state = ?, stop_reason = ?, updated_at = ? WHERE id = ?");
     if (!st.ok()) return st.status();
     st->Bind(1, RunStateName(state));
     if (stop_reason.empty()) st->BindNull(2); else st->Bind(2, stop_reason);
@@ -357,7 +355,7 @@ Status Store::AcquireRunLock(std::int64_t run_id, const std::string& owner, Mill
                              const std::function<bool(const std::string&)>& owner_alive) {
   std::lock_guard lk(impl_->mu);
   return impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> sel = impl_->db->Prepare("SELECT lock_owner, lock_heartbeat, name FROM runs WHERE id = ?");
+    Result<SqliteStmt> sel = impl_->db->Cached("SELECT lock_owner, lock_heartbeat, name FROM runs WHERE id = ?");
     if (!sel.ok()) return sel.status();
     sel->Bind(1, run_id);
     Result<bool> row = sel->Step();
@@ -373,7 +371,7 @@ Status Store::AcquireRunLock(std::int64_t run_id, const std::string& owner, Mill
         return Status::FailedPrecondition("run '" + name + "' is being harvested by another retort (" + *holder +
                                           "); wait for it to finish or stop it first");
     }
-    Result<SqliteStmt> up = impl_->db->Prepare("UPDATE runs SET lock_owner = ?, lock_heartbeat = ? WHERE id = ?");
+    Result<SqliteStmt> up = impl_->db->Cached("UPDATE runs SET lock_owner = ?, lock_heartbeat = ? WHERE id = ?");
     if (!up.ok()) return up.status();
     return up->Bind(1, owner).Bind(2, impl_->Now()).Bind(3, run_id).Run();
   });
@@ -383,7 +381,7 @@ Status Store::HeartbeatRunLock(std::int64_t run_id, const std::string& owner) {
   std::lock_guard lk(impl_->mu);
   return impl_->Txn([&]() -> Status {
     Result<SqliteStmt> up =
-        impl_->db->Prepare("UPDATE runs SET lock_heartbeat = ? WHERE id = ? AND lock_owner = ?");
+        impl_->db->Cached("UPDATE runs SET lock_heartbeat = ? WHERE id = ? AND lock_owner = ?");
     if (!up.ok()) return up.status();
     RETORT_RETURN_IF_ERROR(up->Bind(1, impl_->Now()).Bind(2, run_id).Bind(3, owner).Run());
     if (impl_->db->Changes() == 0) return Status::FailedPrecondition("the run lock was taken over by another retort");
@@ -394,7 +392,7 @@ Status Store::HeartbeatRunLock(std::int64_t run_id, const std::string& owner) {
 Status Store::ReleaseRunLock(std::int64_t run_id, const std::string& owner) {
   std::lock_guard lk(impl_->mu);
   return impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> up = impl_->db->Prepare(
+    Result<SqliteStmt> up = impl_->db->Cached(
         "UPDATE runs SET lock_owner = NULL, lock_heartbeat = NULL WHERE id = ? AND lock_owner = ?");
     if (!up.ok()) return up.status();
     return up->Bind(1, run_id).Bind(2, owner).Run();

@@ -9,7 +9,7 @@ namespace retort {
 
 Result<JobCounts> Store::CountJobs(std::int64_t run_id) {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state");
+  Result<SqliteStmt> st = impl_->db->Cached("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state");
   if (!st.ok()) return st.status();
   st->Bind(1, run_id);
   JobCounts c;
@@ -34,7 +34,7 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
   Result<JobCounts> counts = CountJobs(run_id);
   if (!counts.ok()) return counts.status();
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(
+  Result<SqliteStmt> st = impl_->db->Cached(
       "SELECT COALESCE(SUM(MAX(prompt_tokens,0)),0), COALESCE(SUM(MAX(completion_tokens,0)),0), "
       "COALESCE(SUM(MAX(reasoning_tokens,0)),0), COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0), "
       "COALESCE(MIN(received_at),0), COALESCE(MAX(received_at),0) FROM responses WHERE run_id = ?");
@@ -55,7 +55,7 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
 
 Result<std::vector<FailedJobInfo>> Store::RecentFailures(std::int64_t run_id, int limit) {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(
+  Result<SqliteStmt> st = impl_->db->Cached(
       "SELECT j.id, p.prompt_key, j.sample, COALESCE(j.last_error,''), COALESCE(j.error_status,0) FROM jobs j "
       "JOIN prompts p ON p.id = j.prompt_id WHERE j.run_id = ? AND (j.state = 'failed' OR j.last_error IS NOT NULL) "
       "ORDER BY j.updated_at DESC, j.id DESC LIMIT ?");
@@ -77,7 +77,7 @@ Result<std::int64_t> Store::ResetLeasedJobs(std::int64_t run_id) {
   std::int64_t n = 0;
   Status s = impl_->Txn([&]() -> Status {
     Result<SqliteStmt> st =
-        impl_->db->Prepare("UPDATE jobs SET state = 'pending', updated_at = ? WHERE run_id = ? AND state = 'leased'");
+        impl_->db->Cached("UPDATE jobs SET state = 'pending', updated_at = ? WHERE run_id = ? AND state = 'leased'");
     if (!st.ok()) return st.status();
     RETORT_RETURN_IF_ERROR(st->Bind(1, impl_->Now()).Bind(2, run_id).Run());
     n = impl_->db->Changes();
@@ -91,10 +91,10 @@ Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, 
   std::lock_guard lk(impl_->mu);
   std::vector<LeasedJob> out;
   Status s = impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> sel = impl_->db->Prepare(
+    Result<SqliteStmt> sel = impl_->db->Cached(
         "SELECT j.id, j.prompt_id, j.sample, j.attempts, p.messages FROM jobs j JOIN prompts p ON p.id = j.prompt_id "
         "WHERE j.run_id = ? AND j.state = 'pending' AND j.next_attempt_at <= ? ORDER BY j.id LIMIT ?");
-    Result<SqliteStmt> up = impl_->db->Prepare("UPDATE jobs SET state = 'leased', updated_at = ? WHERE id = ?");
+    Result<SqliteStmt> up = impl_->db->Cached("UPDATE jobs SET state = 'leased', updated_at = ? WHERE id = ?");
     if (!sel.ok()) return sel.status();
     if (!up.ok()) return up.status();
     sel->Bind(1, run_id).Bind(2, wall_now_ms).Bind(3, limit);
@@ -107,7 +107,7 @@ Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, 
       j.prompt_id = sel->Int(1);
       j.sample = static_cast<int>(sel->Int(2));
       j.attempts = static_cast<int>(sel->Int(3));
-      Result<std::vector<Message>> m = MessagesFromJson(sel->Text(4));
+      Result<std::vector<Message>> m = MessagesFromJson(sel->View(4));
       if (!m.ok()) return m.status();
       j.messages = std::move(*m);
       out.push_back(std::move(j));
@@ -123,7 +123,7 @@ Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, 
 Result<std::optional<Millis>> Store::NextPendingAt(std::int64_t run_id) {
   std::lock_guard lk(impl_->mu);
   Result<SqliteStmt> st =
-      impl_->db->Prepare("SELECT MIN(next_attempt_at) FROM jobs WHERE run_id = ? AND state = 'pending'");
+      impl_->db->Cached("SELECT MIN(next_attempt_at) FROM jobs WHERE run_id = ? AND state = 'pending'");
   if (!st.ok()) return st.status();
   st->Bind(1, run_id);
   Result<bool> row = st->Step();
@@ -136,20 +136,20 @@ Status Store::ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>&
   std::lock_guard lk(impl_->mu);
   return impl_->Txn([&]() -> Status {
     SqliteDb& db = *impl_->db;
-    Result<SqliteStmt> ins = db.Prepare(
+    Result<SqliteStmt> ins = db.Cached(
         "INSERT OR IGNORE INTO responses(job_id, run_id, body, content, reasoning, reasoning_source, finish_reason, "
         "prompt_tokens, completion_tokens, reasoning_tokens, latency_ms, first_token_ms, http_status, request_id, "
         "replica, received_at, logprobs) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    Result<SqliteStmt> done = db.Prepare(
+    Result<SqliteStmt> done = db.Cached(
         "UPDATE jobs SET state = 'done', last_error = NULL, updated_at = ? WHERE id = ? AND run_id = ? "
         "AND state != 'done'");
-    Result<SqliteStmt> retry = db.Prepare(
+    Result<SqliteStmt> retry = db.Cached(
         "UPDATE jobs SET state = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
         "WHERE id = ? AND run_id = ? AND state NOT IN ('done','failed')");
-    Result<SqliteStmt> fail = db.Prepare(
+    Result<SqliteStmt> fail = db.Cached(
         "UPDATE jobs SET state = 'failed', attempts = ?, last_error = ?, error_status = ?, error_body = ?, "
         "updated_at = ? WHERE id = ? AND run_id = ? AND state NOT IN ('done','failed')");
-    Result<SqliteStmt> release = db.Prepare(
+    Result<SqliteStmt> release = db.Cached(
         "UPDATE jobs SET state = 'pending', updated_at = ? WHERE id = ? AND run_id = ? AND state = 'leased'");
     for (auto* r : {&ins, &done, &retry, &fail, &release})
       if (!r->ok()) return r->status();
@@ -197,19 +197,26 @@ Status Store::ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>&
 // ---- export reads -----------------------------------------------------------------------
 
 Status Store::ForEachResponse(std::int64_t run_id, const std::function<Status(const ExportRow&)>& fn) {
+  return ForEachResponse(run_id, ResponseColumns{}, fn);
+}
+
+Status Store::ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
+                              const std::function<Status(const ExportRow&)>& fn) {
   std::string last_key;
   int last_sample = -1;
   bool first = true;
-  constexpr int kPage = 512;
+  constexpr int kPage = 1024;
   for (;;) {
     std::vector<ExportRow> page;
     {
       std::lock_guard lk(impl_->mu);
-      Result<SqliteStmt> st = impl_->db->Prepare(
-          "SELECT j.id, j.sample, p.id, p.prompt_key, p.content_hash, p.messages, p.metadata, r.body, r.content, "
+      Result<SqliteStmt> st = impl_->db->Cached(
+          "SELECT j.id, j.sample, p.id, p.prompt_key, p.content_hash, p.messages, p.metadata, "
+          // Columns not asked for are never read (the CASE skips the column fetch).
+          "CASE WHEN ?6 THEN r.body END, r.content, "
           "r.reasoning, r.reasoning_source, r.finish_reason, r.prompt_tokens, r.completion_tokens, "
           "r.reasoning_tokens, r.latency_ms, r.first_token_ms, r.http_status, r.request_id, r.received_at, "
-          "r.logprobs, r.replica "
+          "CASE WHEN ?7 THEN r.logprobs END, r.replica "
           // CROSS JOIN fixes the loop order: walk the set's prompts in key order through the
           // (set_id, prompt_key) index, then each prompt's jobs by sample, so every page is a
           // range seek with no sort (the natural join order scanned and sorted all jobs per page).
@@ -220,7 +227,7 @@ Status Store::ForEachResponse(std::int64_t run_id, const std::function<Status(co
           "ORDER BY p.prompt_key, j.sample LIMIT ?5");
       if (!st.ok()) return st.status();
       st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_sample);
-      st->Bind(5, kPage);
+      st->Bind(5, kPage).Bind(6, cols.raw_body ? 1 : 0).Bind(7, cols.logprobs ? 1 : 0);
       for (;;) {
         Result<bool> row = st->Step();
         if (!row.ok()) return row.status();
@@ -229,16 +236,16 @@ Status Store::ForEachResponse(std::int64_t run_id, const std::function<Status(co
         e.job_id = st->Int(0);
         e.sample = static_cast<int>(st->Int(1));
         e.prompt.id = st->Int(2);
-        e.prompt.key = st->Text(3);
+        e.prompt.key.assign(st->View(3));
         e.prompt.content_hash = st->Text(4);
-        Result<std::vector<Message>> m = MessagesFromJson(st->Text(5));
+        Result<std::vector<Message>> m = MessagesFromJson(st->View(5));
         if (!m.ok()) return m.status();
         e.prompt.messages = std::move(*m);
         e.prompt.metadata_json = st->OptText(6).value_or("");
         ResponseRecord& r = e.response;
         r.job_id = e.job_id;
-        r.raw_body = st->Text(7);
-        r.content = st->Text(8);
+        r.raw_body.assign(st->View(7));
+        r.content.assign(st->View(8));
         r.reasoning = st->OptText(9);
         r.reasoning_source = st->OptText(10).value_or("");
         r.finish_reason = st->Text(11);
@@ -272,7 +279,7 @@ Result<std::int64_t> Store::BeginExport(std::int64_t run_id, const std::string& 
   std::lock_guard lk(impl_->mu);
   std::int64_t id = 0;
   Status s = impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> st = impl_->db->Prepare(
+    Result<SqliteStmt> st = impl_->db->Cached(
         "INSERT INTO exports(run_id, out_dir, options, state, started_at) VALUES(?,?,?,'running',?)");
     if (!st.ok()) return st.status();
     RETORT_RETURN_IF_ERROR(st->Bind(1, run_id).Bind(2, out_dir).Bind(3, options_json).Bind(4, impl_->Now()).Run());
@@ -287,7 +294,7 @@ Status Store::FinishExport(std::int64_t export_id, bool ok, const std::string& m
                            const std::string& error) {
   std::lock_guard lk(impl_->mu);
   return impl_->Txn([&]() -> Status {
-    Result<SqliteStmt> st = impl_->db->Prepare(
+    Result<SqliteStmt> st = impl_->db->Cached(
         "UPDATE exports SET state = ?, manifest = ?, error = ?, finished_at = ? WHERE id = ?");
     if (!st.ok()) return st.status();
     st->Bind(1, ok ? "done" : "failed");
@@ -299,7 +306,7 @@ Status Store::FinishExport(std::int64_t export_id, bool ok, const std::string& m
 
 Result<ExportInfo> Store::GetExport(std::int64_t export_id) {
   std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Prepare(
+  Result<SqliteStmt> st = impl_->db->Cached(
       "SELECT e.id, r.name, e.out_dir, e.options, e.state, e.manifest, e.error, e.started_at, e.finished_at "
       "FROM exports e JOIN runs r ON r.id = e.run_id WHERE e.id = ?");
   if (!st.ok()) return st.status();
