@@ -1,8 +1,11 @@
 // retort status: the state of every run (or one), readable while a harvest is running.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "harvest/config_file.h"
+#include "retort/harvester.h"
 #include "retort/store.h"
 
 namespace retort::cli {
@@ -13,9 +16,39 @@ struct StatusFlags {
   std::string db;
   std::string run;
   bool json = false;
+  std::string config;        // a harvest config file: its price-input / price-output are used
+  double price_input = -1;   // per million tokens; -1 = not given
+  double price_output = -1;
 };
 
-Result<nlohmann::json> RunJson(Store& store, const RunInfo& r) {
+// Prices per million tokens from --price-* or the config file (flags win). No built-in list.
+Status ResolvePrices(StatusFlags& f) {
+  if (f.config.empty()) return Status::OK();
+  Result<std::vector<ConfigEntry>> entries = ParseConfigFile(f.config);
+  if (!entries.ok()) return entries.status();
+  for (const ConfigEntry& e : *entries) {
+    double* target = e.key == "price-input" ? &f.price_input : e.key == "price-output" ? &f.price_output : nullptr;
+    if (!target || *target >= 0) continue;
+    HarvestOptions o;
+    for (const HarvestOptionSpec& spec : HarvestOptionTable())
+      if (e.key == spec.name && e.values.size() == 1) RETORT_RETURN_IF_ERROR(spec.apply(o, e.values[0]));
+    *target = e.key == "price-input" ? o.price_input : o.price_output;
+  }
+  return Status::OK();
+}
+
+// Cost so far and the projected total (cost per finished job x all jobs), when prices are known.
+nlohmann::json CostJson(const RunTotals& t, const StatusFlags& f) {
+  if (f.price_input < 0 && f.price_output < 0) return nullptr;
+  const double pin = std::max(0.0, f.price_input), pout = std::max(0.0, f.price_output);
+  const double so_far = (static_cast<double>(t.prompt_tokens) * pin + static_cast<double>(t.completion_tokens) * pout) / 1e6;
+  nlohmann::json projected = nullptr;
+  if (t.jobs.done > 0) projected = so_far / static_cast<double>(t.jobs.done) * static_cast<double>(t.jobs.total() - t.jobs.failed);
+  return {{"so_far", so_far}, {"projected_total", projected}, {"price_input_per_mtok", pin},
+          {"price_output_per_mtok", pout}};
+}
+
+Result<nlohmann::json> RunJson(Store& store, const RunInfo& r, const StatusFlags& f) {
   Result<RunTotals> t = store.Totals(r.id);
   if (!t.ok()) return t.status();
   Result<std::vector<FailedJobInfo>> fails = store.RecentFailures(r.id, 5);
@@ -44,6 +77,7 @@ Result<nlohmann::json> RunJson(Store& store, const RunInfo& r) {
       {"tokens",
        {{"prompt", t->prompt_tokens}, {"completion", t->completion_tokens}, {"reasoning", t->reasoning_tokens}}},
       {"response_bytes", t->response_bytes},
+      {"cost", CostJson(*t, f)},
       {"recent_errors", errors}};
 }
 
@@ -65,7 +99,7 @@ int RunStatus(const StatusFlags& f) {
   }
   nlohmann::json out = nlohmann::json::array();
   for (const RunInfo& r : runs) {
-    Result<nlohmann::json> j = RunJson(**store, r);
+    Result<nlohmann::json> j = RunJson(**store, r, f);
     if (!j.ok()) return ReportError(j.status());
     out.push_back(*j);
   }
@@ -85,6 +119,12 @@ int RunStatus(const StatusFlags& f) {
     std::printf("  tokens: %lld prompt, %lld completion (%lld reasoning)\n",
                 j["tokens"]["prompt"].get<long long>(), j["tokens"]["completion"].get<long long>(),
                 j["tokens"]["reasoning"].get<long long>());
+    if (!j["cost"].is_null()) {
+      const auto& c = j["cost"];
+      std::printf("  cost: %.4f so far", c["so_far"].get<double>());
+      if (!c["projected_total"].is_null()) std::printf(", %.4f projected for the whole run", c["projected_total"].get<double>());
+      std::printf("\n");
+    }
     if (!j["stop_reason"].get<std::string>().empty())
       std::printf("  stopped: %s\n", j["stop_reason"].get<std::string>().c_str());
     for (const auto& e : j["recent_errors"])
@@ -102,7 +142,16 @@ void AddStatusCommand(CLI::App& app, int& rc) {
   sub->add_option("--db", f->db, "Corpus database")->required();
   sub->add_option("--run", f->run, "Only this run");
   sub->add_flag("--json", f->json, "Print JSON");
-  sub->callback([f, &rc] { rc = RunStatus(*f); });
+  sub->add_option("--config", f->config, "Harvest config file to read price-input/price-output from");
+  sub->add_option("--price-input", f->price_input, "Price per million input tokens (cost so far and projected)");
+  sub->add_option("--price-output", f->price_output, "Price per million output tokens");
+  sub->callback([f, &rc] {
+    if (Status st = ResolvePrices(*f); !st.ok()) {
+      rc = ReportError(st);
+      return;
+    }
+    rc = RunStatus(*f);
+  });
 }
 
 }  // namespace retort::cli

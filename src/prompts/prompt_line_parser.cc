@@ -83,41 +83,51 @@ ParsedLine Finish(std::vector<Message> messages, std::string id, std::string met
   return out;
 }
 
+
+// The checks every JSON line passes first: blank lines, UTF-8, nesting depth (a deeper value
+// would overflow the stack when metadata is re-serialised). Sets *done when they decide the line.
+ParsedLine PreCheck(std::string_view line, bool* done) {
+  *done = true;
+  if (IsBlank(line)) {
+    ParsedLine b;
+    b.blank = true;
+    return b;
+  }
+  size_t bad = 0;
+  if (!IsValidUtf8(line, &bad))
+    return Fail(LineErrorReason::kInvalidUtf8, "line", "invalid UTF-8 at byte " + std::to_string(bad + 1));
+  if (JsonNestingExceeds(line, kMaxJsonDepth))
+    return Fail(LineErrorReason::kInvalidJson, "line",
+                "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  *done = false;
+  return ParsedLine{};
+}
+
+ParsedLine ParseCheckedJsonLine(std::string_view line);
+
 }  // namespace
 
 ParsedLine ParsePromptJsonLine(std::string_view raw) {
   std::string_view line = StripCr(raw);
-  if (IsBlank(line)) {
-    ParsedLine b;
-    b.blank = true;
-    return b;
-  }
-  size_t bad = 0;
-  if (!IsValidUtf8(line, &bad))
-    return Fail(LineErrorReason::kInvalidUtf8, "line", "invalid UTF-8 at byte " + std::to_string(bad + 1));
-  // Checked before parsing: a deeper value would overflow the stack when metadata is re-serialised.
-  if (JsonNestingExceeds(line, kMaxJsonDepth))
-    return Fail(LineErrorReason::kInvalidJson, "line",
-                "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  bool done = false;
+  ParsedLine pre = PreCheck(line, &done);
+  if (done) return pre;
   if (std::optional<ScannedLine> s = ScanSimplePromptLine(line))
     return Finish(std::move(s->messages), std::move(s->id), std::move(s->metadata_json));
-  return ParsePromptJsonLineFull(raw);
+  return ParseCheckedJsonLine(line);
 }
 
 ParsedLine ParsePromptJsonLineFull(std::string_view raw) {
   std::string_view line = StripCr(raw);
-  if (IsBlank(line)) {
-    ParsedLine b;
-    b.blank = true;
-    return b;
-  }
-  size_t bad = 0;
-  if (!IsValidUtf8(line, &bad))
-    return Fail(LineErrorReason::kInvalidUtf8, "line", "invalid UTF-8 at byte " + std::to_string(bad + 1));
-  // Checked before parsing: a deeper value would overflow the stack when metadata is re-serialised.
-  if (JsonNestingExceeds(line, kMaxJsonDepth))
-    return Fail(LineErrorReason::kInvalidJson, "line",
-                "invalid JSON: nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  bool done = false;
+  ParsedLine pre = PreCheck(line, &done);
+  if (done) return pre;
+  return ParseCheckedJsonLine(line);
+}
+
+namespace {
+
+ParsedLine ParseCheckedJsonLine(std::string_view line) {
   json j = json::parse(line.begin(), line.end(), nullptr, false);
   if (j.is_discarded()) return Fail(LineErrorReason::kInvalidJson, "line", "invalid JSON");
   if (!j.is_object()) return Fail(LineErrorReason::kNotAnObject, "line", std::string("must be a JSON object, got ") + TypeName(j));
@@ -197,6 +207,8 @@ ParsedLine ParsePromptJsonLineFull(std::string_view raw) {
   }
   return Finish(std::move(messages), std::move(id), std::move(metadata));
 }
+
+}  // namespace
 
 ParsedLine ParsePromptTextLine(std::string_view raw) {
   std::string_view line = StripCr(raw);

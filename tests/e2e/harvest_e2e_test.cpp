@@ -80,7 +80,7 @@ TEST_CASE("harvest completes every job with correct content under a fault mix", 
   so.fail_hang = 0.01;
   so.hang_ms = 5000;
   auto sim = StartSim(so);
-  test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "16", "--timeout", "1", "--max-attempts", "30"}));
+  test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "16", "--timeout", "3", "--max-attempts", "30"}));
   REQUIRE(p.Wait(120s) == 0);
   INFO(p.err());
   auto store = test::OpenStoreAt(db);

@@ -198,6 +198,17 @@ TEST_CASE("max-cost budget stops the run before the budget would be crossed", "[
   CHECK(t->jobs.done > 0);
   CHECK(t->jobs.done < 100);
   CHECK(sim->Stats().requests == t->jobs.done);  // nothing sent that was not stored
+  // retort status reports the cost so far and the projected total from the prices in a config file.
+  test::WriteFile(dir.path() + "/h.toml", "price-input = 1\nprice_output = 2.0\n");
+  test::Process st({RETORT_BINARY, "status", "--db", db, "--run", "c", "--json", "--config", dir.path() + "/h.toml"});
+  REQUIRE(st.Wait(30s) == 0);
+  CHECK_THAT(st.out(), Catch::Contains("\"so_far\""));
+  const size_t at = st.out().find("\"so_far\": ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(st.out().substr(at + 10)) == Approx(cost).epsilon(1e-9));
+  const size_t pt = st.out().find("\"projected_total\": ");
+  REQUIRE(pt != std::string::npos);
+  CHECK(std::stod(st.out().substr(pt + 19)) == Approx(cost / t->jobs.done * 100).epsilon(1e-6));
 }
 
 TEST_CASE("replicas share the jobs and survive one being killed mid-run", "[e2e][teacher]") {
