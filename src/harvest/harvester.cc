@@ -116,6 +116,8 @@ struct Harvester::Impl {
   std::int64_t tokens_at_start = 0;
   double cost_at_start = 0;
   Millis started_ms = 0;
+  // Set (release) once Setup() and the start time are written; Snapshot() reads nothing before it.
+  std::atomic<bool> ready{false};
   mutable std::mutex progress_mu;
   mutable std::deque<std::pair<Millis, std::pair<std::int64_t, std::int64_t>>> rate_samples;  // (t, (done, tokens))
   std::mutex last_error_mu;
@@ -626,6 +628,7 @@ void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTra
 
 HarvestProgress Harvester::Impl::Snapshot() const {
   HarvestProgress p;
+  if (!ready.load(std::memory_order_acquire)) return p;  // still setting up
   p.total_jobs = total_jobs;
   p.done = done_at_start + done.load();
   p.failed = failed_at_start + failed.load();
@@ -696,6 +699,7 @@ Result<HarvestSummary> Harvester::Run() {
   Impl& m = *impl_;
   RETORT_RETURN_IF_ERROR(m.Setup());
   m.started_ms = m.clock->NowMs();
+  m.ready.store(true, std::memory_order_release);
   RETORT_RETURN_IF_ERROR(m.store->SetRunState(m.run.id, RunState::kRunning, ""));
   m.Log(LogLevel::kInfo, 0, 0,
         "harvesting run '" + m.opts.run + "': " + std::to_string(m.total_jobs - m.done_at_start - m.failed_at_start) +
