@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 scripts/install-deps.sh
 JOBS=${JOBS:-2}
-PHASES=${PHASES:-normal}
+PHASES=${PHASES:-normal asan}
 FUZZ_SECONDS=${RETORT_FUZZ_SECONDS:-30}
 
 # Every sanitizer report is fatal; child processes (the retort binary spawned by the e2e
