@@ -141,4 +141,13 @@ std::string ShortText(std::string_view s, std::size_t max_bytes) {
   return out;
 }
 
+Status MergeExtraBody(const std::string& extra_json, Json* body) {
+  if (extra_json.empty()) return Status::OK();
+  Json extra = Json::parse(extra_json, nullptr, false);
+  if (extra.is_discarded()) return Status::InvalidArgument("extra_body: invalid JSON");
+  if (!extra.is_object()) return Status::InvalidArgument("extra_body: expected a JSON object");
+  for (auto it = extra.begin(); it != extra.end(); ++it) (*body)[it.key()] = it.value();
+  return Status::OK();
+}
+
 }  // namespace retort

@@ -20,6 +20,10 @@ using Json = nlohmann::json;
 // than <kMaxJsonDepth> levels" (checked before parsing).
 Status ParseJson(std::string_view text, Json* out);
 
+// Merges the --extra-body JSON object (may be "") into *body; its keys override ours.
+// InvalidArgument when it is not a JSON object.
+Status MergeExtraBody(const std::string& extra_json, Json* body);
+
 // Joins a parent path and a key: ("choices[0]", "message") -> "choices[0].message".
 std::string JsonPath(const std::string& parent, const char* key);
 // ("choices", 0) -> "choices[0]".

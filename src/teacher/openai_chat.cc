@@ -170,12 +170,7 @@ Result<std::string> OpenAIChatProvider::BuildRequestBody(const ChatRequest& req)
       body["stream"] = true;
       body["stream_options"] = {{"include_usage", true}};
     }
-    if (!p.extra_body_json.empty()) {
-      Json extra = Json::parse(p.extra_body_json, nullptr, false);
-      if (extra.is_discarded()) return Status::InvalidArgument("extra_body: invalid JSON");
-      if (!extra.is_object()) return Status::InvalidArgument("extra_body: expected a JSON object");
-      for (auto it = extra.begin(); it != extra.end(); ++it) body[it.key()] = it.value();
-    }
+    RETORT_RETURN_IF_ERROR(MergeExtraBody(p.extra_body_json, &body));
     return DumpJson(body);
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("request body: ") + e.what());
