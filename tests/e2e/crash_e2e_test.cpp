@@ -154,22 +154,29 @@ TEST_CASE("kill -9 during export leaves the previous export or a complete new on
   const std::string out = dir.path() + "/out";
   const std::vector<std::string> args = {RETORT_BINARY, "export", "--db", db, "--run", "r", "--out", out,
                                          "--shard-records", "1000", "--compress", "zstd"};
+  // Kill moments are drawn from the span a whole export takes on this machine (measured, not
+  // assumed), so that most kills land mid-export however fast or loaded the machine is.
+  const auto t0 = std::chrono::steady_clock::now();
   {
     test::Process first(args);
     REQUIRE(first.Wait(120s) == 0);
   }
+  const auto span_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   const auto reference = Files(out);
   std::mt19937 rng(5);
   int killed = 0;
   for (int i = 0; i < 12; ++i) {
     test::Process p(args);
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(rng)));  // random kill moment
+    std::this_thread::sleep_for(std::chrono::microseconds(
+        std::uniform_int_distribution<std::int64_t>(0, span_us * 7 / 10)(rng)));  // random kill moment
     p.Signal(SIGKILL);
     if (p.Wait(60s) == 128 + SIGKILL) ++killed;
     REQUIRE(fs::exists(out + "/manifest.json"));
     CheckCompleteExport(out);
     CHECK(Files(out) == reference);  // the same DB exports byte-identically
   }
+  INFO("killed " << killed << " of 12; a whole export took " << span_us << " us");
   CHECK(killed >= 6);
   test::Process last(args);
   REQUIRE(last.Wait(120s) == 0);
