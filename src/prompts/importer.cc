@@ -85,15 +85,8 @@ class FileImport {
       Result<bool> more = reader.Next(&line, &too_long);
       if (!more.ok()) return more.status().WithContext(display_);
       if (!*more) break;
-      if (lineno == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // UTF-8 BOM
       ++sum_.lines;
-      if (too_long) {
-        RETORT_RETURN_IF_ERROR(Reject(lineno, LineError{LineErrorReason::kLineTooLong, "line",
-                                                        "longer than " + std::to_string(opts_.max_line_bytes) +
-                                                            " bytes"}));
-        continue;
-      }
-      ParsedLine p = opts_.text ? ParsePromptTextLine(line) : ParsePromptJsonLine(line);
+      ParsedLine p = ParseImportLine(line, lineno == 1, too_long, opts_.max_line_bytes, opts_.text);
       if (p.blank) {
         ++sum_.blank;
         continue;

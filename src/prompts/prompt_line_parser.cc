@@ -223,4 +223,12 @@ ParsedLine ParsePromptTextLine(std::string_view raw) {
   return Finish({Message{"user", std::string(line)}}, "", "");
 }
 
+ParsedLine ParseImportLine(std::string_view line, bool first_line, bool too_long, std::int64_t max_line_bytes,
+                           bool text) {
+  if (too_long)
+    return Fail(LineErrorReason::kLineTooLong, "line", "longer than " + std::to_string(max_line_bytes) + " bytes");
+  if (first_line && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // UTF-8 BOM
+  return text ? ParsePromptTextLine(line) : ParsePromptJsonLine(line);
+}
+
 }  // namespace retort

@@ -1,6 +1,7 @@
 // PromptLineParser: turns ONE line of a prompt file (JSONL or plain text) into a Prompt or a typed error.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -58,5 +59,12 @@ ParsedLine ParsePromptJsonLineFull(std::string_view line);
 
 // Parses one line of a plain-text prompt file (--text): the whole line is one user message.
 ParsedLine ParsePromptTextLine(std::string_view line);
+
+// One line of an imported file exactly as the importer (retort import, POST /v1/prompt-sets)
+// treats it: a line LineReader cut off (`too_long`) is an error kLineTooLong ("longer than
+// <max_line_bytes> bytes"); a UTF-8 BOM is dropped from the first line; then
+// ParsePromptTextLine (`text`) or ParsePromptJsonLine. Pure function; thread-safe.
+ParsedLine ParseImportLine(std::string_view line, bool first_line, bool too_long, std::int64_t max_line_bytes,
+                           bool text);
 
 }  // namespace retort

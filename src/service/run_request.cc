@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "service/service.h"
+
 namespace retort {
 
 using nlohmann::json;
@@ -152,6 +154,23 @@ Result<HarvestOptions> HarvestOptionsFromJson(const json& body) {
   }
   if (Status v = opts.Validate(); !v.ok()) return Status::InvalidArgument(FlagsToJsonFields(v.message()));
   return opts;
+}
+
+Result<json> ParseJsonObjectBody(std::string_view body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Status::InvalidArgument("body: not valid JSON");
+  if (!j.is_object()) return Status::InvalidArgument("body: expected a JSON object");
+  return j;
+}
+
+Result<RunRequest> ParseRunRequest(std::string_view body) {
+  Result<json> j = ParseJsonObjectBody(body);
+  if (!j.ok()) return j.status();
+  Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
+  if (!o.ok()) return o.status();
+  if (!ValidResourceName(o->run))
+    return Status::InvalidArgument("name: expected 1..128 characters of A-Z a-z 0-9 . _ - (not starting with '.')");
+  return RunRequest{std::move(*o), std::move(*j)};
 }
 
 }  // namespace retort

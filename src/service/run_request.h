@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "retort/harvester.h"
 #include "retort/status.h"
@@ -25,6 +26,24 @@ bool LooksLikeSecretField(const std::string& field);
 // environment: use api_key_env"), or HarvestOptions::Validate() failing. A missing base_url is
 // taken from $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL as in `retort harvest`.
 Result<HarvestOptions> HarvestOptionsFromJson(const nlohmann::json& body);
+
+// Parses a request body that must hold one JSON object. Never throws. Errors (InvalidArgument):
+// "body: not valid JSON", "body: expected a JSON object".
+Result<nlohmann::json> ParseJsonObjectBody(std::string_view body);
+
+// A parsed POST /v1/runs body.
+struct RunRequest {
+  // Validated options; options.run satisfies ValidResourceName().
+  HarvestOptions options;
+  // The body as received: saved with the run (Store::SaveRunOptions) and parsed again by
+  // HarvestOptionsFromJson when the run resumes.
+  nlohmann::json body;
+};
+
+// Everything POST /v1/runs does with its body before touching the Store: ParseJsonObjectBody,
+// HarvestOptionsFromJson and the run-name rule of ValidResourceName(). Errors: InvalidArgument
+// naming the field. Pure apart from reading $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL; thread-safe.
+Result<RunRequest> ParseRunRequest(std::string_view body);
 
 // Rewrites "--max-tokens" in a message to "max_tokens" (option names -> JSON field names).
 std::string FlagsToJsonFields(std::string message);

@@ -17,13 +17,6 @@ bool ValidResourceName(const std::string& name) {
 
 namespace {
 
-Result<json> ParseBody(const std::string& body) {
-  json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) return Status::InvalidArgument("body: not valid JSON");
-  if (!j.is_object()) return Status::InvalidArgument("body: expected a JSON object");
-  return j;
-}
-
 RunSpec SpecOf(const HarvestOptions& o) {
   RunSpec spec;
   spec.name = o.run;
@@ -184,12 +177,9 @@ json Service::RunJson(const RunInfo& run, RunController* ctrl) {
 }
 
 Result<json> Service::StartRun(const std::string& body) {
-  Result<json> j = ParseBody(body);
-  if (!j.ok()) return j.status();
-  Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
-  if (!o.ok()) return o.status();
-  if (!ValidResourceName(o->run))
-    return Status::InvalidArgument("name: expected 1..128 characters of A-Z a-z 0-9 . _ - (not starting with '.')");
+  Result<RunRequest> req = ParseRunRequest(body);
+  if (!req.ok()) return req.status();
+  const HarvestOptions* o = &req->options;
   if (Result<PromptSetInfo> set = store_->GetPromptSet(o->set); !set.ok()) {
     if (set.status().code() == StatusCode::kNotFound)
       return Status::NotFound("set: no prompt set named '" + o->set + "'");
@@ -206,7 +196,7 @@ Result<json> Service::StartRun(const std::string& body) {
   // Creates the run and its jobs now, so conflicts are answered synchronously.
   Result<RunInfo> run = store_->CreateOrResumeRun(SpecOf(*o));
   if (!run.ok()) return run.status();
-  RETORT_RETURN_IF_ERROR(store_->SaveRunOptions(run->id, j->dump()));
+  RETORT_RETURN_IF_ERROR(store_->SaveRunOptions(run->id, req->body.dump()));
   if (it == runs_.end()) {
     it = runs_.emplace(o->run, std::make_unique<RunController>(store_.get(), *o, log_)).first;
   } else {

@@ -5,41 +5,13 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "fuzz/fuzz_split.h"
+#include "fuzz/parsed_line_check.h"
 #include "prompts/line_reader.h"
 #include "prompts/prompt_line_parser.h"
 
+using retort::fuzz::CheckParsedLine;
 using retort::fuzz::Require;
-
-namespace {
-
-// The contract of ParsedLine, and that everything reaching the store or an import summary
-// (messages, keys, metadata, error fields and messages) is valid UTF-8.
-void Check(const retort::ParsedLine& p) {
-  Require(int(p.ok) + int(p.blank) <= 1, "a line is both ok and blank");
-  if (p.blank) return;
-  if (!p.ok) {
-    Require(!p.error.field.empty() && !p.error.message.empty(), "error without field or message");
-    Require(retort::IsValidUtf8(p.error.field) && retort::IsValidUtf8(p.error.message), "error text is not UTF-8");
-    return;
-  }
-  const retort::Prompt& pr = p.prompt;
-  Require(!pr.messages.empty() && pr.messages.back().role == "user", "accepted prompt does not end with a user turn");
-  Require(!pr.key.empty() && retort::IsValidUtf8(pr.key), "accepted prompt has a bad key");
-  Require(pr.content_hash.size() == 64, "content hash is not SHA-256 hex");
-  for (const retort::Message& m : pr.messages) {
-    Require(m.role == "system" || m.role == "user" || m.role == "assistant", "unknown role accepted");
-    Require(!m.content.empty() && retort::IsValidUtf8(m.content), "empty or non-UTF-8 content accepted");
-  }
-  if (!pr.metadata_json.empty()) {
-    nlohmann::json j = nlohmann::json::parse(pr.metadata_json, nullptr, false);
-    Require(!j.is_discarded() && j.is_object(), "stored metadata is not a JSON object");
-  }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
@@ -47,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t max_line = 16 + static_cast<std::size_t>(data[0]) * 64;
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   for (std::string_view line : {text, text.substr(0, text.find('\n'))}) {
-    Check(retort::ParsePromptJsonLine(line));
-    Check(retort::ParsePromptTextLine(line));
+    CheckParsedLine(retort::ParsePromptJsonLine(line));
+    CheckParsedLine(retort::ParsePromptTextLine(line));
   }
   if (text.empty()) return 0;
   std::FILE* f = fmemopen(const_cast<char*>(text.data()), text.size(), "rb");
@@ -67,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!first) joined += '\n';
     first = false;
     joined.append(line);
-    Check(retort::ParsePromptJsonLine(line));
+    CheckParsedLine(retort::ParsePromptJsonLine(line));
   }
   std::fclose(f);
   std::string_view expect = text;

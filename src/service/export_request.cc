@@ -1,0 +1,109 @@
+// ExportRequest: JSON export options -> ExportOptions (the body of POST /v1/exports).
+#include "service/export_request.h"
+
+#include <cstdint>
+#include <regex>
+#include <string>
+
+#include "service/run_request.h"
+
+namespace retort {
+
+using nlohmann::json;
+
+namespace {
+
+// "--with-logprobs" -> "with_logprobs" in validation messages.
+std::string FlagNamesToFields(const std::string& msg) {
+  static const std::regex kFlag("--([a-z][a-z0-9-]*)");
+  std::string out;
+  std::sregex_iterator it(msg.begin(), msg.end(), kFlag), end;
+  size_t last = 0;
+  for (; it != end; ++it) {
+    out += msg.substr(last, static_cast<size_t>(it->position()) - last);
+    std::string name = (*it)[1];
+    for (char& c : name)
+      if (c == '-') c = '_';
+    out += name;
+    last = static_cast<size_t>(it->position() + it->length());
+  }
+  return out + msg.substr(last);
+}
+
+Status Expect(bool ok, const std::string& field, const char* what) {
+  return ok ? Status::OK() : Status::InvalidArgument(field + ": expected " + what);
+}
+
+}  // namespace
+
+Result<ExportOptions> ExportOptionsFromJson(const json& j) {
+  if (!j.is_object()) return Status::InvalidArgument("body: expected a JSON object");
+  ExportOptions o;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "run" || k == "out" || k == "license") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
+      const std::string& s = v.get_ref<const std::string&>();
+      (k == "run" ? o.run : k == "out" ? o.out_dir : o.license) = s;
+    } else if (k == "format") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
+      Result<ExportFormat> f = ParseExportFormat(v.get_ref<const std::string&>());
+      if (!f.ok()) return Status::InvalidArgument(FlagNamesToFields(f.status().message()));
+      o.format = *f;
+    } else if (k == "fields") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string() && (v == "full" || v == "minimal"), k, "\"full\" or \"minimal\""));
+      o.fields = v == "minimal" ? ExportFields::kMinimal : ExportFields::kFull;
+    } else if (k == "reasoning") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
+      Result<ReasoningMode> r = ParseReasoningMode(v.get_ref<const std::string&>());
+      if (!r.ok()) return Status::InvalidArgument(FlagNamesToFields(r.status().message()));
+      o.reasoning = *r;
+    } else if (k == "compress") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
+      Result<Compression> c = ParseCompression(v.get_ref<const std::string&>());
+      if (!c.ok()) return Status::InvalidArgument(FlagNamesToFields(c.status().message()));
+      o.compress = *c;
+    } else if (k == "split") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string like \"train=0.98,validation=0.02\""));
+      Result<std::vector<SplitSpec>> s = ParseSplits(v.get_ref<const std::string&>());
+      if (!s.ok()) return Status::InvalidArgument("split: " + FlagNamesToFields(s.status().message()));
+      o.splits = *s;
+    } else if (k == "with_logprobs" || k == "keep_truncated" || k == "keep_duplicates") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_boolean(), k, "true or false"));
+      (k == "with_logprobs" ? o.with_logprobs : k == "keep_truncated" ? o.keep_truncated : o.keep_duplicates) =
+          v.get<bool>();
+    } else if (k == "shard_records" || k == "shard_bytes" || k == "min_chars" || k == "max_chars") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_number_integer(), k, "an integer"));
+      const std::int64_t x = v.get<std::int64_t>();
+      (k == "shard_records" ? o.shard_records : k == "shard_bytes" ? o.shard_bytes : k == "min_chars" ? o.min_chars
+                                                                                                     : o.max_chars) = x;
+    } else if (k == "seed") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_number_unsigned(), k, "a non-negative integer"));
+      o.seed = v.get<std::uint64_t>();
+    } else if (k == "drop_pattern") {
+      if (v.is_string()) {
+        o.drop_patterns.push_back(v.get<std::string>());
+      } else {
+        RETORT_RETURN_IF_ERROR(Expect(v.is_array(), k, "a string or an array of strings"));
+        for (const json& e : v) {
+          RETORT_RETURN_IF_ERROR(Expect(e.is_string(), k, "an array of strings"));
+          o.drop_patterns.push_back(e.get<std::string>());
+        }
+      }
+    } else {
+      return Status::InvalidArgument(k + ": unknown field");
+    }
+  }
+  if (o.run.empty()) return Status::InvalidArgument("run: the run to export is required");
+  if (o.out_dir.empty()) return Status::InvalidArgument("out: the output directory is required");
+  if (Status v = o.Validate(); !v.ok()) return Status::InvalidArgument(FlagNamesToFields(v.message()));
+  return o;
+}
+
+
+Result<ExportOptions> ParseExportRequest(std::string_view body) {
+  Result<json> j = ParseJsonObjectBody(body);
+  if (!j.ok()) return j.status();
+  return ExportOptionsFromJson(*j);
+}
+
+}  // namespace retort
