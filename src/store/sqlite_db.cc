@@ -3,6 +3,29 @@
 
 namespace retort {
 
+namespace {
+
+// The message for a write SQLite refused because the database is read-only (SQLITE_READONLY),
+// in words instead of SQLite's "attempt to write a readonly database" alone.
+std::string ReadOnlyMessage(sqlite3* db, const char* sqlite_msg) {
+  const char* file = sqlite3_db_filename(db, "main");
+  return "the database '" + std::string(file && *file ? file : "(unknown)") +
+         "' is read-only: this user cannot write the file or its directory, which holds the -wal and -shm files "
+         "(" + sqlite_msg + "); make both writable and re-run the same command";
+}
+
+}  // namespace
+
+std::string ReadOnlyDatabaseMessage(const std::string& path) {
+  return "the database '" + path +
+         "' is read-only: this user cannot write the file (or its directory, which holds the -wal and -shm "
+         "files); make both writable and re-run the same command";
+}
+
+bool IsReadOnlyDatabaseError(const Status& st) {
+  return st.code() == StatusCode::kIOError && st.message().find("' is read-only: ") != std::string::npos;
+}
+
 Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool read_only, int busy_timeout_ms) {
   sqlite3* db = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -12,6 +35,12 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool r
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
     return Status::IOError("cannot open database '" + path + "': " + msg);
+  }
+  // SQLite falls back to a read-only connection when the file cannot be opened for writing:
+  // refuse it here, before any statement, with a message that says so.
+  if (!read_only && sqlite3_db_readonly(db, "main") == 1) {
+    sqlite3_close(db);
+    return Status::IOError(ReadOnlyDatabaseMessage(path));
   }
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, busy_timeout_ms);
@@ -25,8 +54,9 @@ SqliteDb::~SqliteDb() {
 
 Status SqliteDb::Error(std::string_view what) const {
   int code = sqlite3_errcode(db_);
-  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
   int primary = code & 0xff;
+  if (primary == SQLITE_READONLY) return Status::IOError(ReadOnlyMessage(db_, sqlite3_errmsg(db_)));
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db_);
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::Corruption(msg);
   if (primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG)
     return Status::InvalidArgument(msg);
@@ -40,6 +70,7 @@ Status SqliteDb::Exec(std::string_view sql) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     Status st = Error("sql");
+    if ((sqlite3_errcode(db_) & 0xff) == SQLITE_READONLY) return st;  // keeps the database path
     return Status(st.code(), msg);
   }
   return Status::OK();
@@ -115,8 +146,9 @@ Result<bool> SqliteStmt::Step() {
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  std::string msg = std::string("step: ") + sqlite3_errmsg(db_);
   int primary = rc & 0xff;
+  if (primary == SQLITE_READONLY) return Status::IOError(ReadOnlyMessage(db_, sqlite3_errmsg(db_)));
+  std::string msg = std::string("step: ") + sqlite3_errmsg(db_);
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::Corruption(msg);
   if (primary == SQLITE_CONSTRAINT) return Status::InvalidArgument(msg);
   return Status::IOError(msg);

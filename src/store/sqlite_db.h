@@ -17,9 +17,18 @@ namespace retort {
 
 class SqliteStmt;
 
+// "the database '<path>' is read-only: ..." — what a read-write open of a file this user
+// cannot write reports (IOError), naming the path and the fix.
+std::string ReadOnlyDatabaseMessage(const std::string& path);
+// True for the IOError of a write refused because the database is read-only (the message
+// already names the path and the fix, so callers pass it on without more context).
+bool IsReadOnlyDatabaseError(const Status& st);
+
 // One connection. Not thread-safe: the Store guards it with a mutex.
 class SqliteDb {
  public:
+  // Opens `path` (created when missing and !read_only). IOError when it cannot be opened, and
+  // when !read_only but the file is not writable (ReadOnlyDatabaseMessage): nothing is written.
   static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path, bool read_only, int busy_timeout_ms);
   ~SqliteDb();
   // Executes one or more statements with no results.
@@ -33,7 +42,8 @@ class SqliteDb {
   Result<SqliteStmt> Cached(std::string_view sql);
   std::int64_t LastInsertId() const;
   int Changes() const;
-  // An IOError/Corruption Status for the last error, prefixed with `what`.
+  // An IOError/Corruption Status for the last error, prefixed with `what`. A refused write to a
+  // read-only database (SQLITE_READONLY) is an IOError naming the database path.
   Status Error(std::string_view what) const;
   sqlite3* raw() { return db_; }
 

@@ -85,7 +85,10 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
   if (opts.cache_mib > 0)
     RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-" + std::to_string(opts.cache_mib * 1024)));
   Result<int> ver = ReadSchemaVersion(d);
-  if (!ver.ok()) return ver.status().WithContext("'" + opts.path + "' is not a usable SQLite database");
+  if (!ver.ok()) {
+    if (IsReadOnlyDatabaseError(ver.status())) return ver.status();  // WAL: the directory is not writable
+    return ver.status().WithContext("'" + opts.path + "' is not a usable SQLite database");
+  }
   if (!opts.read_only) {
     RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA journal_mode=WAL").WithContext(opts.path));
     RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA foreign_keys=ON"));
