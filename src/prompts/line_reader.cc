@@ -6,12 +6,12 @@
 
 namespace retort {
 
-LineReader::LineReader(std::FILE* f, size_t max_line) : f_(f), max_line_(max_line), chunk_(1 << 20) {}
+LineReader::LineReader(std::FILE* f, size_t max_line) : f_(f), max_line_(max_line), chunk_(new char[kChunkBytes]) {}  // uninitialised: fread fills it
 
 Status LineReader::Fill() {
   pos_ = 0;
-  end_ = std::fread(chunk_.data(), 1, chunk_.size(), f_);
-  if (end_ < chunk_.size()) {
+  end_ = std::fread(chunk_.get(), 1, kChunkBytes, f_);
+  if (end_ < kChunkBytes) {
     if (std::ferror(f_)) return Status::IOError(std::string("read failed: ") + std::strerror(errno));
     if (end_ == 0) eof_ = true;
   }
@@ -29,7 +29,7 @@ Result<bool> LineReader::Next(std::string_view* line, bool* too_long) {
       RETORT_RETURN_IF_ERROR(Fill());
       if (eof_) break;
     }
-    const char* start = chunk_.data() + pos_;
+    const char* start = chunk_.get() + pos_;
     const size_t avail = end_ - pos_;
     const void* nl = std::memchr(start, '\n', avail);
     const size_t take = nl ? static_cast<size_t>(static_cast<const char*>(nl) - start) : avail;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +27,8 @@ class LineReader {
 
   std::FILE* f_;
   size_t max_line_;
-  std::vector<char> chunk_;
+  static constexpr size_t kChunkBytes = 1 << 20;
+  std::unique_ptr<char[]> chunk_;  // kChunkBytes
   size_t pos_ = 0, end_ = 0;
   bool eof_ = false;
   std::string pending_;  // a line spanning chunk boundaries
