@@ -1,0 +1,79 @@
+// Unit: the pure parsers of the API's request bodies (run, export, prompt-set upload lines).
+#include <catch2/catch.hpp>
+
+#include "prompts/prompt_line_parser.h"
+#include "service/export_request.h"
+#include "service/run_request.h"
+
+using namespace retort;
+
+TEST_CASE("ParseRunRequest accepts the docs/service.md body and keeps it for resuming", "[service]") {
+  const std::string body = R"({"name": "demo-r1", "set": "demo", "base_url": "http://127.0.0.1:9000/v1", "model": "sim-1",
+    "api_key_env": "OPENAI_API_KEY", "max_tokens": 512, "temperature": 0.7, "samples": 2, "concurrency": 16})";
+  Result<RunRequest> r = ParseRunRequest(body);
+  REQUIRE(r.ok());
+  CHECK(r->options.run == "demo-r1");
+  CHECK(r->options.set == "demo");
+  CHECK(r->options.concurrency == 16);
+  CHECK(r->options.base_urls == std::vector<std::string>{"http://127.0.0.1:9000/v1"});
+  CHECK(r->body.at("max_tokens") == 512);
+  Result<RunRequest> again = ParseRunRequest(r->body.dump());
+  REQUIRE(again.ok());
+  CHECK(again->options.params == r->options.params);
+}
+
+TEST_CASE("ParseRunRequest rejects bad bodies naming the field", "[service]") {
+  auto msg = [](const std::string& body) {
+    Result<RunRequest> r = ParseRunRequest(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    return r.status().message();
+  };
+  CHECK(msg("{\"name\":") == "body: not valid JSON");
+  CHECK(msg("[1]") == "body: expected a JSON object");
+  const std::string base = R"("set":"s","model":"m","base_url":"http://127.0.0.1:1/v1")";
+  CHECK_THAT(msg("{\"name\":\".x\"," + base + "}"), Catch::StartsWith("name: expected 1..128 characters"));
+  CHECK_THAT(msg("{\"name\":\"r\",\"api_key\":\"sk-1\"," + base + "}"), Catch::Contains("use api_key_env"));
+  CHECK_THAT(msg("{\"name\":\"r\",\"max_tokens\":\"512\"," + base + "}"),
+             Catch::StartsWith("max_tokens: expected an integer, got a string"));
+}
+
+TEST_CASE("ParseExportRequest accepts the docs/service.md body and rejects bad fields", "[service]") {
+  Result<ExportOptions> o =
+      ParseExportRequest(R"({"run": "demo-r1", "out": "/data/demo-r1", "split": "train=0.9,validation=0.1"})");
+  REQUIRE(o.ok());
+  CHECK(o->run == "demo-r1");
+  CHECK(o->out_dir == "/data/demo-r1");
+  REQUIRE(o->splits.size() == 2);
+  CHECK(o->splits[0].name == "train");
+  auto msg = [](const std::string& body) {
+    Result<ExportOptions> r = ParseExportRequest(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    return r.status().message();
+  };
+  CHECK(msg("nope") == "body: not valid JSON");
+  CHECK(msg(R"({"out":"/o"})") == "run: the run to export is required");
+  CHECK(msg(R"({"run":"r","out":"/o","colour":1})") == "colour: unknown field");
+  CHECK(msg(R"({"run":"r","out":"/o","seed":-1})") == "seed: expected a non-negative integer");
+  CHECK(msg(R"({"run":"r","out":"/o","fields":"minimal","with_logprobs":true})") ==
+        "with_logprobs: not available with fields minimal");
+  CHECK_THAT(msg(R"({"run":"r","out":"/o","drop_pattern":["("]})"), Catch::StartsWith("drop_pattern '(': "));
+}
+
+TEST_CASE("ParseImportLine: too-long lines, a BOM on the first line only, text or JSON", "[service][prompts]") {
+  ParsedLine too_long = ParseImportLine("", false, true, 4096, false);
+  REQUIRE_FALSE(too_long.ok);
+  CHECK(too_long.error.reason == LineErrorReason::kLineTooLong);
+  CHECK(too_long.error.message == "longer than 4096 bytes");
+  const std::string bom_line = "\xEF\xBB\xBF{\"prompt\":\"hi\"}";
+  ParsedLine first = ParseImportLine(bom_line, true, false, 4096, false);
+  REQUIRE(first.ok);
+  CHECK(first.prompt.messages.back().content == "hi");
+  // Text lines show where the BOM is dropped: only from the first line.
+  CHECK(ParseImportLine("\xEF\xBB\xBFhi", true, false, 4096, true).prompt.messages.back().content == "hi");
+  CHECK(ParseImportLine("\xEF\xBB\xBFhi", false, false, 4096, true).prompt.messages.back().content == "\xEF\xBB\xBFhi");
+  ParsedLine text = ParseImportLine("{\"prompt\":\"hi\"}", false, false, 4096, true);
+  REQUIRE(text.ok);
+  CHECK(text.prompt.messages.back().content == "{\"prompt\":\"hi\"}");
+}
