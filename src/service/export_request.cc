@@ -2,7 +2,6 @@
 #include "service/export_request.h"
 
 #include <cstdint>
-#include <regex>
 #include <string>
 
 #include "service/run_request.h"
@@ -13,21 +12,24 @@ using nlohmann::json;
 
 namespace {
 
-// "--with-logprobs" -> "with_logprobs" in validation messages.
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsNameChar(char c) { return IsLower(c) || (c >= '0' && c <= '9') || c == '-'; }
+
+// "--with-logprobs" -> "with_logprobs" in validation messages: every "--" followed by
+// [a-z][a-z0-9-]* loses the dashes and has '-' turned into '_'. A plain scan (messages can quote
+// 64 KiB of user input; std::regex's recursive matcher overflowed the stack on such a run).
 std::string FlagNamesToFields(const std::string& msg) {
-  static const std::regex kFlag("--([a-z][a-z0-9-]*)");
   std::string out;
-  std::sregex_iterator it(msg.begin(), msg.end(), kFlag), end;
-  size_t last = 0;
-  for (; it != end; ++it) {
-    out += msg.substr(last, static_cast<size_t>(it->position()) - last);
-    std::string name = (*it)[1];
-    for (char& c : name)
-      if (c == '-') c = '_';
-    out += name;
-    last = static_cast<size_t>(it->position() + it->length());
+  out.reserve(msg.size());
+  size_t i = 0;
+  while (i < msg.size()) {
+    if (msg[i] == '-' && i + 2 < msg.size() && msg[i + 1] == '-' && IsLower(msg[i + 2])) {
+      for (i += 2; i < msg.size() && IsNameChar(msg[i]); ++i) out += msg[i] == '-' ? '_' : msg[i];
+    } else {
+      out += msg[i++];
+    }
   }
-  return out + msg.substr(last);
+  return out;
 }
 
 Status Expect(bool ok, const std::string& field, const char* what) {

@@ -77,3 +77,23 @@ TEST_CASE("ParseImportLine: too-long lines, a BOM on the first line only, text o
   REQUIRE(text.ok);
   CHECK(text.prompt.messages.back().content == "{\"prompt\":\"hi\"}");
 }
+
+TEST_CASE("ParseExportRequest reports a huge bad drop_pattern without a stack overflow", "[service][regression]") {
+  // Found by fuzz_service_request: the flag -> field rewrite of the error message used std::regex,
+  // whose recursive matcher overflowed the stack on a long "--aaaa..." run (POST /v1/exports
+  // would have crashed `retort serve`).
+  const std::string pattern = "--" + std::string(200000, 'a') + "(";
+  Result<ExportOptions> r = ParseExportRequest(R"({"run":"r","out":"/o","drop_pattern":")" + pattern + "\"}");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(r.status().message(), Catch::StartsWith("drop_pattern '" + std::string(200000, 'a') + "(': "));
+}
+
+TEST_CASE("ParseExportRequest names JSON fields, not flags, in messages", "[service]") {
+  Result<ExportOptions> r = ParseExportRequest(R"({"run":"r","out":"/o","min_chars":5,"max_chars":2})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message() == "min_chars: larger than max_chars");
+  Result<ExportOptions> f = ParseExportRequest(R"({"run":"r","out":"/o","format":"xml"})");
+  REQUIRE_FALSE(f.ok());
+  CHECK_THAT(f.status().message(), Catch::StartsWith("format: unknown format 'xml' (expected messages,"));
+}
