@@ -135,7 +135,7 @@ ParsedLine ParseCheckedJsonLine(std::string_view line) {
   for (const auto& [k, v] : j.items()) {
     (void)v;
     if (k != "id" && k != "messages" && k != "metadata" && k != "prompt" && k != "system")
-      return Fail(LineErrorReason::kUnknownField, k,
+      return Fail(LineErrorReason::kUnknownField, k.empty() ? "\"\"" : k,  // a field named "" is still named
                   "unknown field (expected id, messages, prompt, system, metadata)");
   }
 

@@ -114,3 +114,11 @@ TEST_CASE("ParseExportRequest refuses a drop_pattern whose nested repetitions ex
     CHECK(r.ok());
   }
 }
+
+TEST_CASE("An uploaded line with a field named \"\" is rejected naming that field", "[service][prompts][regression]") {
+  // Found by fuzz_service_request: the error's field was empty ("body:4: : unknown field ...").
+  ParsedLine p = ParseImportLine(R"({"":[]})", false, false, 4096, false);
+  REQUIRE_FALSE(p.ok);
+  CHECK(p.error.reason == LineErrorReason::kUnknownField);
+  CHECK(p.error.field == "\"\"");
+}
