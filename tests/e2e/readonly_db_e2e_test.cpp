@@ -30,8 +30,17 @@ constexpr const char* kSetpriv = "/usr/bin/setpriv";
 std::vector<std::string> Unprivileged(std::vector<std::string> argv) {
   if (geteuid() != 0) return argv;
   REQUIRE(fs::exists(kSetpriv));  // util-linux; without it the test cannot drop root
-  argv.insert(argv.begin(), {kSetpriv, std::string("--reuid=") + kNobody, std::string("--regid=") + kNobody,
-                             "--clear-groups", "--"});
+  const std::vector<std::string> drop = {kSetpriv, std::string("--reuid=") + kNobody,
+                                         std::string("--regid=") + kNobody, "--clear-groups", "--"};
+  static const bool can_run = [&] {
+    std::vector<std::string> probe = drop;
+    probe.insert(probe.end(), {RETORT_BINARY, "--version"});
+    test::Process p(probe);
+    return p.Wait(30s) == 0;
+  }();
+  INFO("uid 65534 must be able to run " << RETORT_BINARY << " (every directory above it needs o+x)");
+  REQUIRE(can_run);
+  argv.insert(argv.begin(), drop.begin(), drop.end());
   return argv;
 }
 
