@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <map>
+#include <string>
 
 #include "retort/store.h"
 #include "store/sha256.h"
@@ -26,20 +27,50 @@ namespace {
 constexpr const char* kNobody = "65534";
 constexpr const char* kSetpriv = "/usr/bin/setpriv";
 
-// `argv` run as uid/gid 65534 through setpriv when we are root; unchanged otherwise.
+// A copy of the retort binary in a fresh 0755 folder under the temp directory, so uid 65534
+// can run it whatever the permissions above the build tree (a CI checkout may sit under a 0700
+// directory). Removed at exit.
+class RunnableCopy {
+ public:
+  RunnableCopy() {
+    std::string dir = (fs::temp_directory_path() / "retort-ro-bin-XXXXXX").string();
+    if (mkdtemp(dir.data()) == nullptr) return;
+    dir_ = dir;
+    std::error_code ec;
+    fs::copy_file(RETORT_BINARY, dir_ + "/retort", ec);
+    if (ec || chmod(dir_.c_str(), 0755) != 0 || chmod((dir_ + "/retort").c_str(), 0755) != 0) return;
+    path_ = dir_ + "/retort";
+  }
+  ~RunnableCopy() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  const std::string& path() const { return path_; }  // empty if the copy failed
+
+ private:
+  std::string dir_;
+  std::string path_;
+};
+
+// `argv` (argv[0] = RETORT_BINARY) run as uid/gid 65534 through setpriv, from a copy that
+// uid can run, when we are root; unchanged otherwise.
 std::vector<std::string> Unprivileged(std::vector<std::string> argv) {
   if (geteuid() != 0) return argv;
   REQUIRE(fs::exists(kSetpriv));  // util-linux; without it the test cannot drop root
+  static const RunnableCopy copy;
+  REQUIRE_FALSE(copy.path().empty());
   const std::vector<std::string> drop = {kSetpriv, std::string("--reuid=") + kNobody,
                                          std::string("--regid=") + kNobody, "--clear-groups", "--"};
   static const bool can_run = [&] {
     std::vector<std::string> probe = drop;
-    probe.insert(probe.end(), {RETORT_BINARY, "--version"});
+    probe.insert(probe.end(), {copy.path(), "--version"});
     test::Process p(probe);
     return p.Wait(30s) == 0;
   }();
-  INFO("uid 65534 must be able to run " << RETORT_BINARY << " (every directory above it needs o+x)");
+  INFO("uid 65534 must be able to run " << copy.path());
   REQUIRE(can_run);
+  REQUIRE(argv.front() == RETORT_BINARY);
+  argv.front() = copy.path();
   argv.insert(argv.begin(), drop.begin(), drop.end());
   return argv;
 }
