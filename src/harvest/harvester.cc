@@ -99,6 +99,7 @@ struct Harvester::Impl {
   std::mutex stop_mu;
   std::condition_variable stop_cv;   // wakes waiting workers on stop and on slot release
   bool stopping = false;             // GUARDED_BY(stop_mu)
+  std::uint64_t governor_epoch = 0;  // GUARDED_BY(stop_mu): bumped by GovernorChanged()
   bool aborting = false;             // GUARDED_BY(stop_mu)
   std::string stop_reason;           // GUARDED_BY(stop_mu)
   Status stop_status;                // GUARDED_BY(stop_mu): why the run must stop (auth, storage)
@@ -148,12 +149,28 @@ struct Harvester::Impl {
   }
 
   // Waits until `deadline_ms` (monotonic) or a stop. Returns false when stopping.
-  bool WaitUntil(Millis deadline_ms) {
+  // Waits until `deadline_ms`, a stop, or a governor change after `epoch` (see GovernorChanged).
+  // False when stopping.
+  bool WaitUntil(Millis deadline_ms, std::uint64_t epoch) {
     std::unique_lock lk(stop_mu);
     Millis now = clock->NowMs();
     if (deadline_ms > now)
-      stop_cv.wait_for(lk, std::chrono::milliseconds(deadline_ms - now), [&] { return stopping; });
+      stop_cv.wait_for(lk, std::chrono::milliseconds(deadline_ms - now),
+                       [&] { return stopping || governor_epoch != epoch; });
     return !stopping;
+  }
+  std::uint64_t GovernorEpoch() {
+    std::lock_guard lk(stop_mu);
+    return governor_epoch;
+  }
+  // A governor's probe was reported: workers refused while it was out may ask again now
+  // (instead of at the retry time they were given).
+  void GovernorChanged() {
+    {
+      std::lock_guard lk(stop_mu);
+      ++governor_epoch;
+    }
+    stop_cv.notify_all();
   }
 
   double Cost(std::int64_t in, std::int64_t out) const {
@@ -377,7 +394,13 @@ void Harvester::Impl::Worker() {
   std::vector<std::unique_ptr<HttpTransport>> transports(replicas.size());
   for (;;) {
     std::optional<WorkItem> item = feeder->Pop();
-    if (!item) return;
+    if (!item) {
+      // The run may be complete: wake the supervisor now, not at its next tick. Taking the
+      // lock first means the supervisor is either before its check or already waiting.
+      { std::lock_guard lk(stop_mu); }
+      stop_cv.notify_all();
+      return;
+    }
     Process(std::move(*item), transports);
   }
 }
@@ -404,15 +427,26 @@ void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTra
   const std::int64_t est = prompt_est + completion_est;
 
   // Rate governor: wait for a grant (or a stop).
+  GovernorGrant grant;
   for (;;) {
-    GovernorGrant g = rep->governor->TryAcquire(est);
-    if (g.granted) break;
-    if (!WaitUntil(g.retry_at_ms)) {
+    const std::uint64_t epoch = GovernorEpoch();
+    grant = rep->governor->TryAcquire(est);
+    if (grant.granted) break;
+    if (!WaitUntil(grant.retry_at_ms, epoch)) {
       ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
       Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
       return;
     }
   }
+  // Every path below reports the grant to the governor; once the probe is reported, wake the
+  // workers it held back.
+  struct ProbeReported {
+    Impl* m;
+    bool probe;
+    ~ProbeReported() {
+      if (probe) m->GovernorChanged();
+    }
+  } probe_reported{this, grant.probe};
   if (!ReserveBudget(prompt_est, completion_est)) {
     rep->governor->OnFailure(est);
     ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
@@ -719,7 +753,7 @@ Result<HarvestSummary> Harvester::Run() {
   for (;;) {
     {
       std::unique_lock lk(m.stop_mu);
-      m.stop_cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return m.stopping; });
+      m.stop_cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return m.stopping || m.feeder->complete(); });
       if (m.stopping) break;
     }
     if (m.feeder->complete()) break;
