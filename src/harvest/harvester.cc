@@ -97,9 +97,11 @@ struct Harvester::Impl {
 
   // Stop state.
   std::mutex stop_mu;
-  std::condition_variable stop_cv;   // wakes waiting workers on stop and on slot release
+  std::condition_variable stop_cv;   // wakes waiters on stop, slot release, governor change, completion
   bool stopping = false;             // GUARDED_BY(stop_mu)
   std::uint64_t governor_epoch = 0;  // GUARDED_BY(stop_mu): bumped by GovernorChanged()
+  int slot_waiters = 0;              // GUARDED_BY(stop_mu): workers in AcquireReplica's wait
+  std::atomic<std::uint64_t> releases{0};  // slots released so far (AcquireReplica's lost-wake check)
   bool aborting = false;             // GUARDED_BY(stop_mu)
   std::string stop_reason;           // GUARDED_BY(stop_mu)
   Status stop_status;                // GUARDED_BY(stop_mu): why the run must stop (auth, storage)
@@ -251,6 +253,7 @@ Status Harvester::Impl::Setup() {
 // Blocks until one is free; nullptr when stopping.
 Replica* Harvester::Impl::AcquireReplica() {
   for (;;) {
+    const std::uint64_t seen = releases.load();
     Replica* best = nullptr;
     int best_room = -1;
     Millis now = clock->NowMs();
@@ -277,16 +280,27 @@ Replica* Harvester::Impl::AcquireReplica() {
     }
     std::unique_lock lk(stop_mu);
     if (stopping) return nullptr;
+    if (releases.load() != seen) continue;  // a slot came free since we looked: look again
     Millis wait = 50;
     if (!best && soonest_back) wait = std::max<Millis>(1, soonest_back - now);
+    ++slot_waiters;
     stop_cv.wait_for(lk, std::chrono::milliseconds(wait));
+    --slot_waiters;
     if (stopping) return nullptr;
   }
 }
 
+// Wakes waiters only when someone waits for a slot (or the run is stopping and Run() waits for
+// the last requests): a wake-up per request would cost a context switch per request.
 void Harvester::Impl::ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms) {
   r->limiter->Release(outcome, latency_ms);
-  stop_cv.notify_all();
+  ++releases;
+  bool wake;
+  {
+    std::lock_guard lk(stop_mu);
+    wake = slot_waiters > 0 || stopping;
+  }
+  if (wake) stop_cv.notify_all();
 }
 
 // Replica health (a circuit breaker): after 3 consecutive connection failures, or 5 consecutive
