@@ -4,6 +4,7 @@
 # flight at 2 s latency vs Little's law, (4) peak RSS of every harvest.
 # Usage: bench/harvest_bench.sh [BUILD_DIR] [N]   (BUILD_DIR configured with -DRETORT_BUILD_BENCH=ON;
 # N = prompts of the throughput run, default 50000). Needs wrk, python3, curl, /usr/bin/time.
+# SCENARIOS="1 2 3" (default: all) picks scenarios.
 set -euo pipefail
 BUILD=${1:-build-bench}
 N=${2:-50000}
@@ -17,6 +18,8 @@ stop_sim() {
 }
 trap 'stop_sim; rm -rf "$WORK"' EXIT
 export OPENAI_API_KEY=bench-key
+SCENARIOS=${SCENARIOS:-1 2 3}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # start_sim ARGS...: starts `retort sim` on an ephemeral port; sets SIM_PID and URL.
 start_sim() {
@@ -57,6 +60,7 @@ EOF
 
 sim_stats() { curl -s "$URL/sim/stats"; }
 
+if want 1; then
 echo "== (1) throughput: $N prompts, zero-latency sim (--threads 512), harvest --concurrency 64"
 prompts thr "$N"
 start_sim --threads 512
@@ -76,6 +80,9 @@ print(f"wrk raw: {raw:,.0f} req/s; harvest: {n} in {t:.2f} s = {n/t:,.0f} req/s,
       f"ratio {n/t/raw:.2f} (target >= 0.30)")
 EOF
 
+fi
+
+if want 2; then
 echo "== (2) rate-limited: 1000 prompts, sim --rpm 6000 (ideal 10 s)"
 for mode in given learned; do
   prompts "rl-$mode" 1000
@@ -93,6 +100,9 @@ print(f"{label}: {t:.2f} s (ideal 10 s, x{t/10:.2f}), {s['requests']} requests, 
 EOF
 done
 
+fi
+
+if want 3; then
 echo "== (3) 1024 in flight: 10240 prompts, sim --latency-ms 2000 --threads 1100, harvest --concurrency 1024"
 prompts lat 10240
 start_sim --threads 1100 --latency-ms 2000
@@ -116,3 +126,4 @@ steady = (hi[1] - lo[1]) / (hi[0] - lo[0]) if lo and hi and hi[0] > lo[0] else f
 print(f"10240 in {t:.2f} s = {total:.0f} req/s overall (Little's law 512; x{total/512:.2f}), "
       f"steady state (10-90 % done) {steady:.0f} req/s (x{steady/512:.2f}), peak RSS {rss/1024:.1f} MiB")
 EOF
+fi

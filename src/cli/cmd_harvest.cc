@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -154,17 +156,25 @@ int RunHarvest(const HarvestFlags& f) {
   });
 
   Result<HarvestSummary> result = Status::Internal("not run");
+  std::mutex done_mu;
+  std::condition_variable done_cv;
   std::thread worker([&] {
     result = harvester.Run();
-    finished = true;
+    {
+      std::lock_guard lk(done_mu);
+      finished = true;
+    }
+    done_cv.notify_all();
   });
   const bool json = f.progress == "json" || (f.progress == "auto" && !StderrIsTty());
   const bool line = f.progress == "tty" || (f.progress == "auto" && StderrIsTty());
   const auto interval = std::chrono::milliseconds(static_cast<long>((json ? std::max(0.2, f.progress_interval) : 0.5) * 1000));
   auto next = std::chrono::steady_clock::now() + interval;
-  while (!finished.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // UI refresh tick, not synchronisation
-    if (std::chrono::steady_clock::now() < next || finished.load()) continue;
+  for (;;) {
+    {
+      std::unique_lock lk(done_mu);
+      if (done_cv.wait_until(lk, next, [&] { return finished.load(); })) break;
+    }
     next += interval;
     HarvestProgress p = harvester.Progress();
     if (f.progress == "off") continue;

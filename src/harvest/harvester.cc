@@ -97,8 +97,11 @@ struct Harvester::Impl {
 
   // Stop state.
   std::mutex stop_mu;
-  std::condition_variable stop_cv;   // wakes waiting workers on stop and on slot release
+  std::condition_variable stop_cv;   // wakes waiters on stop, slot release, governor change, completion
   bool stopping = false;             // GUARDED_BY(stop_mu)
+  std::uint64_t governor_epoch = 0;  // GUARDED_BY(stop_mu): bumped by GovernorChanged()
+  int slot_waiters = 0;              // GUARDED_BY(stop_mu): workers in AcquireReplica's wait
+  std::atomic<std::uint64_t> releases{0};  // slots released so far (AcquireReplica's lost-wake check)
   bool aborting = false;             // GUARDED_BY(stop_mu)
   std::string stop_reason;           // GUARDED_BY(stop_mu)
   Status stop_status;                // GUARDED_BY(stop_mu): why the run must stop (auth, storage)
@@ -148,12 +151,28 @@ struct Harvester::Impl {
   }
 
   // Waits until `deadline_ms` (monotonic) or a stop. Returns false when stopping.
-  bool WaitUntil(Millis deadline_ms) {
+  // Waits until `deadline_ms`, a stop, or a governor change after `epoch` (see GovernorChanged).
+  // False when stopping.
+  bool WaitUntil(Millis deadline_ms, std::uint64_t epoch) {
     std::unique_lock lk(stop_mu);
     Millis now = clock->NowMs();
     if (deadline_ms > now)
-      stop_cv.wait_for(lk, std::chrono::milliseconds(deadline_ms - now), [&] { return stopping; });
+      stop_cv.wait_for(lk, std::chrono::milliseconds(deadline_ms - now),
+                       [&] { return stopping || governor_epoch != epoch; });
     return !stopping;
+  }
+  std::uint64_t GovernorEpoch() {
+    std::lock_guard lk(stop_mu);
+    return governor_epoch;
+  }
+  // A governor's probe was reported: workers refused while it was out may ask again now
+  // (instead of at the retry time they were given).
+  void GovernorChanged() {
+    {
+      std::lock_guard lk(stop_mu);
+      ++governor_epoch;
+    }
+    stop_cv.notify_all();
   }
 
   double Cost(std::int64_t in, std::int64_t out) const {
@@ -234,6 +253,7 @@ Status Harvester::Impl::Setup() {
 // Blocks until one is free; nullptr when stopping.
 Replica* Harvester::Impl::AcquireReplica() {
   for (;;) {
+    const std::uint64_t seen = releases.load();
     Replica* best = nullptr;
     int best_room = -1;
     Millis now = clock->NowMs();
@@ -260,16 +280,27 @@ Replica* Harvester::Impl::AcquireReplica() {
     }
     std::unique_lock lk(stop_mu);
     if (stopping) return nullptr;
+    if (releases.load() != seen) continue;  // a slot came free since we looked: look again
     Millis wait = 50;
     if (!best && soonest_back) wait = std::max<Millis>(1, soonest_back - now);
+    ++slot_waiters;
     stop_cv.wait_for(lk, std::chrono::milliseconds(wait));
+    --slot_waiters;
     if (stopping) return nullptr;
   }
 }
 
+// Wakes waiters only when someone waits for a slot (or the run is stopping and Run() waits for
+// the last requests): a wake-up per request would cost a context switch per request.
 void Harvester::Impl::ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms) {
   r->limiter->Release(outcome, latency_ms);
-  stop_cv.notify_all();
+  ++releases;
+  bool wake;
+  {
+    std::lock_guard lk(stop_mu);
+    wake = slot_waiters > 0 || stopping;
+  }
+  if (wake) stop_cv.notify_all();
 }
 
 // Replica health (a circuit breaker): after 3 consecutive connection failures, or 5 consecutive
@@ -377,7 +408,13 @@ void Harvester::Impl::Worker() {
   std::vector<std::unique_ptr<HttpTransport>> transports(replicas.size());
   for (;;) {
     std::optional<WorkItem> item = feeder->Pop();
-    if (!item) return;
+    if (!item) {
+      // The run may be complete: wake the supervisor now, not at its next tick. Taking the
+      // lock first means the supervisor is either before its check or already waiting.
+      { std::lock_guard lk(stop_mu); }
+      stop_cv.notify_all();
+      return;
+    }
     Process(std::move(*item), transports);
   }
 }
@@ -404,15 +441,26 @@ void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTra
   const std::int64_t est = prompt_est + completion_est;
 
   // Rate governor: wait for a grant (or a stop).
+  GovernorGrant grant;
   for (;;) {
-    GovernorGrant g = rep->governor->TryAcquire(est);
-    if (g.granted) break;
-    if (!WaitUntil(g.retry_at_ms)) {
+    const std::uint64_t epoch = GovernorEpoch();
+    grant = rep->governor->TryAcquire(est);
+    if (grant.granted) break;
+    if (!WaitUntil(grant.retry_at_ms, epoch)) {
       ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
       Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
       return;
     }
   }
+  // Every path below reports the grant to the governor; once the probe is reported, wake the
+  // workers it held back.
+  struct ProbeReported {
+    Impl* m;
+    bool probe;
+    ~ProbeReported() {
+      if (probe) m->GovernorChanged();
+    }
+  } probe_reported{this, grant.probe};
   if (!ReserveBudget(prompt_est, completion_est)) {
     rep->governor->OnFailure(est);
     ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
@@ -719,7 +767,7 @@ Result<HarvestSummary> Harvester::Run() {
   for (;;) {
     {
       std::unique_lock lk(m.stop_mu);
-      m.stop_cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return m.stopping; });
+      m.stop_cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return m.stopping || m.feeder->complete(); });
       if (m.stopping) break;
     }
     if (m.feeder->complete()) break;

@@ -10,8 +10,6 @@ namespace {
 
 constexpr double kMinRequestsPerMinute = 1.0;  // multiplicative decrease never goes below this
 constexpr double kMinTokenFraction = 0.01;     // ... nor below 1% of the token limit
-constexpr double kRampStartFraction = 1.0 / 8;
-constexpr Millis kRampStepMs = 2000;       // learned limits double this often without a 429
 constexpr Millis kProbeWaitMs = 250;       // retry hint while the single probe is outstanding
 constexpr Millis kFirstNoHintPauseMs = 1000;
 constexpr Millis kMaxNoHintPauseMs = 60'000;
@@ -94,7 +92,7 @@ void RateGovernor::AdvanceLocked(Millis now) {
   if (now > from) {
     const double seconds = static_cast<double>(now - from) / 1000.0;
     for (Dimension* d : {&req_, &tok_}) {
-      if (d->limited && !d->ramping && d->rate < d->limit) {
+      if (d->limited && d->rate < d->limit) {
         d->rate = std::min(d->limit, d->rate + opts_.increase_per_second * d->limit * seconds);
       }
     }
@@ -159,7 +157,7 @@ void RateGovernor::UpdateHeadersLocked(const RateLimitSnapshot& s, Millis now) {
   if (best) merge(tok_.header, *best->remaining, best->limit, best->reset);
 }
 
-void RateGovernor::LearnLocked(const RateLimitSnapshot& s, Millis now) {
+void RateGovernor::LearnLocked(const RateLimitSnapshot& s) {
   auto learn = [this](Dimension& d, std::optional<std::int64_t> limit) {
     if (d.known) return;
     d.known = true;
@@ -170,13 +168,14 @@ void RateGovernor::LearnLocked(const RateLimitSnapshot& s, Millis now) {
     // Assumption: limits are per minute (OpenAI/Anthropic RPM/TPM; documented).
     d.limited = true;
     d.limit = static_cast<double>(*limit);
-    d.rate = std::min(d.limit, std::max(kMinRequestsPerMinute, d.limit * kRampStartFraction));
-    d.ramping = d.rate < d.limit;
+    // From here on exactly as if configured (--rpm/--tpm): the same smoothed bucket of
+    // burst_seconds. The headers that announced the limit also say what remains, and that
+    // header budget bounds every grant, so a limit shared with other clients is not overrun.
+    d.rate = d.limit;
     d.level = Capacity(d);
   };
   learn(req_, s.limit_requests);
   learn(tok_, MinPresent(s.limit_tokens, s.limit_input_tokens, s.limit_output_tokens));
-  ramp_mark_ms_ = now;
 }
 
 GovernorGrant RateGovernor::TryAcquire(std::int64_t est_tokens) {
@@ -184,8 +183,8 @@ GovernorGrant RateGovernor::TryAcquire(std::int64_t est_tokens) {
   std::lock_guard<std::mutex> lock(mu_);
   const Millis now = clock_->NowMs();
   AdvanceLocked(now);
-  if (now < paused_until_ms_) return {false, paused_until_ms_};
-  if (probing_ && probe_outstanding_) return {false, now + kProbeWaitMs};
+  if (now < paused_until_ms_) return {false, paused_until_ms_, false};
+  if (probing_ && probe_outstanding_) return {false, now + kProbeWaitMs, false};
 
   Millis ready = now;
   auto bucket = [&](const Dimension& d, double need) {
@@ -208,14 +207,15 @@ GovernorGrant RateGovernor::TryAcquire(std::int64_t est_tokens) {
   header(req_.header, 1.0);
   header(tok_.header, std::max(1.0, est));
 
-  if (ready > now) return {false, ready};
+  if (ready > now) return {false, ready, false};
 
   if (req_.limited) req_.level -= 1;
   if (tok_.limited) tok_.level -= est;
   if (req_.header.active) req_.header.used += 1;
   if (tok_.header.active) tok_.header.used += est;
-  if (probing_) probe_outstanding_ = true;
-  return {true, 0};
+  if (!probing_) return {true, 0, false};
+  probe_outstanding_ = true;
+  return {true, 0, true};
 }
 
 void RateGovernor::OnResponse(std::int64_t est_tokens, std::optional<std::int64_t> actual_tokens,
@@ -234,19 +234,11 @@ void RateGovernor::OnResponse(std::int64_t est_tokens, std::optional<std::int64_
   }
   if (now >= paused_until_ms_) no_hint_step_ms_ = 0;  // a success after the pause ends the hint-less streak
   if (probing_) {
-    LearnLocked(limits, now);
+    LearnLocked(limits);
     probing_ = false;
     probe_outstanding_ = false;
   }
   if (HasAnyLimit(limits)) UpdateHeadersLocked(limits, now);
-  if ((req_.ramping || tok_.ramping) && now - ramp_mark_ms_ >= kRampStepMs) {
-    for (Dimension* d : {&req_, &tok_}) {
-      if (!d->ramping) continue;
-      d->rate = std::min(d->limit, d->rate * 2);
-      if (d->rate >= d->limit) d->ramping = false;
-    }
-    ramp_mark_ms_ = now;
-  }
 }
 
 void RateGovernor::OnRateLimited(std::int64_t est_tokens, std::optional<Millis> retry_after_ms,
@@ -307,7 +299,6 @@ void RateGovernor::OnRateLimited(std::int64_t est_tokens, std::optional<Millis> 
     Dimension* d = dims[i];
     if (!d->limited) continue;
     d->rate = std::max(floors[i], d->rate * opts_.decrease_factor);
-    d->ramping = false;
     ClampLevel(*d);
   }
 }
@@ -327,7 +318,7 @@ GovernorStats RateGovernor::Stats() const {
   const double seconds = now > from ? static_cast<double>(now - from) / 1000.0 : 0.0;
   auto effective = [&](const Dimension& d) {
     if (!d.limited) return 0.0;
-    if (d.ramping || d.rate >= d.limit) return d.rate;
+    if (d.rate >= d.limit) return d.rate;
     return std::min(d.limit, d.rate + opts_.increase_per_second * d.limit * seconds);
   };
   s.rpm_effective = effective(req_);

@@ -42,6 +42,9 @@ struct GovernorGrant {
   // When not granted: the earliest monotonic time (Clock::NowMs) worth asking again; always > now.
   // 0 when granted.
   Millis retry_at_ms = 0;
+  // When granted: this is the probe sent to learn the limits. Callers refused meanwhile were
+  // told to come back later; once the probe is reported they may ask again at once.
+  bool probe = false;
 };
 
 // A snapshot of a RateGovernor's state, for metrics and `status` output.
@@ -65,7 +68,8 @@ struct GovernorStats {
 // OnResponse corrects the reservation with the real usage (buckets may go into debt).
 // Headers: rate-limit headers only ever restrict further (see OnResponse).
 // Learning: with rpm or tpm == 0, one probe request is granted; its response's limit headers set
-// the limits, which are then ramped up from 1/8 (doubling every 2 s without a 429).
+// the limits, which then apply exactly as configured ones would, while the header budget from
+// the same response keeps grants within what the endpoint says remains.
 // 429s: every caller is paused until the server's hint; each distinct event multiplies the rates
 // by decrease_factor, and time without 429 adds them back linearly (AIMD).
 //
@@ -103,8 +107,8 @@ class RateGovernor {
   // hint 1 s, doubling for consecutive hint-less events up to 60 s). A 429 arriving while paused
   // (or within 1 s after the pause of its event ended) belongs to the same event: it may extend
   // the pause to its own hint but does not decrease the rates again. A new event multiplies the
-  // effective rates by decrease_factor (never below 1 rpm, nor below 1% of the token limit) and
-  // ends a ramp. `limits` as in OnResponse.
+  // effective rates by decrease_factor (never below 1 rpm, nor below 1% of the token limit).
+  // `limits` as in OnResponse.
   void OnRateLimited(std::int64_t est_tokens, std::optional<Millis> retry_after_ms,
                      const RateLimitSnapshot& limits);
 
@@ -132,14 +136,13 @@ class RateGovernor {
     double limit = 0;       // per minute
     double rate = 0;        // effective per minute, in [min_rate, limit]
     double level = 0;       // bucket content; negative = debt
-    bool ramping = false;   // learned limit still being ramped up to
     HeaderBudget header;
   };
 
   void AdvanceLocked(Millis now);
   double Capacity(const Dimension& d) const;
   void ClampLevel(Dimension& d) const;
-  void LearnLocked(const RateLimitSnapshot& limits, Millis now);
+  void LearnLocked(const RateLimitSnapshot& limits);
   void UpdateHeadersLocked(const RateLimitSnapshot& limits, Millis now);
   static double HeaderAvailable(const HeaderBudget& b, Millis now);
   static Millis HeaderReadyAt(const HeaderBudget& b, double need, Millis now);
@@ -156,7 +159,6 @@ class RateGovernor {
   Millis last_ms_ = 0;          // last time the buckets were refilled
   bool probing_ = false;
   bool probe_outstanding_ = false;
-  Millis ramp_mark_ms_ = 0;     // last ramp doubling (or the moment limits were learned)
   Millis paused_until_ms_ = 0;
   bool event_active_ = false;   // a 429 event happened (its window is below)
   Millis event_initial_end_ms_ = 0;  // end of the pause set when the current event began

@@ -108,6 +108,8 @@ void SimHttpServer::AbortSocket(int sock) {
   shutdown(sock, SHUT_RDWR);
 }
 
+bool SimHttpServer::WidenListenBacklog() { return ::listen(svr_sock_, SOMAXCONN) == 0; }
+
 void SimHttpServer::DropConnections() {
   std::lock_guard<std::mutex> lock(mu_);
   dropping_ = true;

@@ -25,6 +25,12 @@ class SimHttpServer : public httplib::Server {
   // peer sees the end at once and later writes fail. No-op for -1.
   static void AbortSocket(int sock);
 
+  // Raises the listen backlog of the bound socket from cpp-httplib's compiled-in 5 to the
+  // system maximum, so that a burst of connects (a thousand workers starting at once) is
+  // queued instead of dropped and retried by TCP a second or more later. Call after a
+  // successful bind_to_port()/bind_to_any_port(). False if listen() failed (errno set).
+  bool WidenListenBacklog();
+
   // Refuses new connections and shuts down every open one, waking idle and reading
   // workers. Call before stop(). Idempotent.
   void DropConnections();

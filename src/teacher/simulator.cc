@@ -431,6 +431,7 @@ Result<std::unique_ptr<Simulator>> Simulator::Start(const SimulatorOptions& opts
     }
     p->port = opts.port;
   }
+  if (!svr.WidenListenBacklog()) return Status::IOError("cannot listen on " + opts.host + ":" + std::to_string(p->port));
   p->listener = std::thread([p] {
     p->svr.listen_after_bind();
     p->listen_returned = true;

@@ -233,7 +233,7 @@ TEST_CASE("RateGovernor uses the smallest of total, input and output token budge
   CHECK(g.Stats().header_remaining_tokens == 600);
 }
 
-TEST_CASE("RateGovernor probes once, learns limits from headers and ramps up", "[harvest]") {
+TEST_CASE("RateGovernor probes once, then paces at the limits the headers announce", "[harvest]") {
   FakeClock clock;
   RateGovernor g(GovernorOptions{}, &clock);
   CHECK(g.Stats().probing);
@@ -250,40 +250,49 @@ TEST_CASE("RateGovernor probes once, learns limits from headers and ramps up", "
   g.OnResponse(100, 90, s);
   auto st = g.Stats();
   CHECK_FALSE(st.probing);
-  CHECK(st.rpm_effective == Approx(75));     // 600 / 8
-  CHECK(st.tpm_effective == Approx(10000));  // 80000 / 8
-  double before = 75;
-  for (double want : {150.0, 300.0, 600.0, 600.0}) {  // doubles every 2 s of successes, up to the limit
-    clock.Advance(1999);
-    g.OnResponse(100, 100, {});
-    CHECK(g.Stats().rpm_effective == Approx(before));
-    clock.Advance(1);
-    g.OnResponse(100, 100, {});
-    CHECK(g.Stats().rpm_effective == Approx(want));
-    before = want;
-  }
-  CHECK(g.Stats().tpm_effective == Approx(80000));
+  CHECK(st.rpm_effective == Approx(600));  // adopted at once: no slow start
+  CHECK(st.tpm_effective == Approx(80000));
+  // Exactly as if configured: one second's worth at once (10 of 600 rpm), then one per 100 ms.
+  GovernorGrant refusal;
+  CHECK(GrantBurst(g, 10, &refusal) == 10);
+  CHECK(refusal.retry_at_ms == clock.NowMs() + 100);
+  // Closed loop over the next minute: the learned rate is used to the full, never exceeded.
+  const std::vector<int> per_minute = RunMinutes(g, clock, 10, 1);
+  CHECK(per_minute[0] >= 599);
+  CHECK(per_minute[0] <= 600);
 }
 
-TEST_CASE("RateGovernor ramp stops at the first 429", "[harvest]") {
+TEST_CASE("RateGovernor learned limits never overrun what the probe's headers say remains", "[harvest]") {
+  FakeClock clock;
+  RateGovernor g(GovernorOptions{}, &clock);
+  REQUIRE(g.TryAcquire(10).granted);
+  RateLimitSnapshot s;
+  s.limit_requests = 6000;  // 100/s: a full bucket would admit 100 at once...
+  s.remaining_requests = 4;  // ...but other clients of the same key left only 4 (window of 60 s)
+  s.reset_requests_ms = 60'000;
+  g.OnResponse(10, 10, s);
+  CHECK(GrantBurst(g, 10, nullptr) == 4);
+}
+
+TEST_CASE("RateGovernor learned limits back off on a 429 and recover additively", "[harvest]") {
   FakeClock clock;
   RateGovernor g(GovernorOptions{}, &clock);
   REQUIRE(g.TryAcquire(0).granted);
   RateLimitSnapshot s;
   s.limit_requests = 800;
   g.OnResponse(0, 0, s);
-  CHECK(g.Stats().rpm_effective == Approx(100));
+  CHECK(g.Stats().rpm_effective == Approx(800));
   CHECK(g.Stats().tpm_effective == 0);  // no token limit announced: tokens are not limited
-  clock.Advance(2000);
-  g.OnResponse(0, 0, {});
-  CHECK(g.Stats().rpm_effective == Approx(200));
   g.OnRateLimited(0, 1000, {});
-  CHECK(g.Stats().rpm_effective == Approx(140));
+  CHECK(g.Stats().rpm_effective == Approx(560));
   clock.Advance(1000);  // pause over; from here additive increase (2% of 800 per second)
   g.OnResponse(0, 0, {});
   clock.Advance(2000);
   g.OnResponse(0, 0, {});
-  CHECK(g.Stats().rpm_effective == Approx(140 + 0.02 * 800 * 2));  // not doubled
+  CHECK(g.Stats().rpm_effective == Approx(560 + 0.02 * 800 * 2));
+  clock.Advance(60'000);
+  g.OnResponse(0, 0, {});
+  CHECK(g.Stats().rpm_effective == Approx(800));  // back at the limit, never above
 }
 
 TEST_CASE("RateGovernor without limit headers treats the endpoint as unlimited", "[harvest]") {
@@ -311,8 +320,8 @@ TEST_CASE("RateGovernor lets a new probe go after the probe failed", "[harvest]"
   RateLimitSnapshot s;
   s.limit_tokens = 6000;
   g.OnResponse(10, 10, s);
-  CHECK(g.Stats().rpm_effective == Approx(600));  // configured: no ramp
-  CHECK(g.Stats().tpm_effective == Approx(750));  // learned: ramps from 1/8
+  CHECK(g.Stats().rpm_effective == Approx(600));   // configured
+  CHECK(g.Stats().tpm_effective == Approx(6000));  // learned
 }
 
 TEST_CASE("RateGovernor honours Retry-After and counts a 429 burst as one event", "[harvest]") {
