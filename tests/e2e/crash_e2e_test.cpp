@@ -15,6 +15,7 @@
 #include "store/sha256.h"
 #include "teacher/simulator.h"
 #include "test_support/corpus_fixture.h"
+#include "test_support/db_query.h"
 #include "test_support/process.h"
 #include "test_support/temp_dir.h"
 
@@ -23,12 +24,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::unique_ptr<Simulator> StartSim(SimulatorOptions o = {}) {
-  auto s = Simulator::Start(o);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 std::vector<std::string> Harvest(const std::string& db, const Simulator& sim, std::vector<std::string> extra = {}) {
   std::vector<std::string> a = {RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "r", "--model", "sim-1",
@@ -40,37 +35,6 @@ std::vector<std::string> Harvest(const std::string& db, const Simulator& sim, st
   }
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
-}
-
-std::string QueryText(const std::string& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  std::string v = "<error>";
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
-    const unsigned char* t = sqlite3_column_text(st, 0);
-    v = t ? reinterpret_cast<const char*>(t) : "";
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
-}
-
-// job id -> sha256(content + body) of every committed response.
-std::map<std::int64_t, std::string> Snapshot(const std::string& db) {
-  std::map<std::int64_t, std::string> out;
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(h, "SELECT job_id, content, body FROM responses", -1, &st, nullptr);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string c = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
-    std::string b = reinterpret_cast<const char*>(sqlite3_column_text(st, 2));
-    out[sqlite3_column_int64(st, 0)] = Sha256Hex(c + '\0' + b);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return out;
 }
 
 // Every file under `dir` (relative path -> bytes).
@@ -109,7 +73,7 @@ TEST_CASE("kill -9 during harvest never changes or loses a committed response", 
   so.latency_jitter_ms = 15;
   so.fail_5xx = 0.03;
   so.seed = 11;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   std::mt19937 rng(99);
   std::map<std::int64_t, std::string> committed;
   for (int i = 0; i < 12; ++i) {
@@ -117,8 +81,8 @@ TEST_CASE("kill -9 during harvest never changes or loses a committed response", 
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 300)(rng)));  // random kill moment
     p.Signal(SIGKILL);
     p.Wait(30s);
-    CHECK(QueryText(db, "PRAGMA integrity_check") == "ok");
-    auto now = Snapshot(db);
+    CHECK(test::QueryText(db, "PRAGMA integrity_check") == "ok");
+    auto now = test::ResponseDigests(db);
     for (const auto& [job, digest] : committed) {
       REQUIRE(now.count(job));       // nothing vanished
       CHECK(now.at(job) == digest);  // nothing changed
@@ -127,7 +91,7 @@ TEST_CASE("kill -9 during harvest never changes or loses a committed response", 
   }
   test::Process last(Harvest(db, *sim, {"--concurrency", "8", "--max-attempts", "30"}));
   REQUIRE(last.Wait(120s) == 0);
-  auto final_snap = Snapshot(db);
+  auto final_snap = test::ResponseDigests(db);
   CHECK(final_snap.size() == static_cast<size_t>(kPrompts));
   for (const auto& [job, digest] : committed) CHECK(final_snap.at(job) == digest);
   // The final export is exactly the expected set.
@@ -201,7 +165,7 @@ TEST_CASE("kill -9 during the first open and migration leaves a usable database"
     auto store = Store::Open(StoreOptions{db});
     REQUIRE(store.ok());
     CHECK((*store)->SchemaVersion() == Store::LatestSchemaVersion());
-    CHECK(QueryText(db, "PRAGMA integrity_check") == "ok");
+    CHECK(test::QueryText(db, "PRAGMA integrity_check") == "ok");
     auto set = (*store)->GetPromptSet("s");
     if (set.ok()) CHECK((set->prompts == 0 || set->prompts == 2));
   }
@@ -215,7 +179,7 @@ TEST_CASE("a full disk stops the harvest cleanly and it resumes when space retur
   SimulatorOptions so;
   so.min_words = 150;
   so.max_words = 200;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   // RLIMIT_FSIZE is inherited by the child: the database may grow by ~1 MB, then writes fail (EFBIG).
   rlimit old{};
   getrlimit(RLIMIT_FSIZE, &old);
@@ -233,14 +197,14 @@ TEST_CASE("a full disk stops the harvest cleanly and it resumes when space retur
   CHECK(rc == 1);
   CHECK_THAT(err, Catch::Contains("cannot write to the corpus database"));
   CHECK_THAT(err, Catch::Contains("re-run the same command to resume"));
-  CHECK(QueryText(db, "PRAGMA integrity_check") == "ok");
-  const auto partial = Snapshot(db);
+  CHECK(test::QueryText(db, "PRAGMA integrity_check") == "ok");
+  const auto partial = test::ResponseDigests(db);
   CHECK(partial.size() > 0);
   CHECK(partial.size() < static_cast<size_t>(kPrompts));
   // Space returns: the same command finishes the run; what was stored is unchanged.
   test::Process again(Harvest(db, *sim, {"--concurrency", "8"}));
   REQUIRE(again.Wait(120s) == 0);
-  const auto full = Snapshot(db);
+  const auto full = test::ResponseDigests(db);
   CHECK(full.size() == static_cast<size_t>(kPrompts));
   for (const auto& [job, digest] : partial) CHECK(full.at(job) == digest);
 }
@@ -253,7 +217,7 @@ TEST_CASE("the API key never reaches the database, logs, exports, status or comm
   SimulatorOptions so;
   so.api_key = key;  // the simulator rejects requests without it: the key is really used
   so.latency_ms = 20;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   const std::vector<std::string> env = {"RETORT_FAKE_KEY=" + key};
   std::string seen;
   {

@@ -11,6 +11,7 @@
 #include "store/corpus_json.h"
 #include "teacher/simulator.h"
 #include "test_support/corpus_fixture.h"
+#include "test_support/db_query.h"
 #include "test_support/process.h"
 #include "test_support/temp_dir.h"
 
@@ -18,12 +19,6 @@ using namespace retort;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::unique_ptr<Simulator> StartSim(SimulatorOptions o) {
-  auto s = Simulator::Start(o);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 std::vector<std::string> HarvestArgs(const std::string& db, const Simulator& sim, const std::string& run,
                                      std::vector<std::string> extra = {}) {
@@ -53,18 +48,6 @@ std::int64_t CheckAllCorrect(Store& store, const std::string& run, int min_words
   return n;
 }
 
-std::int64_t CountSql(const std::string& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
-  std::int64_t v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE("harvest completes every job with correct content under a fault mix", "[e2e][harvest]") {
@@ -79,7 +62,7 @@ TEST_CASE("harvest completes every job with correct content under a fault mix", 
   so.fail_malformed = 0.01;
   so.fail_hang = 0.01;
   so.hang_ms = 5000;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "16", "--timeout", "3", "--max-attempts", "30"}));
   REQUIRE(p.Wait(120s) == 0);
   INFO(p.err());
@@ -102,7 +85,7 @@ TEST_CASE("harvest over a finished run sends nothing", "[e2e][harvest]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 40);
-  auto sim = StartSim({});
+  auto sim = test::StartSim({});
   {
     test::Process p(HarvestArgs(db, *sim, "r"));
     REQUIRE(p.Wait(60s) == 0);
@@ -121,16 +104,16 @@ TEST_CASE("harvest keeps non-retryable 4xx as failed jobs with the error body", 
   test::AddPrompts(*test::OpenStoreAt(db), "s", 10);
   SimulatorOptions so;
   so.fail_status_for_model = "400";
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   auto args = HarvestArgs(db, *sim, "bad");
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--model") args[i + 1] = "bad-model";
   test::Process p(args);
   REQUIRE(p.Wait(60s) == 0);
   CHECK(sim->Stats().requests == 10);  // not retried
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='failed' AND error_status=400 AND error_body LIKE "
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='failed' AND error_status=400 AND error_body LIKE "
                      "'%invalid_request_error%'") == 10);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 0);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == 0);
 }
 
 TEST_CASE("harvest stops on 401 naming the variable, never the key, and resumes after the fix", "[e2e][harvest]") {
@@ -138,11 +121,11 @@ TEST_CASE("harvest stops on 401 naming the variable, never the key, and resumes 
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 5);
   SimulatorOptions so;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   // The simulator accepts any key; an invalid base path makes it answer 404 instead, so use a
   // tiny auth-checking front: the simulator's fail_status_for_model with 401.
   so.fail_status_for_model = "401";
-  auto auth_sim = StartSim(so);
+  auto auth_sim = test::StartSim(so);
   auto args = HarvestArgs(db, *auth_sim, "r", {"--api-key-env", "RETORT_TEST_KEY"});
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--model") args[i + 1] = "bad-model";
@@ -151,8 +134,8 @@ TEST_CASE("harvest stops on 401 naming the variable, never the key, and resumes 
   CHECK_THAT(p.err(), Catch::Contains("RETORT_TEST_KEY"));
   CHECK_THAT(p.err(), !Catch::Contains("sk-secret-test-key"));
   CHECK(auth_sim->Stats().requests >= 1);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='pending'") == 5);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE lock_owner IS NULL") == 1);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='pending'") == 5);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE lock_owner IS NULL") == 1);
 }
 
 TEST_CASE("harvest never exceeds the simulator's RPM limit", "[e2e][harvest][governor]") {
@@ -161,7 +144,7 @@ TEST_CASE("harvest never exceeds the simulator's RPM limit", "[e2e][harvest][gov
   test::AddPrompts(*test::OpenStoreAt(db), "s", 60);
   SimulatorOptions so;
   so.rpm = 1200;  // 20 per second
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::Process p(HarvestArgs(db, *sim, "r", {"--rpm", "1200", "--concurrency", "32"}));
   REQUIRE(p.Wait(60s) == 0);
   SimulatorStats st = sim->Stats();
@@ -176,7 +159,7 @@ TEST_CASE("harvest learns an unknown limit from headers with few 429s", "[e2e][h
   test::AddPrompts(*test::OpenStoreAt(db), "s", 80);
   SimulatorOptions so;
   so.rpm = 1800;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "64"}));
   REQUIRE(p.Wait(90s) == 0);
   SimulatorStats st = sim->Stats();
@@ -194,7 +177,7 @@ TEST_CASE("harvest survives repeated kill -9 with every job done exactly once", 
   // kill lands mid-run, however fast the machine.
   so.latency_ms = 20;
   so.latency_jitter_ms = 20;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   std::mt19937 rng(12345);
   int kills = 0;
   for (int i = 0; i < 12; ++i) {
@@ -205,14 +188,14 @@ TEST_CASE("harvest survives repeated kill -9 with every job done exactly once", 
     if (rc == 128 + SIGKILL) ++kills;
   }
   CHECK(kills >= 10);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") < kPrompts);  // the kills interrupted real work
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") < kPrompts);  // the kills interrupted real work
   test::Process last(HarvestArgs(db, *sim, "r", {"--concurrency", "8"}));
   REQUIRE(last.Wait(120s) == 0);
   auto store = test::OpenStoreAt(db);
   CHECK(CheckAllCorrect(*store, "r") == kPrompts);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == kPrompts);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == kPrompts);
-  CHECK(CountSql(db, "PRAGMA integrity_check") != -1);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == kPrompts);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == kPrompts);
+  CHECK(test::QueryText(db, "PRAGMA integrity_check") == "ok");
   // Sent twice only when in flight at a kill: at most concurrency (2) per kill.
   CHECK(sim->Stats().requests <= kPrompts + 2 * 12);
 }
@@ -223,27 +206,27 @@ TEST_CASE("harvest stops gracefully on SIGTERM and resumes", "[e2e][harvest]") {
   test::AddPrompts(*test::OpenStoreAt(db), "s", 200);
   SimulatorOptions so;
   so.latency_ms = 50;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   {
     test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "4", "--progress", "json",
                                                 "--progress-interval", "0.2"}));
     // Wait until progress shows some work done, then ask it to stop.
     auto store = test::OpenStoreAt(db);
-    for (int i = 0; i < 500 && CountSql(db, "SELECT COUNT(*) FROM responses") < 10; ++i)
+    for (int i = 0; i < 500 && test::QueryInt(db, "SELECT COUNT(*) FROM responses") < 10; ++i)
       std::this_thread::sleep_for(20ms);  // polling the database for progress, bounded
     p.Signal(SIGTERM);
     CHECK(p.Wait(30s) == 0);
     CHECK_THAT(p.err(), Catch::Contains("\"done\""));
   }
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='leased'") == 0);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE state='stopped' AND lock_owner IS NULL") == 1);
-  const std::int64_t done_then = CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'");
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='leased'") == 0);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE state='stopped' AND lock_owner IS NULL") == 1);
+  const std::int64_t done_then = test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'");
   CHECK(done_then < 200);
   // Every request that was answered was stored: nothing in flight was lost.
   CHECK(sim->Stats().ok == done_then);
   test::Process resume(HarvestArgs(db, *sim, "r", {"--concurrency", "16"}));
   REQUIRE(resume.Wait(60s) == 0);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 200);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 200);
   CHECK(sim->Stats().ok == 200);
 }
 
@@ -253,9 +236,9 @@ TEST_CASE("a second harvester on the same run refuses clearly", "[e2e][harvest]"
   test::AddPrompts(*test::OpenStoreAt(db), "s", 50);
   SimulatorOptions so;
   so.latency_ms = 200;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::Process first(HarvestArgs(db, *sim, "r", {"--concurrency", "1"}));
-  for (int i = 0; i < 500 && CountSql(db, "SELECT COUNT(*) FROM runs WHERE lock_owner IS NOT NULL") < 1; ++i)
+  for (int i = 0; i < 500 && test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE lock_owner IS NOT NULL") < 1; ++i)
     std::this_thread::sleep_for(10ms);  // bounded poll until the first holds the lock
   test::Process second(HarvestArgs(db, *sim, "r", {"--concurrency", "1"}));
   CHECK(second.Wait(30s) == 1);
@@ -268,10 +251,10 @@ TEST_CASE("harvest with a budget stops before crossing it", "[e2e][harvest]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 50);
-  auto sim = StartSim({});
+  auto sim = test::StartSim({});
   test::Process p(HarvestArgs(db, *sim, "r", {"--max-requests", "20", "--concurrency", "4"}));
   REQUIRE(p.Wait(60s) == 0);
   CHECK(sim->Stats().requests == 20);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 20);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 20);
   CHECK_THAT(p.out(), Catch::Contains("max-requests"));
 }

@@ -13,6 +13,7 @@
 #include "store/sha256.h"
 #include "teacher/simulator.h"
 #include "test_support/corpus_fixture.h"
+#include "test_support/db_query.h"
 #include "test_support/process.h"
 #include "test_support/temp_dir.h"
 
@@ -75,47 +76,12 @@ std::vector<std::string> Unprivileged(std::vector<std::string> argv) {
   return argv;
 }
 
-std::unique_ptr<Simulator> StartSim() {
-  auto s = Simulator::Start({});
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
-
 std::vector<std::string> Harvest(const std::string& db, const Simulator& sim, std::vector<std::string> extra = {}) {
   std::vector<std::string> a = {RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "r", "--model", "sim-1",
                                 "--base-url", "http://127.0.0.1:" + std::to_string(sim.port()) + "/v1",
                                 "--progress", "off", "--concurrency", "4"};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
-}
-
-std::int64_t Count(const std::string& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  std::int64_t v = -1;
-  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-    v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
-}
-
-// job id -> sha256(content, body) of every committed response.
-std::map<std::int64_t, std::string> Responses(const std::string& db) {
-  std::map<std::int64_t, std::string> out;
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(h, "SELECT job_id, content, body FROM responses", -1, &st, nullptr);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::string c = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
-    std::string b = reinterpret_cast<const char*>(sqlite3_column_text(st, 2));
-    out[sqlite3_column_int64(st, 0)] = Sha256Hex(c + '\0' + b);
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return out;
 }
 
 // Every file of the database directory (name -> SHA-256 of its bytes): the database and any
@@ -157,13 +123,13 @@ TEST_CASE("harvest on a read-only database stops with a clear message and resume
   const std::string db = dir + "/c.db";
   const int kPrompts = 60;
   test::AddPrompts(*test::OpenStoreAt(db), "s", kPrompts);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   MakeWritable(dir);
   {
     test::Process first(Unprivileged(Harvest(db, *sim, {"--max-requests", "20"})));
     REQUIRE(first.Wait(60s) == 0);
   }
-  const auto partial = Responses(db);
+  const auto partial = test::ResponseDigests(db);
   REQUIRE(partial.size() == 20);
   const std::int64_t requests_before = sim->Stats().requests;
 
@@ -181,10 +147,10 @@ TEST_CASE("harvest on a read-only database stops with a clear message and resume
   MakeWritable(dir);
   test::Process again(Unprivileged(Harvest(db, *sim)));
   REQUIRE(again.Wait(120s) == 0);
-  const auto full = Responses(db);
+  const auto full = test::ResponseDigests(db);
   CHECK(full.size() == static_cast<size_t>(kPrompts));
-  CHECK(Count(db, "SELECT COUNT(*) FROM jobs WHERE state = 'done'") == kPrompts);
-  CHECK(Count(db, "SELECT COUNT(*) FROM responses") == kPrompts);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state = 'done'") == kPrompts);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == kPrompts);
   CHECK(sim->Stats().requests == kPrompts);  // 20 before, 40 now: none repeated
   for (const auto& [job, digest] : partial) CHECK(full.at(job) == digest);
 }
@@ -197,7 +163,7 @@ TEST_CASE("harvest refuses a database whose directory alone is read-only", "[e2e
   REQUIRE(chmod(tmp.path().c_str(), 0755) == 0);
   const std::string db = dir + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 10);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   REQUIRE(chmod(db.c_str(), 0666) == 0);
   REQUIRE(chmod(dir.c_str(), 0555) == 0);
   const auto before = DirState(dir);
@@ -207,7 +173,7 @@ TEST_CASE("harvest refuses a database whose directory alone is read-only", "[e2e
   CHECK(DirState(dir) == before);
   CHECK(sim->Stats().requests == 0);
   MakeWritable(dir);
-  CHECK(Count(db, "SELECT COUNT(*) FROM responses") == 0);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == 0);
 }
 
 TEST_CASE("import into a read-only database stops with a clear message and changes nothing", "[e2e][crash]") {
@@ -227,6 +193,6 @@ TEST_CASE("import into a read-only database stops with a clear message and chang
   CheckReadOnlyMessage(p.err(), db);
   CHECK(DirState(dir) == before);
   MakeWritable(dir);
-  CHECK(Count(db, "SELECT COUNT(*) FROM prompts") == 5);
-  CHECK(Count(db, "SELECT COUNT(*) FROM prompt_sets WHERE name = 't'") == 0);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM prompts") == 5);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM prompt_sets WHERE name = 't'") == 0);
 }

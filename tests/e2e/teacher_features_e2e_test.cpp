@@ -11,6 +11,7 @@
 #include "store/corpus_json.h"
 #include "teacher/simulator.h"
 #include "test_support/corpus_fixture.h"
+#include "test_support/db_query.h"
 #include "test_support/process.h"
 #include "test_support/temp_dir.h"
 
@@ -18,12 +19,6 @@ using namespace retort;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::unique_ptr<Simulator> StartSim(SimulatorOptions o = {}) {
-  auto s = Simulator::Start(o);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 std::string Url(const Simulator& sim, const std::string& path = "/v1") {
   return "http://127.0.0.1:" + std::to_string(sim.port()) + path;
@@ -59,7 +54,7 @@ TEST_CASE("anthropic-messages harvest stores answers, thinking and usage", "[e2e
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 20);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   REQUIRE(Harvest(db, "a", {"--provider", "anthropic-messages", "--base-url", Url(*sim, ""), "--max-tokens", "2000",
                             "--extra-body", R"({"thinking":{"type":"enabled","budget_tokens":1024}})"}) == 0);
   auto store = test::OpenStoreAt(db);
@@ -84,7 +79,7 @@ TEST_CASE("streamed and non-streamed harvests store identical results and cut st
   so.reasoning = "reasoning_content";
   so.fail_truncate = 0.2;  // streams stop halfway with no [DONE]
   so.seed = 3;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   for (const char* provider : {"openai-chat", "anthropic-messages"}) {
     INFO(provider);
     const bool openai = std::string(provider) == "openai-chat";
@@ -119,7 +114,7 @@ TEST_CASE("logprobs are requested, stored per token and read back", "[e2e][teach
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 10);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   REQUIRE(Harvest(db, "lp", {"--base-url", Url(*sim), "--logprobs", "3"}) == 0);
   auto store = test::OpenStoreAt(db);
   auto rows = Rows(*store, "lp");
@@ -145,7 +140,7 @@ TEST_CASE("reasoning is captured from every field form and split from <think>", 
     test::AddPrompts(*test::OpenStoreAt(db), "s", 5);
     SimulatorOptions so;
     so.reasoning = mode;
-    auto sim = StartSim(so);
+    auto sim = test::StartSim(so);
     std::vector<std::string> extra = {"--base-url", Url(*sim)};
     if (mode == "think") extra.push_back("--split-think");
     REQUIRE(Harvest(db, "r", extra) == 0);
@@ -163,7 +158,7 @@ TEST_CASE("samples use n per request when supported and else one request per sam
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 10);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   REQUIRE(Harvest(db, "n", {"--base-url", Url(*sim), "--samples", "3", "--n-per-request", "--seed", "5"}) == 0);
   CHECK(sim->Stats().requests == 10);
   REQUIRE(Harvest(db, "sep", {"--base-url", Url(*sim), "--samples", "3", "--seed", "5"}) == 0);
@@ -183,7 +178,7 @@ TEST_CASE("max-cost budget stops the run before the budget would be crossed", "[
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 100);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   // $1 per million input and $2 per million output tokens; each request costs ~0.0001.
   std::string out;
   REQUIRE(Harvest(db, "c", {"--base-url", Url(*sim), "--max-tokens", "40", "--price-input", "1", "--price-output",
@@ -217,8 +212,8 @@ TEST_CASE("replicas share the jobs and survive one being killed mid-run", "[e2e]
   test::AddPrompts(*test::OpenStoreAt(db), "s", 300);
   SimulatorOptions so;
   so.latency_ms = 5;
-  auto a = StartSim(so);
-  auto b = StartSim(so);
+  auto a = test::StartSim(so);
+  auto b = test::StartSim(so);
   test::Process p({RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "rep", "--model", "sim-1", "--progress",
                    "off", "--base-url", Url(*a), "--base-url", Url(*b), "--concurrency", "4", "--timeout", "2",
                    "--max-attempts", "50"});

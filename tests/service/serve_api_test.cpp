@@ -10,6 +10,7 @@
 
 #include "service/serve_fixture.h"
 #include "teacher/simulator.h"
+#include "test_support/db_query.h"
 #include "test_support/temp_dir.h"
 
 using namespace retort;
@@ -17,12 +18,6 @@ using namespace std::chrono_literals;
 using test::json;
 
 namespace {
-
-std::unique_ptr<Simulator> StartSim(SimulatorOptions o = {}) {
-  auto s = Simulator::Start(o);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
 
 std::string Jsonl(int n) {
   std::string out;
@@ -81,7 +76,7 @@ Scrape ParseMetrics(const std::string& text) {
 TEST_CASE("serve full cycle: upload a set, harvest, export, manifest, metrics families", "[service]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   test::ServeProcess srv(db);
   CHECK(srv.Json("GET", "/healthz")["status"] == "ok");
   // Upload with one bad line: reported like `retort import`, the rest stored.
@@ -162,7 +157,7 @@ TEST_CASE("serve answers every error with the right status and a JSON error nami
   const std::string db = dir.path() + "/c.db";
   SimulatorOptions so;
   so.latency_ms = 50;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::ServeProcess srv(db, {"--max-body-bytes", "4096"});
   auto expect = [&](const std::string& method, const std::string& path, const std::string& body, int status,
                     const std::string& code, const std::string& needle) {
@@ -250,7 +245,7 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
   }
   const std::string kKey = "sk-test-SECRET-123";
   const std::string kToken = "tok-test-SECRET-456";
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   // Bound to every interface; the test only ever connects over 127.0.0.1.
   test::ServeProcess srv(db, {"--token-env", "RETORT_TEST_TOKEN", "--log-level", "debug"},
                          {"RETORT_TEST_KEY=" + kKey, "RETORT_TEST_TOKEN=" + kToken}, "0.0.0.0");

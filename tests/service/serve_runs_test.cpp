@@ -9,6 +9,7 @@
 #include "service/serve_fixture.h"
 #include "teacher/simulator.h"
 #include "test_support/corpus_fixture.h"
+#include "test_support/db_query.h"
 #include "test_support/temp_dir.h"
 
 using namespace retort;
@@ -16,24 +17,6 @@ using namespace std::chrono_literals;
 using test::json;
 
 namespace {
-
-std::unique_ptr<Simulator> StartSim(SimulatorOptions o = {}) {
-  auto s = Simulator::Start(o);
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
-
-std::int64_t CountSql(const std::string& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr);
-  std::int64_t v = -1;
-  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(h);
-  return v;
-}
 
 bool StateIs(const json& j, const std::string& s) { return j.value("state", "") == s; }
 
@@ -43,7 +26,7 @@ TEST_CASE("serve harvests a run started over the API to completion", "[service]"
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 60);
-  auto sim = StartSim();
+  auto sim = test::StartSim();
   test::ServeProcess srv(db);
   json started = srv.Json("POST", "/v1/runs", test::RunBody("r1", sim->port()).dump(), 202);
   CHECK(started["name"] == "r1");
@@ -75,7 +58,7 @@ TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
   test::AddPrompts(*test::OpenStoreAt(db), "s", 80);
   SimulatorOptions so;
   so.latency_ms = 40;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::ServeProcess srv(db);
   json body = test::RunBody("r", sim->port());
   body["concurrency"] = 2;
@@ -103,7 +86,7 @@ TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
   CHECK(srv.Json("POST", "/v1/runs/r/resume")["harvesting"] == true);
   json done = srv.PollRun("r", [](const json& j) { return StateIs(j, "done"); });
   CHECK(done["jobs"]["done"] == 80);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 80);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == 80);
 
   // Cancel: a second run stops and stays cancelled.
   test::AddPrompts(*test::OpenStoreAt(db), "s2", 80);
@@ -117,7 +100,7 @@ TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
   CHECK(srv.Request("POST", "/v1/runs/c/resume").first == 409);
   CHECK(srv.Request("POST", "/v1/runs/c/cancel").first == 409);
   CHECK(srv.Request("POST", "/v1/runs", b2.dump()).first == 409);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE name='c' AND state='cancelled'") == 1);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE name='c' AND state='cancelled'") == 1);
 }
 
 TEST_CASE("serve harvests two runs at once", "[service]") {
@@ -130,7 +113,7 @@ TEST_CASE("serve harvests two runs at once", "[service]") {
   }
   SimulatorOptions so;
   so.latency_ms = 20;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   test::ServeProcess srv(db);
   json ba = test::RunBody("ra", sim->port(), "a");
   json bb = test::RunBody("rb", sim->port(), "b");
@@ -152,7 +135,7 @@ TEST_CASE("serve harvests two runs at once", "[service]") {
   CHECK(srv.PollRun("ra", [](const json& j) { return StateIs(j, "done"); })["jobs"]["done"] == 60);
   CHECK(srv.PollRun("rb", [](const json& j) { return StateIs(j, "done"); })["jobs"]["done"] == 60);
   CHECK(sim->Stats().ok == 120);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 120);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == 120);
 }
 
 TEST_CASE("serve resumes a run after a restart mid-run, every job done exactly once", "[service][crash]") {
@@ -162,7 +145,7 @@ TEST_CASE("serve resumes a run after a restart mid-run, every job done exactly o
   test::AddPrompts(*test::OpenStoreAt(db), "s", 60);
   SimulatorOptions so;
   so.latency_ms = 100;
-  auto sim = StartSim(so);
+  auto sim = test::StartSim(so);
   {
     test::ServeProcess srv(db);
     json b = test::RunBody("r", sim->port());
@@ -174,22 +157,22 @@ TEST_CASE("serve resumes a run after a restart mid-run, every job done exactly o
     INFO(srv.process().err());
     if (sig == SIGTERM) {
       CHECK(rc == 0);
-      CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE state='paused' AND stop_reason='paused by server shutdown'") == 1);
-      CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='leased'") == 0);
+      CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE state='paused' AND stop_reason='paused by server shutdown'") == 1);
+      CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='leased'") == 0);
     } else {
       CHECK(rc == 128 + SIGKILL);
     }
   }
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") < 60);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") < 60);
   test::ServeProcess again(db);
   json done = again.PollRun("r", [](const json& j) { return StateIs(j, "done"); });
   CHECK(done["jobs"]["done"] == 60);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM responses") == 60);
-  CHECK(CountSql(db, "SELECT COUNT(DISTINCT job_id) FROM responses") == 60);
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 60);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == 60);
+  CHECK(test::QueryInt(db, "SELECT COUNT(DISTINCT job_id) FROM responses") == 60);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 60);
   again.process().Signal(SIGTERM);
   CHECK(again.process().Wait(60s) == 0);
   CHECK_THAT(again.process().err(), Catch::Contains("resuming"));
   // A finished run is not touched by the shutdown.
-  CHECK(CountSql(db, "SELECT COUNT(*) FROM runs WHERE state='done'") == 1);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE state='done'") == 1);
 }
