@@ -52,7 +52,8 @@ asan() {
 }
 
 tsan() {
-  build build-tsan -DRETORT_SANITIZE=thread
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRETORT_SANITIZE=thread >/dev/null
+  cmake --build build-tsan -j "$JOBS" --target retort_integration_tests  # only what it runs
   # The concurrent parts: harvest engine, transport, simulator, service, end-to-end runs.
   (cd build-tsan && ctest --output-on-failure --no-tests=error -j "$JOBS" -L integration)
 }
