@@ -175,8 +175,11 @@ class Store {
   Result<PromptSetInfo> GetPromptSet(const std::string& name);    // NotFound
   Result<std::vector<PromptSetInfo>> ListPromptSets();
   // Inserts `prompts` (key, content_hash, messages, metadata set by the caller) with `sources`
-  // ("file:line") in one transaction (joins an enclosing one). outcomes[i] says what happened:
-  // duplicate content is stored once; the same key with other content is kKeyConflict.
+  // ("file:line") in one transaction. Inside InTransaction it joins the enclosing transaction
+  // without a savepoint (a savepoint copies every page it touches to a statement journal):
+  // on an error the rows inserted so far stay in that transaction, so the caller must fail it
+  // (return the error from its callback). outcomes[i] says what happened: duplicate content
+  // is stored once; the same key with other content is kKeyConflict.
   Status InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prompts,
                        const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes);
 

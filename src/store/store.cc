@@ -165,7 +165,7 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
                             const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes) {
   std::lock_guard lk(impl_->mu);
   outcomes->assign(prompts.size(), ImportOutcome::kInserted);
-  return impl_->Txn([&]() -> Status {
+  return impl_->JoinTxn([&]() -> Status {
     // Insert first; only a conflict (on key or content hash) costs a lookup. Same outcomes as
     // looking up the key, then the hash, before inserting.
     Result<SqliteStmt> ins = impl_->db->Cached(
