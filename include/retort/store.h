@@ -227,6 +227,10 @@ class Store {
   // database (an export never needs the raw body), and stays empty in the ExportRow.
   Status ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
                          const std::function<Status(const ExportRow&)>& fn);
+  // The same in pages of at most 1024 rows, in order; `fn` may move the rows out of *page.
+  // The store lock is not held while `fn` runs, so another thread may consume the pages.
+  Status ForEachResponsePage(std::int64_t run_id, const ResponseColumns& cols,
+                             const std::function<Status(std::vector<ExportRow>* page)>& fn);
   Result<std::int64_t> BeginExport(std::int64_t run_id, const std::string& out_dir, const std::string& options_json);
   Status FinishExport(std::int64_t export_id, bool ok, const std::string& manifest_json, const std::string& error);
   Result<ExportInfo> GetExport(std::int64_t export_id);
