@@ -77,6 +77,7 @@ Status CompressedFile::WaitIdle() {
   impl_->cv.wait(lk, [&] { return !impl_->busy; });
   return impl_->worker_status;
 }
+
 CompressedFile::~CompressedFile() {
   Impl& m = *impl_;
   {
