@@ -175,8 +175,11 @@ class Store {
   Result<PromptSetInfo> GetPromptSet(const std::string& name);    // NotFound
   Result<std::vector<PromptSetInfo>> ListPromptSets();
   // Inserts `prompts` (key, content_hash, messages, metadata set by the caller) with `sources`
-  // ("file:line") in one transaction (joins an enclosing one). outcomes[i] says what happened:
-  // duplicate content is stored once; the same key with other content is kKeyConflict.
+  // ("file:line") in one transaction. Inside InTransaction it joins the enclosing transaction
+  // without a savepoint (a savepoint copies every page it touches to a statement journal):
+  // on an error the rows inserted so far stay in that transaction, so the caller must fail it
+  // (return the error from its callback). outcomes[i] says what happened: duplicate content
+  // is stored once; the same key with other content is kKeyConflict.
   Status InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prompts,
                        const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes);
 
@@ -224,6 +227,10 @@ class Store {
   // database (an export never needs the raw body), and stays empty in the ExportRow.
   Status ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
                          const std::function<Status(const ExportRow&)>& fn);
+  // The same in pages of at most 1024 rows, in order; `fn` may move the rows out of *page.
+  // The store lock is not held while `fn` runs, so another thread may consume the pages.
+  Status ForEachResponsePage(std::int64_t run_id, const ResponseColumns& cols,
+                             const std::function<Status(std::vector<ExportRow>* page)>& fn);
   Result<std::int64_t> BeginExport(std::int64_t run_id, const std::string& out_dir, const std::string& options_json);
   Status FinishExport(std::int64_t export_id, bool ok, const std::string& manifest_json, const std::string& error);
   Result<ExportInfo> GetExport(std::int64_t export_id);

@@ -5,8 +5,11 @@
 #include <zstd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "store/sha256.h"
@@ -18,7 +21,14 @@ struct CompressedFile::Impl {
   Compression c = Compression::kNone;
   std::FILE* f = nullptr;
   Sha256 sha;
-  std::string in;             // pending uncompressed bytes
+  std::string in;             // pending uncompressed bytes (the caller's buffer)
+  std::string work;           // the worker's buffer: owned by the worker while `busy`
+  std::mutex mu;
+  std::condition_variable cv;
+  bool busy = false;          // guarded by mu: the worker is compressing `work`
+  bool stop = false;          // guarded by mu
+  Status worker_status;       // guarded by mu: first failure of the worker
+  std::thread worker;
   std::vector<char> out;      // compressor output buffer
   z_stream z{};
   bool z_init = false;
@@ -43,8 +53,40 @@ const char* CompressedFile::Extension(Compression c) {
   return ".jsonl";
 }
 
-CompressedFile::CompressedFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-CompressedFile::~CompressedFile() = default;
+CompressedFile::CompressedFile(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->worker = std::thread([this] { WorkerLoop(); });
+}
+
+void CompressedFile::WorkerLoop() {
+  Impl& m = *impl_;
+  std::unique_lock lk(m.mu);
+  for (;;) {
+    m.cv.wait(lk, [&] { return m.busy || m.stop; });
+    if (!m.busy) return;  // stop requested and nothing left
+    lk.unlock();
+    Status st = Pump(m.work, false);
+    lk.lock();
+    if (m.worker_status.ok()) m.worker_status = st;
+    m.busy = false;
+    m.cv.notify_all();
+  }
+}
+
+Status CompressedFile::WaitIdle() {
+  std::unique_lock lk(impl_->mu);
+  impl_->cv.wait(lk, [&] { return !impl_->busy; });
+  return impl_->worker_status;
+}
+
+CompressedFile::~CompressedFile() {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lk(m.mu);
+    m.stop = true;
+  }
+  m.cv.notify_all();
+  m.worker.join();  // after its current buffer, if any
+}
 
 Result<std::unique_ptr<CompressedFile>> CompressedFile::Create(const std::string& path, Compression c) {
   auto impl = std::make_unique<Impl>();
@@ -53,6 +95,7 @@ Result<std::unique_ptr<CompressedFile>> CompressedFile::Create(const std::string
   impl->f = std::fopen(path.c_str(), "wb");
   if (!impl->f) return Status::IOError("cannot create '" + path + "': " + std::strerror(errno));
   impl->in.reserve(kInBuffer + (64 << 10));
+  impl->work.reserve(kInBuffer + (64 << 10));
   if (c == Compression::kGzip) {
     // windowBits 15 + 16: gzip wrapper; zlib writes mtime 0 and no name: deterministic.
     if (deflateInit2(&impl->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
@@ -78,18 +121,19 @@ Status CompressedFile::Emit(const char* p, size_t n) {
   return Status::OK();
 }
 
-// Compresses impl_->in (all of it); `end` finishes the stream.
-Status CompressedFile::Pump(bool end) {
+// Compresses `in` (all of it); `end` finishes the stream. Runs on the worker, or on the
+// caller once the worker is idle (Finish).
+Status CompressedFile::Pump(std::string& in_buf, bool end) {
   Impl& m = *impl_;
   auto emit = [this](const char* p, size_t n) { return Emit(p, n); };
   if (m.c == Compression::kNone) {
-    Status s = emit(m.in.data(), m.in.size());
-    m.in.clear();
+    Status s = emit(in_buf.data(), in_buf.size());
+    in_buf.clear();
     return s;
   }
   if (m.c == Compression::kGzip) {
-    m.z.next_in = reinterpret_cast<Bytef*>(m.in.data());
-    m.z.avail_in = static_cast<uInt>(m.in.size());
+    m.z.next_in = reinterpret_cast<Bytef*>(in_buf.data());
+    m.z.avail_in = static_cast<uInt>(in_buf.size());
     for (;;) {
       m.z.next_out = reinterpret_cast<Bytef*>(m.out.data());
       m.z.avail_out = static_cast<uInt>(m.out.size());
@@ -98,10 +142,10 @@ Status CompressedFile::Pump(bool end) {
       RETORT_RETURN_IF_ERROR(emit(m.out.data(), m.out.size() - m.z.avail_out));
       if (end ? rc == Z_STREAM_END : (m.z.avail_in == 0 && m.z.avail_out != 0)) break;
     }
-    m.in.clear();
+    in_buf.clear();
     return Status::OK();
   }
-  ZSTD_inBuffer in{m.in.data(), m.in.size(), 0};
+  ZSTD_inBuffer in{in_buf.data(), in_buf.size(), 0};
   for (;;) {
     ZSTD_outBuffer out{m.out.data(), m.out.size(), 0};
     size_t rem = ZSTD_compressStream2(m.zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
@@ -109,22 +153,32 @@ Status CompressedFile::Pump(bool end) {
     RETORT_RETURN_IF_ERROR(emit(m.out.data(), out.pos));
     if (end ? rem == 0 : in.pos == in.size) break;
   }
-  m.in.clear();
+  in_buf.clear();
   return Status::OK();
 }
 
 Status CompressedFile::Write(std::string_view data) {
   if (impl_->finished) return Status::Internal("CompressedFile::Write after Finish");
   uncompressed_bytes_ += static_cast<std::int64_t>(data.size());
-  impl_->in.append(data);
-  if (impl_->in.size() < kInBuffer) return Status::OK();
-  return Pump(false);
+  Impl& m = *impl_;
+  m.in.append(data);
+  if (m.in.size() < kInBuffer) return Status::OK();
+  // Hand the full buffer to the worker once it is done with the previous one.
+  RETORT_RETURN_IF_ERROR(WaitIdle());
+  {
+    std::lock_guard lk(m.mu);
+    m.in.swap(m.work);
+    m.busy = true;
+  }
+  m.cv.notify_all();
+  return Status::OK();
 }
 
 Status CompressedFile::Finish() {
   if (impl_->finished) return Status::OK();
   impl_->finished = true;
-  RETORT_RETURN_IF_ERROR(Pump(true));
+  RETORT_RETURN_IF_ERROR(WaitIdle());
+  RETORT_RETURN_IF_ERROR(Pump(impl_->in, true));
   std::FILE* f = impl_->f;
   impl_->f = nullptr;
   if (std::fflush(f) != 0 || std::fclose(f) != 0)

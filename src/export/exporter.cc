@@ -1,4 +1,4 @@
-// Exporter: ForEachResponse -> filter -> split -> format -> shards, then manifest, card, atomic rename.
+// Exporter: RowPrefetcher (reader thread) -> filter -> split -> format -> shards (writer threads), manifest, card, rename.
 #include "retort/exporter.h"
 
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include "export/export_filter.h"
 #include "export/manifest.h"
 #include "export/record_formatter.h"
+#include "export/row_prefetcher.h"
 #include "export/shard_writer.h"
 #include "export/split_assigner.h"
 
@@ -155,7 +156,15 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   ResponseColumns cols;
   cols.raw_body = false;  // never exported
   cols.logprobs = opts.with_logprobs;
-  RETORT_RETURN_IF_ERROR(store.ForEachResponse(run.id, cols, [&p](const ExportRow& row) { return p.Row(row); }));
+  {
+    // The store is read on a second thread, a few pages ahead; formatting and the writers'
+    // worker threads consume them here.
+    RowPrefetcher rows(store, run.id, cols);
+    std::vector<ExportRow> page;
+    while (rows.Next(&page))
+      for (const ExportRow& row : page) RETORT_RETURN_IF_ERROR(p.Row(row));
+    RETORT_RETURN_IF_ERROR(rows.status());
+  }
   for (size_t i = 0; i < splits.size(); ++i) {
     Result<std::vector<ShardInfo>> shards = writers[i]->Finish();
     if (!shards.ok()) return shards.status();

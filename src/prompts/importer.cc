@@ -1,13 +1,14 @@
-// Importer: streams lines -> PromptLineParser -> batched Store::InsertPrompts, counting outcomes.
+// Importer: LineParserThread (read + parse) -> chunked Store::InsertPrompts in large transactions, counting outcomes.
 #include "retort/importer.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "prompts/line_reader.h"
+#include "prompts/line_parser_thread.h"
 #include "prompts/prompt_line_parser.h"
 
 namespace retort {
@@ -76,34 +77,56 @@ class FileImport {
 
   ImportSummary& summary() { return sum_; }
 
-  // Reads every line of `f`. In strict mode returns Cancelled at the first bad line.
+  // Reads every line of `f` (parsed on a LineParserThread), committing a transaction every
+  // batch_size stored prompts; the Store gets them in chunks of at most kChunkLines, so memory
+  // does not grow with batch_size. In strict mode returns Cancelled at the first bad line.
   Status Run(std::FILE* f) {
-    LineReader reader(f, static_cast<size_t>(opts_.max_line_bytes));
-    std::string_view line;
-    bool too_long = false;
-    for (std::int64_t lineno = 1;; ++lineno) {
-      Result<bool> more = reader.Next(&line, &too_long);
-      if (!more.ok()) return more.status().WithContext(display_);
-      if (!*more) break;
-      ++sum_.lines;
-      ParsedLine p = ParseImportLine(line, lineno == 1, too_long, opts_.max_line_bytes, opts_.text);
-      if (p.blank) {
-        ++sum_.blank;
-        continue;
-      }
-      if (!p.ok) {
-        RETORT_RETURN_IF_ERROR(Reject(lineno, p.error));
-        continue;
-      }
-      batch_.push_back(std::move(p.prompt));
-      sources_.push_back(display_ + ":" + std::to_string(lineno));
-      linenos_.push_back(lineno);
-      if (batch_.size() >= static_cast<size_t>(opts_.batch_size)) RETORT_RETURN_IF_ERROR(Flush());
-    }
-    return Flush();
+    LineParserThread parser(f, display_, static_cast<size_t>(opts_.max_line_bytes), opts_.text);
+    bool eof = false;
+    while (!eof) RETORT_RETURN_IF_ERROR(store_.InTransaction([&] { return RunTransaction(parser, &eof); }));
+    return Status::OK();
   }
 
  private:
+  // Consumes lines until batch_size prompts went to the Store in this transaction, or the end
+  // of the file (then sets *eof).
+  Status RunTransaction(LineParserThread& parser, bool* eof) {
+    const auto txn_prompts = static_cast<size_t>(opts_.batch_size);
+    const size_t flush_at = std::min(txn_prompts, LineParserThread::kChunkLines);
+    size_t in_txn = 0;
+    for (;;) {
+      if (pos_ == chunk_.lines.size()) {
+        if (chunk_.eof) {
+          RETORT_RETURN_IF_ERROR(Flush());
+          if (!chunk_.status.ok()) return chunk_.status.WithContext(display_);
+          *eof = true;
+          return Status::OK();
+        }
+        parser.Next(&chunk_);
+        pos_ = 0;
+        continue;
+      }
+      ParsedFileLine& l = chunk_.lines[pos_++];
+      ++sum_.lines;
+      if (l.p.blank) {
+        ++sum_.blank;
+        continue;
+      }
+      if (!l.p.ok) {
+        RETORT_RETURN_IF_ERROR(Reject(l.lineno, l.p.error));
+        continue;
+      }
+      batch_.push_back(std::move(l.p.prompt));
+      sources_.push_back(std::move(l.source));
+      linenos_.push_back(l.lineno);
+      ++in_txn;
+      if (batch_.size() >= flush_at || in_txn >= txn_prompts) {
+        RETORT_RETURN_IF_ERROR(Flush());
+        if (in_txn >= txn_prompts) return Status::OK();
+      }
+    }
+  }
+
   Status Flush() {
     if (batch_.empty()) return Status::OK();
     std::vector<ImportOutcome> outcomes;
@@ -151,6 +174,8 @@ class FileImport {
   std::vector<Prompt> batch_;
   std::vector<std::string> sources_;
   std::vector<std::int64_t> linenos_;
+  ParsedChunk chunk_;  // the chunk being consumed; lines before pos_ are done
+  size_t pos_ = 0;
 };
 
 }  // namespace

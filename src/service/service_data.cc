@@ -70,6 +70,9 @@ Result<json> Service::ImportPromptSet(const std::string& name, const std::string
   }
   ImportOptions io;
   io.set = name;
+  // The server shares the Store with running harvests: shorter import transactions keep their
+  // result commits from waiting behind the store lock for long (the CLI default is 100k).
+  io.batch_size = 10000;
   ImportReport report(path);
   Result<ImportSummary> sum = ImportPromptFile(*store_, io, path, &report);
   if (!sum.ok()) return sum.status();

@@ -136,6 +136,10 @@ SqliteStmt& SqliteStmt::Bind(int i, std::string_view v) {
   sqlite3_bind_text64(st_, i, v.data() ? v.data() : "", v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   return *this;
 }
+SqliteStmt& SqliteStmt::BindNoCopy(int i, std::string_view v) {
+  sqlite3_bind_text64(st_, i, v.data() ? v.data() : "", v.size(), SQLITE_STATIC, SQLITE_UTF8);
+  return *this;
+}
 SqliteStmt& SqliteStmt::BindBlob(int i, std::string_view v) {
   sqlite3_bind_blob64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT);
   return *this;

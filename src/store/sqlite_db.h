@@ -78,6 +78,9 @@ class SqliteStmt {
   SqliteStmt& Bind(int i, std::string_view v);
   SqliteStmt& Bind(int i, const std::string& v) { return Bind(i, std::string_view(v)); }
   SqliteStmt& Bind(int i, const char* v) { return Bind(i, std::string_view(v)); }
+  // Binds `v` without copying it. REQUIRES: v stays valid and unchanged until the statement
+  // is stepped to completion and reset (Run() does both).
+  SqliteStmt& BindNoCopy(int i, std::string_view v);
   SqliteStmt& BindBlob(int i, std::string_view v);
   SqliteStmt& BindNull(int i);
   template <typename T>

@@ -168,7 +168,7 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
                             const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes) {
   std::lock_guard lk(impl_->mu);
   outcomes->assign(prompts.size(), ImportOutcome::kInserted);
-  return impl_->Txn([&]() -> Status {
+  return impl_->JoinTxn([&]() -> Status {
     // Insert first; only a conflict (on key or content hash) costs a lookup. Same outcomes as
     // looking up the key, then the hash, before inserting.
     Result<SqliteStmt> ins = impl_->db->Cached(
@@ -182,9 +182,10 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
       const Prompt& p = prompts[i];
       messages_json.clear();
       AppendMessagesJson(p.messages, &messages_json);
-      ins->Bind(1, set_id).Bind(2, p.key).Bind(3, p.content_hash).Bind(4, messages_json);
-      if (p.metadata_json.empty()) ins->BindNull(5); else ins->Bind(5, p.metadata_json);
-      ins->Bind(6, i < sources.size() ? std::string_view(sources[i]) : std::string_view(""));
+      // No-copy binds: every bound string outlives the Run() below.
+      ins->Bind(1, set_id).BindNoCopy(2, p.key).BindNoCopy(3, p.content_hash).BindNoCopy(4, messages_json);
+      if (p.metadata_json.empty()) ins->BindNull(5); else ins->BindNoCopy(5, p.metadata_json);
+      ins->BindNoCopy(6, i < sources.size() ? std::string_view(sources[i]) : std::string_view(""));
       RETORT_RETURN_IF_ERROR(ins->Run());
       if (impl_->db->Changes() > 0) continue;  // inserted
       by_key->Bind(1, set_id).Bind(2, p.key);

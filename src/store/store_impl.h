@@ -25,6 +25,12 @@ struct Store::Impl {
   }
   // Runs fn in a transaction (or savepoint when nested). Caller holds mu.
   Status Txn(const std::function<Status()>& fn);
+  // Runs fn in the enclosing transaction as is (no savepoint), or in a new one. Caller holds mu.
+  Status JoinTxn(const std::function<Status()>& fn) {
+    if (txn_depth == 0) return Txn(fn);
+    RETORT_RETURN_IF_ERROR(CheckWritable());
+    return fn();
+  }
 };
 
 }  // namespace retort

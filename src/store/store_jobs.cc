@@ -202,6 +202,14 @@ Status Store::ForEachResponse(std::int64_t run_id, const std::function<Status(co
 
 Status Store::ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
                               const std::function<Status(const ExportRow&)>& fn) {
+  return ForEachResponsePage(run_id, cols, [&fn](std::vector<ExportRow>* page) -> Status {
+    for (const ExportRow& e : *page) RETORT_RETURN_IF_ERROR(fn(e));
+    return Status::OK();
+  });
+}
+
+Status Store::ForEachResponsePage(std::int64_t run_id, const ResponseColumns& cols,
+                                  const std::function<Status(std::vector<ExportRow>* page)>& fn) {
   std::string last_key;
   int last_sample = -1;
   bool first = true;
@@ -266,11 +274,13 @@ Status Store::ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
         page.push_back(std::move(e));
       }
     }
-    for (const ExportRow& e : page) RETORT_RETURN_IF_ERROR(fn(e));
-    if (page.size() < static_cast<size_t>(kPage)) return Status::OK();
+    if (page.empty()) return Status::OK();
+    const bool last_page = page.size() < static_cast<size_t>(kPage);
     last_key = page.back().prompt.key;
     last_sample = page.back().sample;
     first = false;
+    RETORT_RETURN_IF_ERROR(fn(&page));
+    if (last_page) return Status::OK();
   }
 }
 

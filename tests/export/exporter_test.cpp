@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <zstd.h>
 
 #include <filesystem>
 #include <map>
@@ -252,4 +253,49 @@ TEST_CASE("Exporter filters by length and pattern, keeps truncated on request, c
   REQUIRE(recs.size() == 7);
   CHECK(recs[0]["instruction"] == "question 3");
   CHECK(recs[0]["reasoning"] == "");
+}
+
+TEST_CASE("Exporter streams many row pages and writer buffers in key order, zstd equal to plain", "[export]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  // 1500 prompts x 2 samples: three reader pages of 1024 rows; ~2.6 MB of records: several
+  // 1 MiB handoffs to each shard's writer thread.
+  const std::string pad(800, 'y');
+  test::PopulateRun(*store, SomePrompts(1500), 2, [&](const Prompt& p, int sample) -> std::optional<ResponseRecord> {
+    return test::Answer(p.key + " sample " + std::to_string(sample) + " " + pad);
+  });
+  ExportOptions plain = Opts(dir.path() + "/plain"), zstd = Opts(dir.path() + "/zstd");
+  zstd.compress = Compression::kZstd;
+  auto a = RunExport(*store, plain, nullptr);
+  REQUIRE(a.ok());
+  auto b = RunExport(*store, zstd, nullptr);
+  REQUIRE(b.ok());
+  CHECK(a->exported == 3000);
+  CHECK(b->exported == 3000);
+  const std::string text = test::ReadFile(dir.path() + "/plain/data/train-00000-of-00001.jsonl");
+  std::vector<json> lines = Lines(text);
+  REQUIRE(lines.size() == 3000);
+  bool ordered = true;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const auto prev = std::make_pair(lines[i - 1]["id"].get<std::string>(), lines[i - 1]["sample"].get<int>());
+    const auto cur = std::make_pair(lines[i]["id"].get<std::string>(), lines[i]["sample"].get<int>());
+    ordered = ordered && prev < cur;
+  }
+  CHECK(ordered);
+  CHECK(lines[2999]["messages"][1]["content"] == "p2499 sample 1 " + pad);
+  const std::string z = test::ReadFile(dir.path() + "/zstd/data/train-00000-of-00001.jsonl.zst");
+  CHECK(a->splits[0].shards[0].sha256 == Sha256Hex(text));
+  CHECK(b->splits[0].shards[0].sha256 == Sha256Hex(z));
+  ZSTD_DStream* d = ZSTD_createDStream();
+  ZSTD_inBuffer in{z.data(), z.size(), 0};
+  std::string unz;
+  std::vector<char> buf(1 << 16);
+  for (int guard = 0; in.pos < in.size && guard < 100000; ++guard) {
+    ZSTD_outBuffer o{buf.data(), buf.size(), 0};
+    const size_t rc = ZSTD_decompressStream(d, &o, &in);
+    REQUIRE_FALSE(ZSTD_isError(rc));
+    unz.append(buf.data(), o.pos);
+  }
+  ZSTD_freeDStream(d);
+  CHECK(unz == text);
 }

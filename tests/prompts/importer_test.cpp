@@ -180,3 +180,75 @@ TEST_CASE("ImportSummary JSON carries counts and reasons", "[prompts]") {
         R"({"set":"s","files":2,"lines":0,"blank":0,"imported":4,"duplicates":0,"rejected":2,)"
         R"("rejected_by_reason":{"invalid_json":2},"aborted":false})");
 }
+
+TEST_CASE("Importer keeps file order across parser chunks and transactions", "[prompts]") {
+  test::TempDir dir;
+  const std::string file = dir.path() + "/p.jsonl";
+  std::string data;
+  int expect_imported = 0, expect_dups = 0;
+  for (int i = 1; i <= 3000; ++i) {  // more lines than several parser chunks (1024 lines)
+    if (i == 1500) {
+      data += "  \n";
+    } else if (i % 100 == 0) {
+      data += R"({"prompt":"prompt )" + std::to_string(i - 50) + "\"}\n";  // same content as line i-50
+      ++expect_dups;
+    } else {
+      data += R"({"prompt":"prompt )" + std::to_string(i) + "\"}\n";
+      ++expect_imported;
+    }
+  }
+  test::WriteFile(file, data);
+  auto store = OpenStore(dir.path() + "/c.db");
+  ImportOptions opts;
+  opts.set = "s";
+  opts.batch_size = 700;  // transactions end mid-chunk
+  auto sum = ImportPromptFile(*store, opts, file, nullptr);
+  REQUIRE(sum.ok());
+  CHECK(sum->lines == 3000);
+  CHECK(sum->blank == 1);
+  CHECK(sum->imported == expect_imported);
+  CHECK(sum->duplicates == expect_dups);
+  CHECK(sum->rejected == 0);
+  // Row ids follow the file: the source line numbers increase with the id.
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open((dir.path() + "/c.db").c_str(), &h) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, "SELECT source FROM prompts ORDER BY id", -1, &st, nullptr) == SQLITE_OK);
+  std::int64_t prev = 0, rows = 0;
+  bool ordered = true;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const std::string src = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    const std::int64_t line = std::stoll(src.substr(src.rfind(':') + 1));
+    ordered = ordered && line > prev;
+    prev = line;
+    ++rows;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  CHECK(ordered);
+  CHECK(rows == expect_imported);
+  CHECK(prev == 2999);
+}
+
+TEST_CASE("Importer --strict rolls back a file that fails after several parser chunks", "[prompts]") {
+  test::TempDir dir;
+  const std::string file = dir.path() + "/p.jsonl";
+  std::string data;
+  for (int i = 1; i <= 3000; ++i)
+    data += i == 2500 ? std::string(R"({"prompt":7})") + "\n" : R"({"prompt":"p )" + std::to_string(i) + "\"}\n";
+  test::WriteFile(file, data);
+  auto store = OpenStore(dir.path() + "/c.db");
+  ImportOptions opts;
+  opts.set = "s";
+  opts.strict = true;
+  opts.batch_size = 700;
+  test::CaptureLogSink log;
+  auto sum = ImportPromptFile(*store, opts, file, &log);
+  REQUIRE(sum.ok());
+  CHECK(sum->aborted);
+  CHECK(sum->rejected == 1);
+  CHECK(sum->imported == 0);
+  CHECK(sum->lines == 2500);
+  CHECK(SetSize(*store, "s") == 0);
+  CHECK_THAT(log.Text(), Catch::Contains(file + ":2500: prompt: must be a string"));
+}

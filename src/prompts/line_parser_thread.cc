@@ -1,0 +1,88 @@
+// LineParserThread implementation: LineReader + PromptLineParser on a worker thread.
+#include "prompts/line_parser_thread.h"
+
+#include <utility>
+
+#include "prompts/line_reader.h"
+
+namespace retort {
+
+LineParserThread::LineParserThread(std::FILE* f, std::string display, size_t max_line_bytes, bool text)
+    : f_(f), display_(std::move(display)), max_line_(max_line_bytes), text_(text) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LineParserThread::~LineParserThread() {
+  {
+    std::lock_guard lk(mu_);
+    stop_.store(true);
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void LineParserThread::Next(ParsedChunk* out) {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [&] { return !ready_.empty() || done_; });
+  if (ready_.empty()) {  // after the eof chunk
+    out->lines.clear();
+    out->status = Status::OK();
+    out->eof = true;
+    return;
+  }
+  ParsedChunk old = std::move(*out);
+  *out = std::move(ready_.front());
+  ready_.pop_front();
+  old.lines.clear();
+  spare_.push_back(std::move(old));
+  lk.unlock();
+  cv_.notify_all();
+}
+
+void LineParserThread::Run() {
+  LineReader reader(f_, max_line_);
+  std::string_view line;
+  bool too_long = false;
+  std::int64_t lineno = 0;
+  bool end = false;
+  while (!end) {
+    ParsedChunk c;
+    {
+      std::lock_guard lk(mu_);
+      if (stop_.load()) return;
+      if (!spare_.empty()) {
+        c = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    c.lines.reserve(kChunkLines);
+    while (c.lines.size() < kChunkLines) {
+      if (stop_.load(std::memory_order_relaxed)) return;
+      Result<bool> more = reader.Next(&line, &too_long);
+      if (!more.ok()) {
+        c.status = more.status();
+        end = true;
+        break;
+      }
+      if (!*more) {
+        end = true;
+        break;
+      }
+      ++lineno;
+      ParsedFileLine& l = c.lines.emplace_back();
+      l.lineno = lineno;
+      l.p = ParseImportLine(line, lineno == 1, too_long, static_cast<std::int64_t>(max_line_), text_);
+      if (l.p.ok) l.source = display_ + ":" + std::to_string(lineno);
+    }
+    c.eof = end;
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return stop_.load() || ready_.size() < kMaxQueued; });
+    if (stop_.load()) return;
+    ready_.push_back(std::move(c));
+    if (end) done_ = true;
+    lk.unlock();
+    cv_.notify_all();
+  }
+}
+
+}  // namespace retort
