@@ -17,6 +17,15 @@ stop_sim() {
   SIM_PID=""
 }
 trap 'stop_sim; rm -rf "$WORK"' EXIT
+# Its own tools, from Debian's packages when missing.
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v curl >/dev/null || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
 export OPENAI_API_KEY=bench-key
 SCENARIOS=${SCENARIOS:-1 2 3}
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
