@@ -707,11 +707,14 @@ HarvestProgress Harvester::Impl::Snapshot() const {
     while (rate_samples.size() > 2 && now - rate_samples.front().first > 10'000) rate_samples.pop_front();
     const auto& [t0, v0] = rate_samples.front();
     const double dt = static_cast<double>(now - t0) / 1000.0;
-    if (dt > 0.2) {
+    if (dt > 0.2) {  // the rate over the last ~10 s of samples
       p.requests_per_s = static_cast<double>(d - v0.first) / dt;
       p.tokens_per_s = static_cast<double>(tok - v0.second) / dt;
-      if (p.requests_per_s > 0) p.eta_s = static_cast<double>(p.pending) / p.requests_per_s;
+    } else if (p.elapsed_s > 0) {  // no window yet (first sample, or a short run): the average so far
+      p.requests_per_s = static_cast<double>(d) / p.elapsed_s;
+      p.tokens_per_s = static_cast<double>(tok) / p.elapsed_s;
     }
+    if (p.requests_per_s > 0) p.eta_s = static_cast<double>(p.pending) / p.requests_per_s;
   }
   {
     std::lock_guard lk(const_cast<std::mutex&>(last_error_mu));

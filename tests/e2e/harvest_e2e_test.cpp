@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -228,6 +229,28 @@ TEST_CASE("harvest stops gracefully on SIGTERM and resumes", "[e2e][harvest]") {
   REQUIRE(resume.Wait(60s) == 0);
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 200);
   CHECK(sim->Stats().ok == 200);
+}
+
+TEST_CASE("harvest --progress json ends with a done line whose rates are real even for a short run", "[e2e][harvest]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 20);
+  auto sim = test::StartSim({});
+  // An interval longer than the run: the final line is the only rate sample, however slow the build.
+  test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "4", "--progress", "json", "--progress-interval", "3600"}));
+  REQUIRE(p.Wait(60s) == 0);
+  const std::string err = p.err();
+  const size_t start = err.rfind("\n{");
+  REQUIRE(start != std::string::npos);
+  const nlohmann::json last = nlohmann::json::parse(err.substr(start + 1, err.find('\n', start + 1) - start - 1),
+                                                    nullptr, false);
+  REQUIRE(last.is_object());
+  CHECK(last["state"] == "done");
+  CHECK(last["done"] == 20);
+  CHECK(last["elapsed_s"].get<double>() > 0);
+  // The run is shorter than the rate window: the rates are the averages since the start, not 0.
+  CHECK(last["requests_per_s"].get<double>() == Approx(20 / last["elapsed_s"].get<double>()).epsilon(0.05));
+  CHECK(last["tokens_per_s"].get<double>() > 0);
 }
 
 TEST_CASE("a second harvester on the same run refuses clearly", "[e2e][harvest]") {
