@@ -112,7 +112,7 @@ TEST_CASE("serve harvests two runs at once", "[service]") {
     test::AddPrompts(*store, "b", 60, 1000);
   }
   SimulatorOptions so;
-  so.latency_ms = 20;
+  so.latency_ms = 60;  // ~0.9 s per run (60 jobs, 4 in flight): a wide window to see both at work
   auto sim = test::StartSim(so);
   test::ServeProcess srv(db);
   json ba = test::RunBody("ra", sim->port(), "a");
