@@ -64,6 +64,8 @@ struct HarvestOptions {
 
   // Checks ranges and combinations. InvalidArgument names the flag.
   Status Validate() const;
+  // The run these options create or resume (what Store::CreateOrResumeRun takes).
+  RunSpec Spec() const;
 };
 
 // One option of the table: flag name without dashes ("max-tokens"), help text, and whether it

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "store/utf8.h"
+
 namespace retort {
 
 void JsonWriter::Sep() {
@@ -64,33 +66,6 @@ void JsonWriter::Raw(std::string_view json) {
   out_->append(json);
 }
 
-// Length of the valid UTF-8 sequence at p[0..n), or 0 when invalid.
-static size_t Utf8SeqLen(const unsigned char* p, size_t n) {
-  unsigned char c = p[0];
-  size_t len;
-  unsigned cp;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (len > n) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((p[k] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (p[k] & 0x3F);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return len;
-}
-
 // True when any of the 8 bytes of x is < 0x20, '"', '\\' or >= 0x80 (SWAR; exact as a yes/no).
 static inline bool AnyByteNeedsCare(std::uint64_t x) {
   constexpr std::uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
@@ -125,7 +100,7 @@ void JsonWriter::AppendQuoted(std::string* out, std::string_view s) {
       continue;
     }
     if (c >= 0x80) {
-      size_t len = Utf8SeqLen(p + i, n - i);
+      size_t len = Utf8SequenceLength(p + i, n - i);
       if (len) {
         i += len;
         continue;

@@ -186,6 +186,17 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
   return kTable;
 }
 
+RunSpec HarvestOptions::Spec() const {
+  RunSpec spec;
+  spec.name = run;
+  spec.set = set;
+  spec.provider = provider;
+  spec.base_urls = base_urls;
+  spec.model = model;
+  spec.params = params;
+  return spec;
+}
+
 Status HarvestOptions::Validate() const {
   if (set.empty()) return Status::InvalidArgument("--set: a prompt set name is required");
   if (run.empty()) return Status::InvalidArgument("--run: a run name is required");

@@ -99,7 +99,9 @@ struct Harvester::Impl {
   std::mutex stop_mu;
   std::condition_variable stop_cv;   // wakes waiters on stop, slot release, governor change, completion
   bool stopping = false;             // GUARDED_BY(stop_mu)
-  std::uint64_t governor_epoch = 0;  // GUARDED_BY(stop_mu): bumped by GovernorChanged()
+  // Bumped by GovernorChanged() under stop_mu (so a waiter cannot miss it); read lock-free on
+  // the request path.
+  std::atomic<std::uint64_t> governor_epoch{0};
   int slot_waiters = 0;              // GUARDED_BY(stop_mu): workers in AcquireReplica's wait
   std::atomic<std::uint64_t> releases{0};  // slots released so far (AcquireReplica's lost-wake check)
   bool aborting = false;             // GUARDED_BY(stop_mu)
@@ -161,10 +163,7 @@ struct Harvester::Impl {
                        [&] { return stopping || governor_epoch != epoch; });
     return !stopping;
   }
-  std::uint64_t GovernorEpoch() {
-    std::lock_guard lk(stop_mu);
-    return governor_epoch;
-  }
+  std::uint64_t GovernorEpoch() const { return governor_epoch.load(); }
   // A governor's probe was reported: workers refused while it was out may ask again now
   // (instead of at the retry time they were given).
   void GovernorChanged() {
@@ -202,14 +201,7 @@ Status Harvester::Impl::Setup() {
   api_key = key ? key : "";
   headers = provider->RequestHeaders(api_key);
 
-  RunSpec spec;
-  spec.name = opts.run;
-  spec.set = opts.set;
-  spec.provider = opts.provider;
-  spec.model = opts.model;
-  spec.params = opts.params;
-  for (const std::string& u : opts.base_urls) spec.base_urls.push_back(UrlHost(u) == u ? u : u);
-  Result<RunInfo> r = store->CreateOrResumeRun(spec);
+  Result<RunInfo> r = store->CreateOrResumeRun(opts.Spec());
   if (!r.ok()) return r.status();
   run = *r;
   owner = MakeOwnerId();

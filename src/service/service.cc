@@ -17,17 +17,6 @@ bool ValidResourceName(const std::string& name) {
 
 namespace {
 
-RunSpec SpecOf(const HarvestOptions& o) {
-  RunSpec spec;
-  spec.name = o.run;
-  spec.set = o.set;
-  spec.provider = o.provider;
-  spec.base_urls = o.base_urls;
-  spec.model = o.model;
-  spec.params = o.params;
-  return spec;
-}
-
 Status CheckResumable(const RunInfo& run) {
   if (run.state == RunState::kDone) return Status::FailedPrecondition("run '" + run.spec.name + "' is done");
   if (run.state == RunState::kCancelled)
@@ -194,7 +183,7 @@ Result<json> Service::StartRun(const std::string& body) {
     RETORT_RETURN_IF_ERROR(CheckResumable(*existing));
   }
   // Creates the run and its jobs now, so conflicts are answered synchronously.
-  Result<RunInfo> run = store_->CreateOrResumeRun(SpecOf(*o));
+  Result<RunInfo> run = store_->CreateOrResumeRun(o->Spec());
   if (!run.ok()) return run.status();
   RETORT_RETURN_IF_ERROR(store_->SaveRunOptions(run->id, req->body.dump()));
   if (it == runs_.end()) {
