@@ -23,6 +23,8 @@ struct Prompt {
   std::string content_hash;      // SHA-256 hex of the canonical messages JSON
   std::vector<Message> messages; // system message (if any) first
   std::string metadata_json;     // canonical JSON object, or "" when absent; carried to export
+  std::string messages_json;     // canonical JSON of `messages` when the producer already has it
+                                 // (import computes it for the hash), else "": the Store writes it
 };
 
 // Generation parameters of a run. Stored with the run as canonical JSON; a re-run with a

@@ -82,9 +82,12 @@ class FileImport {
   // does not grow with batch_size. In strict mode returns Cancelled at the first bad line.
   Status Run(std::FILE* f) {
     LineParserThread parser(f, display_, static_cast<size_t>(opts_.max_line_bytes), opts_.text);
+    parser_ = &parser;
     bool eof = false;
-    while (!eof) RETORT_RETURN_IF_ERROR(store_.InTransaction([&] { return RunTransaction(parser, &eof); }));
-    return Status::OK();
+    Status st;
+    while (!eof && st.ok()) st = store_.InTransaction([&] { return RunTransaction(parser, &eof); });
+    parser_ = nullptr;
+    return st;
   }
 
  private:
@@ -142,6 +145,7 @@ class FileImport {
           break;
       }
     }
+    if (parser_) parser_->Recycle(&batch_, &sources_);
     batch_.clear();
     sources_.clear();
     linenos_.clear();
@@ -175,6 +179,7 @@ class FileImport {
   std::vector<std::string> sources_;
   std::vector<std::int64_t> linenos_;
   ParsedChunk chunk_;  // the chunk being consumed; lines before pos_ are done
+  LineParserThread* parser_ = nullptr;  // while Run() runs
   size_t pos_ = 0;
 };
 

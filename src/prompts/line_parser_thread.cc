@@ -33,10 +33,25 @@ void LineParserThread::Next(ParsedChunk* out) {
   ParsedChunk old = std::move(*out);
   *out = std::move(ready_.front());
   ready_.pop_front();
-  old.lines.clear();
-  spare_.push_back(std::move(old));
+  spare_.push_back(std::move(old));  // cleared by Run(), on the thread that allocated its strings
   lk.unlock();
   cv_.notify_all();
+}
+
+// Moves the elements (not the buffer: `from` keeps its capacity for the next batch).
+template <typename T>
+static void MoveAll(std::vector<T>* from, std::vector<T>* to) {
+  for (T& v : *from) to->push_back(std::move(v));
+}
+
+void LineParserThread::Recycle(std::vector<Prompt>* prompts, std::vector<std::string>* sources) {
+  {
+    std::lock_guard lk(mu_);
+    MoveAll(prompts, &garbage_);
+    MoveAll(sources, &garbage_sources_);
+  }
+  prompts->clear();
+  sources->clear();
 }
 
 void LineParserThread::Run() {
@@ -47,6 +62,8 @@ void LineParserThread::Run() {
   bool end = false;
   while (!end) {
     ParsedChunk c;
+    std::vector<Prompt> garbage;
+    std::vector<std::string> garbage_sources;
     {
       std::lock_guard lk(mu_);
       if (stop_.load()) return;
@@ -54,7 +71,13 @@ void LineParserThread::Run() {
         c = std::move(spare_.back());
         spare_.pop_back();
       }
+      garbage.swap(garbage_);
+      garbage_sources.swap(garbage_sources_);
     }
+    garbage.clear();
+    garbage_sources.clear();
+    c.lines.clear();
+    c.status = Status::OK();
     c.lines.reserve(kChunkLines);
     while (c.lines.size() < kChunkLines) {
       if (stop_.load(std::memory_order_relaxed)) return;

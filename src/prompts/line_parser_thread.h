@@ -51,6 +51,10 @@ class LineParserThread {
   // Blocks until the next chunk is ready and moves it into *out (the previous content of
   // *out is recycled). After a chunk with eof set, returns further empty eof chunks.
   void Next(ParsedChunk* out);
+  // Hands prompts the importer is done with to the parsing thread, which frees them: their
+  // memory came from that thread, and frees across threads contend for the allocator's arena.
+  // Leaves both vectors empty.
+  void Recycle(std::vector<Prompt>* prompts, std::vector<std::string>* sources);
 
  private:
   void Run();
@@ -62,7 +66,9 @@ class LineParserThread {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ParsedChunk> ready_;           // guarded by mu_
-  std::vector<ParsedChunk> spare_;          // guarded by mu_: consumed chunks for reuse
+  std::vector<ParsedChunk> spare_;          // guarded by mu_: consumed chunks for reuse (not yet cleared)
+  std::vector<Prompt> garbage_;             // guarded by mu_: Recycle()d prompts, freed by Run()
+  std::vector<std::string> garbage_sources_;  // guarded by mu_: likewise
   std::atomic<bool> stop_{false};           // set by the destructor; read per line
   bool done_ = false;                       // guarded by mu_: the eof chunk was queued
   std::thread thread_;

@@ -5,6 +5,7 @@
 
 #include "prompts/simple_line_scanner.h"
 #include "store/corpus_json.h"
+#include "store/sha256.h"
 
 namespace retort {
 
@@ -76,7 +77,8 @@ ParsedLine Finish(std::vector<Message> messages, std::string id, std::string met
                 "the last message must be a user turn (the teacher answers it), got '" + messages.back().role + "'");
   ParsedLine out;
   out.ok = true;
-  out.prompt.content_hash = ContentHash(messages);
+  out.prompt.messages_json = MessagesToJson(messages);  // stored as is: the Store need not re-serialise
+  out.prompt.content_hash = Sha256Hex(out.prompt.messages_json);
   out.prompt.key = id.empty() ? "h:" + out.prompt.content_hash.substr(0, 16) : std::move(id);
   out.prompt.messages = std::move(messages);
   out.prompt.metadata_json = std::move(metadata_json);

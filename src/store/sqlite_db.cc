@@ -27,6 +27,11 @@ bool IsReadOnlyDatabaseError(const Status& st) {
 }
 
 Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, bool read_only, int busy_timeout_ms) {
+  // No global memory statistics: with them every SQLite allocation takes a process-wide mutex.
+  // Only possible before SQLite initialises; if something else opened a database first, the
+  // call fails harmlessly and the statistics stay on.
+  static const int kConfigured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kConfigured;
   sqlite3* db = nullptr;
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;

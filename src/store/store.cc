@@ -40,17 +40,22 @@ Status Store::Impl::Txn(const std::function<Status()>& fn) {
   RETORT_RETURN_IF_ERROR(CheckWritable());
   const bool outer = txn_depth == 0;
   const std::string sp = "sp" + std::to_string(txn_depth);
+  // A savepoint's rollback must only take back index rows of prompts it inserted itself.
+  if (!outer) RETORT_RETURN_IF_ERROR(prompt_hashes.Flush(*db));
   RETORT_RETURN_IF_ERROR(db->Exec(outer ? "BEGIN IMMEDIATE" : "SAVEPOINT " + sp));
   ++txn_depth;
   Status st = fn();
   --txn_depth;
+  if (st.ok() && outer) st = prompt_hashes.Flush(*db);
   if (!st.ok()) {
     (void)db->Exec(outer ? "ROLLBACK" : "ROLLBACK TO " + sp + "; RELEASE " + sp);
+    prompt_hashes.Reset();
     return st;
   }
   Status c = db->Exec(outer ? "COMMIT" : "RELEASE " + sp);
   if (!c.ok()) {
     (void)db->Exec("ROLLBACK");
+    prompt_hashes.Reset();
     if (outer) write_error = c.WithContext("commit failed; the store refuses further writes (reopen to recover)");
     return c;
   }
@@ -169,33 +174,47 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
   std::lock_guard lk(impl_->mu);
   outcomes->assign(prompts.size(), ImportOutcome::kInserted);
   return impl_->JoinTxn([&]() -> Status {
-    // Insert first; only a conflict (on key or content hash) costs a lookup. Same outcomes as
-    // looking up the key, then the hash, before inserting.
-    Result<SqliteStmt> ins = impl_->db->Cached(
+    SqliteDb& db = *impl_->db;
+    PromptHashIndex& hashes = impl_->prompt_hashes;
+    RETORT_RETURN_IF_ERROR(hashes.Sync(db));
+    // Only the key can conflict on insert: content was checked in prompt_hashes first.
+    Result<SqliteStmt> ins = db.Cached(
         "INSERT INTO prompts(set_id, prompt_key, content_hash, messages, metadata, source) VALUES(?,?,?,?,?,?) "
         "ON CONFLICT DO NOTHING");
-    Result<SqliteStmt> by_key = impl_->db->Cached("SELECT content_hash FROM prompts WHERE set_id = ? AND prompt_key = ?");
+    Result<SqliteStmt> by_key = db.Cached("SELECT content_hash FROM prompts WHERE set_id = ? AND prompt_key = ?");
     if (!ins.ok()) return ins.status();
     if (!by_key.ok()) return by_key.status();
     std::string messages_json;
     for (size_t i = 0; i < prompts.size(); ++i) {
       const Prompt& p = prompts[i];
-      messages_json.clear();
-      AppendMessagesJson(p.messages, &messages_json);
-      // No-copy binds: every bound string outlives the Run() below.
-      ins->Bind(1, set_id).BindNoCopy(2, p.key).BindNoCopy(3, p.content_hash).BindNoCopy(4, messages_json);
-      if (p.metadata_json.empty()) ins->BindNull(5); else ins->BindNoCopy(5, p.metadata_json);
-      ins->BindNoCopy(6, i < sources.size() ? std::string_view(sources[i]) : std::string_view(""));
-      RETORT_RETURN_IF_ERROR(ins->Run());
-      if (impl_->db->Changes() > 0) continue;  // inserted
+      Result<bool> seen = hashes.Contains(db, set_id, p.content_hash);
+      if (!seen.ok()) return seen.status();
+      if (!*seen) {
+        std::string_view messages = p.messages_json;
+        if (messages.empty()) {
+          messages_json.clear();
+          AppendMessagesJson(p.messages, &messages_json);
+          messages = messages_json;
+        }
+        // No-copy binds: every bound string outlives the Run() below.
+        ins->Bind(1, set_id).BindNoCopy(2, p.key).BindNoCopy(3, p.content_hash).BindNoCopy(4, messages);
+        if (p.metadata_json.empty()) ins->BindNull(5); else ins->BindNoCopy(5, p.metadata_json);
+        ins->BindNoCopy(6, i < sources.size() ? std::string_view(sources[i]) : std::string_view(""));
+        RETORT_RETURN_IF_ERROR(ins->Run());
+        if (db.Changes() > 0) {
+          RETORT_RETURN_IF_ERROR(hashes.Add(db, set_id, p.content_hash, db.LastInsertId()));
+          continue;  // inserted
+        }
+        (*outcomes)[i] = ImportOutcome::kKeyConflict;  // new content under a key already taken
+        continue;
+      }
+      // Known content: a duplicate, unless its key is taken by other content.
       by_key->Bind(1, set_id).Bind(2, p.key);
       Result<bool> krow = by_key->Step();
       if (!krow.ok()) return krow.status();
-      const bool key_taken = *krow;
-      const bool same = key_taken && by_key->View(0) == p.content_hash;
+      const bool conflict = *krow && by_key->View(0) != p.content_hash;
       by_key->Reset();
-      // The key is free, so the content hash conflicted: the same content under another key.
-      (*outcomes)[i] = !key_taken || same ? ImportOutcome::kDuplicate : ImportOutcome::kKeyConflict;
+      (*outcomes)[i] = conflict ? ImportOutcome::kKeyConflict : ImportOutcome::kDuplicate;
     }
     return Status::OK();
   });

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "retort/store.h"
+#include "store/prompt_hash_index.h"
 #include "store/sqlite_db.h"
 
 namespace retort {
@@ -17,6 +18,7 @@ struct Store::Impl {
   bool read_only = false;
   int txn_depth = 0;
   Status write_error;  // fail-stop: once set, every write returns it
+  PromptHashIndex prompt_hashes;  // flushed before COMMIT and SAVEPOINT, reset on ROLLBACK
 
   Millis Now() { return clock->WallMs(); }
   Status CheckWritable() {

@@ -5,6 +5,7 @@
 
 #include "fuzz/fuzz_split.h"
 #include "prompts/prompt_line_parser.h"
+#include "store/corpus_json.h"
 
 namespace retort::fuzz {
 
@@ -22,6 +23,9 @@ inline void CheckParsedLine(const retort::ParsedLine& p) {
   Require(!pr.messages.empty() && pr.messages.back().role == "user", "accepted prompt does not end with a user turn");
   Require(!pr.key.empty() && retort::IsValidUtf8(pr.key), "accepted prompt has a bad key");
   Require(pr.content_hash.size() == 64, "content hash is not SHA-256 hex");
+  // The store writes messages_json as the prompt's messages and keys content by its hash.
+  Require(pr.messages_json == retort::MessagesToJson(pr.messages), "messages_json is not the messages' canonical JSON");
+  Require(pr.content_hash == retort::ContentHash(pr.messages), "content hash is not the messages' hash");
   for (const retort::Message& m : pr.messages) {
     Require(m.role == "system" || m.role == "user" || m.role == "assistant", "unknown role accepted");
     Require(!m.content.empty() && retort::IsValidUtf8(m.content), "empty or non-UTF-8 content accepted");

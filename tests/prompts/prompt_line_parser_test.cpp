@@ -25,6 +25,7 @@ TEST_CASE("PromptLineParser accepts the messages form with id and metadata", "[p
   CHECK(p.prompt.messages[1] == Message{"user", "2+2?"});
   CHECK(p.prompt.metadata_json == R"({"a":"x","z":1})");  // canonical: sorted keys
   CHECK(p.prompt.content_hash == ContentHash(p.prompt.messages));
+  CHECK(p.prompt.messages_json == MessagesToJson(p.prompt.messages));  // what the store writes
 }
 
 TEST_CASE("PromptLineParser accepts the prompt/system form and derives a key from the hash", "[prompts]") {

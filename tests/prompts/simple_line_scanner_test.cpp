@@ -19,6 +19,7 @@ void RequireSame(const std::string& line) {
   REQUIRE(fast.blank == full.blank);
   CHECK(fast.prompt.key == full.prompt.key);
   CHECK(fast.prompt.content_hash == full.prompt.content_hash);
+  CHECK(fast.prompt.messages_json == full.prompt.messages_json);
   CHECK(fast.prompt.messages == full.prompt.messages);
   CHECK(fast.prompt.metadata_json == full.prompt.metadata_json);
   CHECK(fast.error.reason == full.error.reason);
