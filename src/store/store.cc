@@ -87,13 +87,20 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
   impl->db = std::move(*db);
   SqliteDb& d = *impl->db;
   // Reading the schema version also detects files that are not SQLite databases.
-  if (opts.cache_mib > 0)
-    RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-" + std::to_string(opts.cache_mib * 1024)));
   Result<int> ver = ReadSchemaVersion(d);
   if (!ver.ok()) {
     if (IsReadOnlyDatabaseError(ver.status())) return ver.status();  // WAL: the directory is not writable
     return ver.status().WithContext("'" + opts.path + "' is not a usable SQLite database");
   }
+  if (!opts.read_only) {
+    // New databases use 8 KiB pages (half the page writes and B-tree levels of the default 4 KiB
+    // for ~300-byte prompt rows and ~1 KiB responses). Must precede WAL mode; a no-op for a
+    // database that already has content.
+    if (*ver == 0) RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA page_size=8192"));
+  }
+  // After the page size: the cache's page count is derived from it.
+  if (opts.cache_mib > 0)
+    RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-" + std::to_string(opts.cache_mib * 1024)));
   if (!opts.read_only) {
     RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA journal_mode=WAL").WithContext(opts.path));
     RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA foreign_keys=ON"));

@@ -121,6 +121,7 @@ TEST_CASE("Migration 0003 upgrades a version-2 database: same prompts, one index
   CHECK(QueryInt(path, "SELECT id FROM prompts WHERE set_id = 1 AND prompt_key = 'c'") == 12);
   CHECK(QueryInt(path, "SELECT prompt_id FROM jobs") == 11);
   CHECK(QueryInt(path, "SELECT count(*) FROM pragma_foreign_key_check") == 0);
+  CHECK(QueryInt(path, "PRAGMA page_size") == 4096);  // an existing database keeps its page size
   CheckIndexMatchesPrompts(path);
   // The content constraint moved to prompt_hashes: prompts keeps only the key's.
   CHECK(QueryInt(path, "SELECT count(*) FROM pragma_index_list('prompts')") == 1);

@@ -6,6 +6,7 @@
 
 #include "retort/store.h"
 #include "store/corpus_json.h"
+#include "test_support/db_query.h"
 #include "test_support/temp_dir.h"
 
 using namespace retort;
@@ -50,6 +51,7 @@ TEST_CASE("Store migrates a fresh database to the latest schema", "[store]") {
   CHECK(Store::LatestSchemaVersion() >= 1);
   store.reset();
   CHECK(UserVersion(path) == Store::LatestSchemaVersion());
+  CHECK(test::QueryInt(path, "PRAGMA page_size") == 8192);  // new databases: 8 KiB pages
   // Re-opening is a no-op.
   auto again = OpenStore(path);
   CHECK(again->SchemaVersion() == Store::LatestSchemaVersion());
