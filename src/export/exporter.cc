@@ -1,4 +1,4 @@
-// Exporter: RowPrefetcher (reader thread) -> filter -> split -> format -> shards (writer threads), manifest, card, rename.
+// Exporter: store rows (views) -> filter -> split -> format -> shards (writer threads), manifest, card, rename.
 #include "retort/exporter.h"
 
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include "export/export_filter.h"
 #include "export/manifest.h"
 #include "export/record_formatter.h"
-#include "export/row_prefetcher.h"
+#include "export/message_literals.h"
 #include "export/shard_writer.h"
 #include "export/split_assigner.h"
 
@@ -117,26 +117,28 @@ struct Pipeline {
   std::vector<std::unique_ptr<ShardWriter>>& writers;
   ExportSummary& sum;
   std::int64_t reasoning_records = 0, reasoning_dropped = 0, unrepresentable = 0;
-  std::string line;
+  std::string line;       // reused for every record
+  MessageLiterals msgs;   // reused for every record
 
-  Status Row(const ExportRow& row) {
+  Status Row(const ExportRowView& row) {
     ++sum.responses;
+    RETORT_RETURN_IF_ERROR(msgs.Parse(row.messages_json));  // Corruption fails the export
     if (*filter.Check(row)) return Status::OK();
     line.clear();
     std::string why;
-    if (!formatter.Format(row, &line, &why)) {
+    if (!formatter.Format(row, msgs, &line, &why)) {
       if (++unrepresentable <= 20)
         Log(log, LogLevel::kWarn, run_name,
-            "prompt '" + row.prompt.key + "' skipped: not representable as " + ExportFormatName(opts.format) + ": " +
-                why);
+            "prompt '" + std::string(row.prompt_key) + "' skipped: not representable as " +
+                ExportFormatName(opts.format) + ": " + why);
       return Status::OK();
     }
-    if (row.response.reasoning && !row.response.reasoning->empty()) {
+    if (row.reasoning && !row.reasoning->empty()) {
       ++reasoning_records;
       if (opts.EffectiveReasoning() == ReasoningMode::kDrop) ++reasoning_dropped;
     }
     ++sum.exported;
-    return writers[assigner.Assign(row.prompt.key)]->Write(line);
+    return writers[assigner.Assign(row.prompt_key)]->Write(line);
   }
 };
 
@@ -152,19 +154,11 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
     writers.push_back(std::make_unique<ShardWriter>(tmp + "/data", "data/", s.name, opts.compress, opts.shard_records,
                                                     opts.shard_bytes));
   ExportSummary sum;
-  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, {}};
-  ResponseColumns cols;
-  cols.raw_body = false;  // never exported
-  cols.logprobs = opts.with_logprobs;
-  {
-    // The store is read on a second thread, a few pages ahead; formatting and the writers'
-    // worker threads consume them here.
-    RowPrefetcher rows(store, run.id, cols);
-    std::vector<ExportRow> page;
-    while (rows.Next(&page))
-      for (const ExportRow& row : page) RETORT_RETURN_IF_ERROR(p.Row(row));
-    RETORT_RETURN_IF_ERROR(rows.status());
-  }
+  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, {}, {}};
+  // Rows are formatted straight from the store's column views; the writers' worker threads
+  // compress, hash and write the previous buffer meanwhile.
+  RETORT_RETURN_IF_ERROR(store.ForEachResponseView(run.id, opts.with_logprobs,
+                                                   [&p](const ExportRowView& row) { return p.Row(row); }));
   for (size_t i = 0; i < splits.size(); ++i) {
     Result<std::vector<ShardInfo>> shards = writers[i]->Finish();
     if (!shards.ok()) return shards.status();
