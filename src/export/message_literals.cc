@@ -1,8 +1,6 @@
 // MessageLiterals implementation: a validating slicer for canonical literals, a re-quoting fallback.
 #include "export/message_literals.h"
 
-#include <cstdint>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "export/json_writer.h"
@@ -19,17 +17,6 @@ bool Expect(std::string_view s, size_t* pos, std::string_view lit) {
   return true;
 }
 
-// True when any of the 8 bytes of x is < 0x20, '"', '\\' or >= 0x80 (as in JsonWriter).
-inline bool AnyByteNeedsCare(std::uint64_t x) {
-  constexpr std::uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
-  const std::uint64_t below_space = (x - k01 * 0x20) & ~x & k80;
-  const std::uint64_t q = x ^ (k01 * '"');
-  const std::uint64_t quote = (q - k01) & ~q & k80;
-  const std::uint64_t b = x ^ (k01 * '\\');
-  const std::uint64_t backslash = (b - k01) & ~b & k80;
-  return ((below_space | quote | backslash | x) & k80) != 0;
-}
-
 inline bool IsLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 // Scans the string literal starting at s[*pos] == '"' and returns true, with *pos past its
@@ -44,22 +31,12 @@ bool ScanWriterLiteral(std::string_view s, size_t* pos) {
   if (i >= n || p[i] != '"') return false;
   ++i;
   while (i < n) {
-    if (i + 8 <= n) {
-      std::uint64_t x;
-      std::memcpy(&x, p + i, 8);
-      if (!AnyByteNeedsCare(x)) {
-        i += 8;
-        continue;
-      }
-    }
+    i = JsonWriter::SkipPlain(p, i, n);
+    if (i == n) break;
     const unsigned char c = p[i];
     if (c == '"') {
       *pos = i + 1;
       return true;
-    }
-    if (c >= 0x20 && c < 0x80 && c != '\\') {
-      ++i;
-      continue;
     }
     if (c >= 0x80) {
       const size_t len = Utf8SequenceLength(p + i, n - i);
