@@ -1,4 +1,4 @@
-// Exporter: store rows (views) -> filter -> split -> format -> shards (writer threads), manifest, card, rename.
+// Exporter: RowPrefetcher (reader thread) -> filter -> split -> format -> shards (writer threads), manifest, card, rename.
 #include "retort/exporter.h"
 
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include "export/export_filter.h"
 #include "export/manifest.h"
 #include "export/record_formatter.h"
+#include "export/row_prefetcher.h"
 #include "export/message_literals.h"
 #include "export/shard_writer.h"
 #include "export/split_assigner.h"
@@ -155,10 +156,13 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
                                                     opts.shard_bytes));
   ExportSummary sum;
   Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, {}, {}};
-  // Rows are formatted straight from the store's column views; the writers' worker threads
-  // compress, hash and write the previous buffer meanwhile.
-  RETORT_RETURN_IF_ERROR(store.ForEachResponseView(run.id, opts.with_logprobs,
-                                                   [&p](const ExportRowView& row) { return p.Row(row); }));
+  {
+    // The store is read on a second thread into flat pages (a copy of the columns, no
+    // allocation per row); rows are filtered and formatted here from views into those pages;
+    // each shard's worker thread compresses, hashes and writes the previous buffer.
+    RowPrefetcher rows(store, run.id, opts.with_logprobs);
+    RETORT_RETURN_IF_ERROR(rows.ForEach([&p](const ExportRowView& row) { return p.Row(row); }));
+  }
   for (size_t i = 0; i < splits.size(); ++i) {
     Result<std::vector<ShardInfo>> shards = writers[i]->Finish();
     if (!shards.ok()) return shards.status();
