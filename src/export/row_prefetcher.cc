@@ -96,7 +96,7 @@ Status RowPrefetcher::ForEach(const std::function<Status(const ExportRowView&)>&
       v.content = f[3];
       v.reasoning = r.has_reasoning ? std::optional<std::string_view>(f[4]) : std::nullopt;
       v.finish_reason = f[5];
-      v.logprobs = with_logprobs_ ? &page->logprobs[i] : nullptr;
+      v.logprobs = with_logprobs_ ? &page->logprobs[i] : &no_logprobs_;
       st = fn(v);
     }
     {

@@ -49,6 +49,7 @@ class RowPrefetcher {
   std::unique_ptr<Page> TakeFree();  // blocks for a free page; null when stopped
 
   bool with_logprobs_;
+  const std::vector<TokenLogprob> no_logprobs_;  // what rows point to without logprobs
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Page>> ready_;  // guarded by mu_

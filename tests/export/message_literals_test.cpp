@@ -28,8 +28,9 @@ TEST_CASE("MessageLiterals slices canonical messages into the literals JsonWrite
       "\x01\x1f\x7f", "caf\xC3\xA9 \xF0\x9F\x99\x82 \xE2\x82\xAC", "12345678\"12345678\\12345678\n"};
   for (const std::string& s : tricky) {
     const std::vector<Message> msgs = {{"system", s}, {"user", s + "?"}, {"role \"x\"", s}};
+    const std::string stored = MessagesToJson(msgs);  // the literals are views into it
     MessageLiterals lits;
-    REQUIRE(lits.Parse(MessagesToJson(msgs)).ok());
+    REQUIRE(lits.Parse(stored).ok());
     CheckLiterals(lits, msgs);
   }
   MessageLiterals empty;
