@@ -125,6 +125,7 @@ struct ExportRowView {
   std::optional<std::string_view> reasoning;
   std::string_view finish_reason;
   const std::vector<TokenLogprob>* logprobs = nullptr;  // decoded; empty unless asked for
+  Millis received_at_ms = 0;
 };
 
 // Optional, costly columns of Store::ForEachResponse.

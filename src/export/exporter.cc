@@ -118,11 +118,13 @@ struct Pipeline {
   std::vector<std::unique_ptr<ShardWriter>>& writers;
   ExportSummary& sum;
   std::int64_t reasoning_records = 0, reasoning_dropped = 0, unrepresentable = 0;
+  Millis first_received_ms = 0, last_received_ms = 0;  // over every response, 0 when none
   std::string line;       // reused for every record
   MessageLiterals msgs;   // reused for every record
 
   Status Row(const ExportRowView& row) {
-    ++sum.responses;
+    if (sum.responses++ == 0 || row.received_at_ms < first_received_ms) first_received_ms = row.received_at_ms;
+    if (row.received_at_ms > last_received_ms) last_received_ms = row.received_at_ms;
     RETORT_RETURN_IF_ERROR(msgs.Parse(row.messages_json));  // Corruption fails the export
     if (*filter.Check(row)) return Status::OK();
     line.clear();
@@ -155,7 +157,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
     writers.push_back(std::make_unique<ShardWriter>(tmp + "/data", "data/", s.name, opts.compress, opts.shard_records,
                                                     opts.shard_bytes));
   ExportSummary sum;
-  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, {}, {}};
+  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, {}, {}};
   {
     // The store is read on a second thread into flat pages (a copy of the columns, no
     // allocation per row); rows are filtered and formatted here from views into those pages;
@@ -180,6 +182,8 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   mi.opts = opts;
   mi.run = run;
   mi.totals = totals;
+  mi.totals.first_received_ms = p.first_received_ms;
+  mi.totals.last_received_ms = p.last_received_ms;
   mi.summary = &sum;
   mi.pattern_counts = (*filter)->pattern_counts();
   mi.reasoning_records = p.reasoning_records;
@@ -196,14 +200,18 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
   RETORT_RETURN_IF_ERROR(opts.Validate());
   Result<RunInfo> run = store.GetRun(opts.run);
   if (!run.ok()) return run.status();
-  Result<RunTotals> totals = store.Totals(run->id);
-  if (!totals.ok()) return totals.status();
+  // Only the job counts are read here: the first and last received_at come from the export's
+  // own walk over the responses (Store::Totals would scan every response row once more).
+  Result<JobCounts> counts = store.CountJobs(run->id);
+  if (!counts.ok()) return counts.status();
+  RunTotals totals;
+  totals.jobs = *counts;
   std::string dir = opts.out_dir;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   RETORT_RETURN_IF_ERROR(CheckOutDir(dir));
-  if (totals->jobs.pending + totals->jobs.leased > 0)
+  if (totals.jobs.pending + totals.jobs.leased > 0)
     Log(log, LogLevel::kWarn, opts.run,
-        std::to_string(totals->jobs.pending + totals->jobs.leased) +
+        std::to_string(totals.jobs.pending + totals.jobs.leased) +
             " jobs have no response yet; exporting what is stored");
 
   Result<std::int64_t> export_id = store.BeginExport(run->id, dir, opts.ToJson());
@@ -215,7 +223,7 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
   fs::create_directories(tmp + "/data", ec);
   Result<ExportSummary> sum = ec ? Result<ExportSummary>(Status::IOError("cannot create '" + tmp + "/data': " +
                                                                          ec.message()))
-                                 : ExportInto(store, opts, *run, *totals, tmp, log);
+                                 : ExportInto(store, opts, *run, totals, tmp, log);
   Status st = sum.ok() ? Publish(tmp, dir) : sum.status();
   if (!st.ok()) {
     fs::remove_all(tmp, ec);

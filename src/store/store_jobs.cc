@@ -298,7 +298,7 @@ Status Store::ForEachResponseView(std::int64_t run_id, bool with_logprobs,
     std::lock_guard lk(impl_->mu);
     Result<SqliteStmt> st = impl_->db->Cached(
         "SELECT j.sample, p.prompt_key, p.messages, p.metadata, r.content, r.reasoning, r.finish_reason, "
-        "CASE WHEN ?6 THEN r.logprobs END "
+        "CASE WHEN ?6 THEN r.logprobs END, r.received_at "
         // The walk of ForEachResponsePage (see there): key order through the (set_id,
         // prompt_key) index, then each prompt's jobs by sample; pages are range seeks.
         "FROM prompts p CROSS JOIN jobs j CROSS JOIN responses r "
@@ -327,6 +327,7 @@ Status Store::ForEachResponseView(std::int64_t run_id, bool with_logprobs,
         if (!lp.ok()) return lp.status();
         logprobs = std::move(*lp);
       }
+      v.received_at_ms = st->Int(8);
       RETORT_RETURN_IF_ERROR(fn(v));
       if (rows == kPage) {  // the next page starts after this row
         last_key.assign(v.prompt_key);
