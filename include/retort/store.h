@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "retort/clock.h"
@@ -111,6 +112,20 @@ struct ExportRow {
   int sample = 0;
   Prompt prompt;
   ResponseRecord response;
+};
+
+// A stored response with its prompt, as views into the store's current row: what an export
+// reads (Store::ForEachResponseView). Valid only during the callback it is passed to.
+struct ExportRowView {
+  int sample = 0;
+  std::string_view prompt_key;
+  std::string_view messages_json;            // as stored: canonical JSON array (MessagesToJson)
+  std::string_view metadata_json;            // canonical JSON object, or "" when absent
+  std::string_view content;
+  std::optional<std::string_view> reasoning;
+  std::string_view finish_reason;
+  const std::vector<TokenLogprob>* logprobs = nullptr;  // decoded; empty unless asked for
+  Millis received_at_ms = 0;
 };
 
 // Optional, costly columns of Store::ForEachResponse.
@@ -231,6 +246,13 @@ class Store {
   // The store lock is not held while `fn` runs, so another thread may consume the pages.
   Status ForEachResponsePage(std::int64_t run_id, const ResponseColumns& cols,
                              const std::function<Status(std::vector<ExportRow>* page)>& fn);
+  // The export's hot path: the same rows in the same order, as views into the current row
+  // (no copies, no allocation per row), reading only the columns an export uses; logprobs
+  // only when `with_logprobs`. Corruption when stored logprobs do not decode. `fn` runs with
+  // the store lock held (the lock is released between pages of 1024 rows), so it must not call
+  // into this Store.
+  Status ForEachResponseView(std::int64_t run_id, bool with_logprobs,
+                             const std::function<Status(const ExportRowView&)>& fn);
   Result<std::int64_t> BeginExport(std::int64_t run_id, const std::string& out_dir, const std::string& options_json);
   Status FinishExport(std::int64_t export_id, bool ok, const std::string& manifest_json, const std::string& error);
   Result<ExportInfo> GetExport(std::int64_t export_id);

@@ -37,7 +37,7 @@ ExportFilter::ExportFilter(const ExportOptions& opts, std::unique_ptr<Regexes> r
 
 ExportFilter::~ExportFilter() = default;
 
-std::int64_t ExportFilter::CodePoints(const std::string& s) {
+std::int64_t ExportFilter::CodePoints(std::string_view s) {
   std::int64_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
   return n;
@@ -55,36 +55,50 @@ const char* ExportFilter::Drop(const char* name) {
 }
 
 const char* ExportFilter::Check(const ExportRow& row) {
-  const std::string& answer = row.response.content;
-  if (answer.find_first_not_of(" \t\r\n") == std::string::npos) return Drop(kFilterEmpty);
-  const std::string& fr = row.response.finish_reason;
+  ExportRowView v;
+  v.sample = row.sample;
+  v.prompt_key = row.prompt.key;
+  v.content = row.response.content;
+  if (row.response.reasoning) v.reasoning = *row.response.reasoning;
+  v.finish_reason = row.response.finish_reason;
+  return Check(v);
+}
+
+const char* ExportFilter::Check(const ExportRowView& row) {
+  const std::string_view answer = row.content;
+  if (answer.find_first_not_of(" \t\r\n") == std::string_view::npos) return Drop(kFilterEmpty);
+  const std::string_view fr = row.finish_reason;
   if (!opts_.keep_truncated && (fr == "length" || fr == "max_tokens")) return Drop(kFilterTruncated);
   if (opts_.min_chars > 0 || opts_.max_chars > 0) {
     const std::int64_t n = CodePoints(answer);
     if (opts_.min_chars > 0 && n < opts_.min_chars) return Drop(kFilterTooShort);
     if (opts_.max_chars > 0 && n > opts_.max_chars) return Drop(kFilterTooLong);
   }
-  for (size_t i = 0; i < re_->compiled.size(); ++i) {
-    if (regexec(&re_->compiled[i], answer.c_str(), 0, nullptr, 0) == 0) {
-      ++per_pattern_[i];
-      return Drop(kFilterPattern);
+  if (!re_->compiled.empty()) {
+    pattern_.assign(answer);  // regexec needs a NUL-terminated string
+    for (size_t i = 0; i < re_->compiled.size(); ++i) {
+      if (regexec(&re_->compiled[i], pattern_.c_str(), 0, nullptr, 0) == 0) {
+        ++per_pattern_[i];
+        return Drop(kFilterPattern);
+      }
     }
   }
   if (!opts_.keep_duplicates) {
     // A prompt's content is unique within its set, so identical prompt+response pairs share
     // the prompt key and arrive next to each other.
-    if (row.prompt.key != current_key_) {
-      current_key_ = row.prompt.key;
-      seen_.clear();
+    if (row.prompt_key != current_key_) {
+      current_key_.assign(row.prompt_key);
+      seen_count_ = 0;
     }
-    std::string ident = answer;
-    if (opts_.EffectiveReasoning() != ReasoningMode::kDrop && row.response.reasoning) {
-      ident.push_back('\0');
-      ident += *row.response.reasoning;
+    ident_.assign(answer);
+    if (opts_.EffectiveReasoning() != ReasoningMode::kDrop && row.reasoning) {
+      ident_.push_back('\0');
+      ident_.append(*row.reasoning);
     }
-    for (const std::string& s : seen_)
-      if (s == ident) return Drop(kFilterDuplicate);
-    seen_.push_back(std::move(ident));
+    for (size_t i = 0; i < seen_count_; ++i)
+      if (seen_[i] == ident_) return Drop(kFilterDuplicate);
+    if (seen_count_ == seen_.size()) seen_.emplace_back();
+    seen_[seen_count_++].swap(ident_);
   }
   return "";
 }

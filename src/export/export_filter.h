@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "retort/exporter.h"
@@ -30,6 +31,8 @@ class ExportFilter {
   ~ExportFilter();
 
   // Returns "" to keep `row`, else the name of the filter that dropped it (also counted).
+  const char* Check(const ExportRowView& row);
+  // The same for a decoded row.
   const char* Check(const ExportRow& row);
 
   // Drops per filter name (every filter present, 0 when it dropped nothing).
@@ -38,7 +41,7 @@ class ExportFilter {
   std::vector<std::pair<std::string, std::int64_t>> pattern_counts() const;
 
   // Number of Unicode code points in UTF-8 text `s`.
-  static std::int64_t CodePoints(const std::string& s);
+  static std::int64_t CodePoints(std::string_view s);
 
  private:
   struct Regexes;
@@ -50,7 +53,12 @@ class ExportFilter {
   std::map<std::string, std::int64_t> counts_;
   std::vector<std::int64_t> per_pattern_;
   std::string current_key_;
-  std::vector<std::string> seen_;  // responses of current_key_ already kept
+  // Identities (answer, or answer NUL reasoning) of current_key_'s kept responses: the first
+  // seen_count_ entries. Entries are reused (their buffers kept) from one prompt to the next.
+  std::vector<std::string> seen_;
+  size_t seen_count_ = 0;
+  std::string ident_;    // scratch: the identity of the row being checked
+  std::string pattern_;  // scratch: NUL-terminated answer for regexec
 };
 
 }  // namespace retort

@@ -17,6 +17,7 @@
 #include "export/manifest.h"
 #include "export/record_formatter.h"
 #include "export/row_prefetcher.h"
+#include "export/message_literals.h"
 #include "export/shard_writer.h"
 #include "export/split_assigner.h"
 
@@ -117,26 +118,30 @@ struct Pipeline {
   std::vector<std::unique_ptr<ShardWriter>>& writers;
   ExportSummary& sum;
   std::int64_t reasoning_records = 0, reasoning_dropped = 0, unrepresentable = 0;
-  std::string line;
+  Millis first_received_ms = 0, last_received_ms = 0;  // over every response, 0 when none
+  std::string line;       // reused for every record
+  MessageLiterals msgs;   // reused for every record
 
-  Status Row(const ExportRow& row) {
-    ++sum.responses;
+  Status Row(const ExportRowView& row) {
+    if (sum.responses++ == 0 || row.received_at_ms < first_received_ms) first_received_ms = row.received_at_ms;
+    if (row.received_at_ms > last_received_ms) last_received_ms = row.received_at_ms;
+    RETORT_RETURN_IF_ERROR(msgs.Parse(row.messages_json));  // Corruption fails the export
     if (*filter.Check(row)) return Status::OK();
     line.clear();
     std::string why;
-    if (!formatter.Format(row, &line, &why)) {
+    if (!formatter.Format(row, msgs, &line, &why)) {
       if (++unrepresentable <= 20)
         Log(log, LogLevel::kWarn, run_name,
-            "prompt '" + row.prompt.key + "' skipped: not representable as " + ExportFormatName(opts.format) + ": " +
-                why);
+            "prompt '" + std::string(row.prompt_key) + "' skipped: not representable as " +
+                ExportFormatName(opts.format) + ": " + why);
       return Status::OK();
     }
-    if (row.response.reasoning && !row.response.reasoning->empty()) {
+    if (row.reasoning && !row.reasoning->empty()) {
       ++reasoning_records;
       if (opts.EffectiveReasoning() == ReasoningMode::kDrop) ++reasoning_dropped;
     }
     ++sum.exported;
-    return writers[assigner.Assign(row.prompt.key)]->Write(line);
+    return writers[assigner.Assign(row.prompt_key)]->Write(line);
   }
 };
 
@@ -152,18 +157,13 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
     writers.push_back(std::make_unique<ShardWriter>(tmp + "/data", "data/", s.name, opts.compress, opts.shard_records,
                                                     opts.shard_bytes));
   ExportSummary sum;
-  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, {}};
-  ResponseColumns cols;
-  cols.raw_body = false;  // never exported
-  cols.logprobs = opts.with_logprobs;
+  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, {}, {}};
   {
-    // The store is read on a second thread, a few pages ahead; formatting and the writers'
-    // worker threads consume them here.
-    RowPrefetcher rows(store, run.id, cols);
-    std::vector<ExportRow> page;
-    while (rows.Next(&page))
-      for (const ExportRow& row : page) RETORT_RETURN_IF_ERROR(p.Row(row));
-    RETORT_RETURN_IF_ERROR(rows.status());
+    // The store is read on a second thread into flat pages (a copy of the columns, no
+    // allocation per row); rows are filtered and formatted here from views into those pages;
+    // each shard's worker thread compresses, hashes and writes the previous buffer.
+    RowPrefetcher rows(store, run.id, opts.with_logprobs);
+    RETORT_RETURN_IF_ERROR(rows.ForEach([&p](const ExportRowView& row) { return p.Row(row); }));
   }
   for (size_t i = 0; i < splits.size(); ++i) {
     Result<std::vector<ShardInfo>> shards = writers[i]->Finish();
@@ -182,6 +182,8 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   mi.opts = opts;
   mi.run = run;
   mi.totals = totals;
+  mi.totals.first_received_ms = p.first_received_ms;
+  mi.totals.last_received_ms = p.last_received_ms;
   mi.summary = &sum;
   mi.pattern_counts = (*filter)->pattern_counts();
   mi.reasoning_records = p.reasoning_records;
@@ -198,14 +200,18 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
   RETORT_RETURN_IF_ERROR(opts.Validate());
   Result<RunInfo> run = store.GetRun(opts.run);
   if (!run.ok()) return run.status();
-  Result<RunTotals> totals = store.Totals(run->id);
-  if (!totals.ok()) return totals.status();
+  // Only the job counts are read here: the first and last received_at come from the export's
+  // own walk over the responses (Store::Totals would scan every response row once more).
+  Result<JobCounts> counts = store.CountJobs(run->id);
+  if (!counts.ok()) return counts.status();
+  RunTotals totals;
+  totals.jobs = *counts;
   std::string dir = opts.out_dir;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   RETORT_RETURN_IF_ERROR(CheckOutDir(dir));
-  if (totals->jobs.pending + totals->jobs.leased > 0)
+  if (totals.jobs.pending + totals.jobs.leased > 0)
     Log(log, LogLevel::kWarn, opts.run,
-        std::to_string(totals->jobs.pending + totals->jobs.leased) +
+        std::to_string(totals.jobs.pending + totals.jobs.leased) +
             " jobs have no response yet; exporting what is stored");
 
   Result<std::int64_t> export_id = store.BeginExport(run->id, dir, opts.ToJson());
@@ -217,7 +223,7 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
   fs::create_directories(tmp + "/data", ec);
   Result<ExportSummary> sum = ec ? Result<ExportSummary>(Status::IOError("cannot create '" + tmp + "/data': " +
                                                                          ec.message()))
-                                 : ExportInto(store, opts, *run, *totals, tmp, log);
+                                 : ExportInto(store, opts, *run, totals, tmp, log);
   Status st = sum.ok() ? Publish(tmp, dir) : sum.status();
   if (!st.ok()) {
     fs::remove_all(tmp, ec);

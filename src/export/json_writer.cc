@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "store/utf8.h"
 
 namespace retort {
@@ -77,6 +81,32 @@ static inline bool AnyByteNeedsCare(std::uint64_t x) {
   return ((below_space | quote | backslash | x) & k80) != 0;
 }
 
+size_t JsonWriter::SkipPlain(const unsigned char* p, size_t i, size_t n) {
+#if defined(__SSE2__)
+  // A signed compare with 0x20 flags both control characters and bytes >= 0x80 (negative).
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+  while (i + 16 <= n) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i m =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)), _mm_cmplt_epi8(x, space));
+    const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(m));
+    if (mask != 0) return i + static_cast<size_t>(__builtin_ctz(mask));
+    i += 16;
+  }
+#endif
+  while (i + 8 <= n) {
+    std::uint64_t x;
+    std::memcpy(&x, p + i, 8);
+    if (AnyByteNeedsCare(x)) break;
+    i += 8;
+  }
+  for (; i < n; ++i) {
+    const unsigned char c = p[i];
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return i;
+  }
+  return n;
+}
+
 void JsonWriter::AppendQuoted(std::string* out, std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   out->reserve(out->size() + s.size() + 2);
@@ -86,19 +116,9 @@ void JsonWriter::AppendQuoted(std::string* out, std::string_view s) {
   size_t run = 0;  // start of the pending run of bytes that need no escaping
   size_t i = 0;
   while (i < n) {
-    if (i + 8 <= n) {  // fast skip: 8 plain ASCII bytes at a time
-      std::uint64_t x;
-      std::memcpy(&x, p + i, 8);
-      if (!AnyByteNeedsCare(x)) {
-        i += 8;
-        continue;
-      }
-    }
+    i = SkipPlain(p, i, n);  // plain ASCII needs no escaping
+    if (i == n) break;
     unsigned char c = p[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
     if (c >= 0x80) {
       size_t len = Utf8SequenceLength(p + i, n - i);
       if (len) {

@@ -27,6 +27,9 @@ class JsonWriter {
 
   // Appends `s` as a quoted, escaped JSON string to `*out` (no comma handling).
   static void AppendQuoted(std::string* out, std::string_view s);
+  // The index of the first byte of p[i..n) that is < 0x20, '"', '\\' or >= 0x80 (a byte that
+  // may need escaping or UTF-8 checking), or n when there is none. 16 bytes at a time.
+  static size_t SkipPlain(const unsigned char* p, size_t i, size_t n);
 
  private:
   void Sep();

@@ -7,66 +7,63 @@ namespace retort {
 
 namespace {
 
-const std::string& ReasoningOf(const ExportRow& row) {
-  static const std::string kEmpty;
-  return row.response.reasoning ? *row.response.reasoning : kEmpty;
-}
-
 // Metadata is stored as canonical JSON of an object (checked at import); "" means absent.
-std::string_view MetadataOf(const ExportRow& row) {
-  const std::string& m = row.prompt.metadata_json;
-  return m.empty() || m.front() != '{' ? std::string_view("{}") : std::string_view(m);
+std::string_view MetadataOf(std::string_view m) {
+  return m.empty() || m.front() != '{' ? std::string_view("{}") : m;
 }
 
-void WriteMessage(JsonWriter& w, const std::string& role, const std::string& content) {
+// {"role":<role>,"content":<content>} from already-quoted literals.
+void WriteMessage(JsonWriter& w, const MessageLiteral& m) {
   w.BeginObject();
   w.Key("role");
-  w.String(role);
+  w.Raw(m.role);
   w.Key("content");
-  w.String(content);
+  w.Raw(m.content);
   w.EndObject();
 }
 
-void WriteLogprobs(JsonWriter& w, const ExportRow& row) {
+void WriteLogprobs(JsonWriter& w, const std::vector<TokenLogprob>* logprobs) {
   w.Key("logprobs");
   w.BeginArray();
-  for (const TokenLogprob& t : row.response.logprobs) {
-    w.BeginObject();
-    w.Key("token");
-    w.String(t.token);
-    w.Key("logprob");
-    w.Double(t.logprob);
-    w.Key("top");
-    w.BeginArray();
-    for (const auto& a : t.top) {
+  if (logprobs) {
+    for (const TokenLogprob& t : *logprobs) {
       w.BeginObject();
       w.Key("token");
-      w.String(a.token);
+      w.String(t.token);
       w.Key("logprob");
-      w.Double(a.logprob);
+      w.Double(t.logprob);
+      w.Key("top");
+      w.BeginArray();
+      for (const auto& a : t.top) {
+        w.BeginObject();
+        w.Key("token");
+        w.String(a.token);
+        w.Key("logprob");
+        w.Double(a.logprob);
+        w.EndObject();
+      }
+      w.EndArray();
       w.EndObject();
     }
-    w.EndArray();
-    w.EndObject();
   }
   w.EndArray();
 }
 
-// Splits the prompt into (system, alternating user/assistant turns ending with user).
+// Splits the prompt into (system literal, alternating user/assistant turns ending with user).
 // Returns false when the turns do not alternate.
-bool SplitTurns(const std::vector<Message>& msgs, std::string* system, size_t* first_turn, std::string* why) {
+bool SplitTurns(const MessageLiterals& msgs, std::string_view* system, size_t* first_turn, std::string* why) {
   size_t i = 0;
-  system->clear();
-  if (!msgs.empty() && msgs[0].role == "system") {
+  *system = "\"\"";
+  if (msgs.size() > 0 && MessageLiterals::Is(msgs[0].role, "system")) {
     *system = msgs[0].content;
     i = 1;
   }
   *first_turn = i;
   for (size_t k = i; k < msgs.size(); ++k) {
     const char* want = (k - i) % 2 == 0 ? "user" : "assistant";
-    if (msgs[k].role != want) {
-      *why = "message " + std::to_string(k) + " is '" + msgs[k].role + "' where turns must alternate (expected '" +
-             want + "')";
+    if (!MessageLiterals::Is(msgs[k].role, want)) {
+      *why = "message " + std::to_string(k) + " is '" + MessageLiterals::Decode(msgs[k].role) +
+             "' where turns must alternate (expected '" + want + "')";
       return false;
     }
   }
@@ -85,26 +82,42 @@ RecordFormatter::RecordFormatter(const ExportOptions& opts)
       reasoning_(opts.EffectiveReasoning()),
       logprobs_(opts.with_logprobs) {}
 
-std::string RecordFormatter::Answer(const ExportRow& row) const {
-  const std::string& r = ReasoningOf(row);
-  if (reasoning_ != ReasoningMode::kInline || r.empty()) return row.response.content;
-  return "<think>\n" + r + "\n</think>\n\n" + row.response.content;
+bool RecordFormatter::Format(const ExportRow& row, std::string* out, std::string* why) const {
+  ExportRowView v;
+  v.sample = row.sample;
+  v.prompt_key = row.prompt.key;
+  v.metadata_json = row.prompt.metadata_json;
+  v.content = row.response.content;
+  if (row.response.reasoning) v.reasoning = *row.response.reasoning;
+  v.finish_reason = row.response.finish_reason;
+  v.logprobs = &row.response.logprobs;
+  MessageLiterals msgs;
+  msgs.Assign(row.prompt.messages);
+  return Format(v, msgs, out, why);
 }
 
-bool RecordFormatter::Format(const ExportRow& row, std::string* out, std::string* why) const {
-  std::string system;
+bool RecordFormatter::Format(const ExportRowView& row, const MessageLiterals& msgs, std::string* out,
+                             std::string* why) const {
+  std::string_view system;
   size_t first_turn = 0;
   if ((format_ == ExportFormat::kShareGpt || format_ == ExportFormat::kAlpaca) &&
-      !SplitTurns(row.prompt.messages, &system, &first_turn, why))
+      !SplitTurns(msgs, &system, &first_turn, why))
     return false;
 
+  const std::string_view reasoning = row.reasoning ? *row.reasoning : std::string_view();
   const bool field = reasoning_ == ReasoningMode::kField && !minimal_;
-  const std::string answer = Answer(row);
+  // The answer: content, with the reasoning inline when asked (only then is it copied).
+  std::string inline_answer;
+  std::string_view answer = row.content;
+  if (reasoning_ == ReasoningMode::kInline && !reasoning.empty()) {
+    inline_answer.append("<think>\n").append(reasoning).append("\n</think>\n\n").append(row.content);
+    answer = inline_answer;
+  }
   JsonWriter w(out);
   w.BeginObject();
   if (!minimal_) {
     w.Key("id");
-    w.String(row.prompt.key);
+    w.String(row.prompt_key);
     w.Key("sample");
     w.Int(row.sample);
   }
@@ -114,7 +127,7 @@ bool RecordFormatter::Format(const ExportRow& row, std::string* out, std::string
       const bool pc = format_ == ExportFormat::kPromptCompletion;
       w.Key(pc ? "prompt" : "messages");
       w.BeginArray();
-      for (const Message& m : row.prompt.messages) WriteMessage(w, m.role, m.content);
+      for (const MessageLiteral& m : msgs.messages()) WriteMessage(w, m);
       if (pc) {
         w.EndArray();
         w.Key("completion");
@@ -127,7 +140,7 @@ bool RecordFormatter::Format(const ExportRow& row, std::string* out, std::string
       w.String(answer);
       if (field) {
         w.Key("reasoning_content");
-        w.String(ReasoningOf(row));
+        w.String(reasoning);
       }
       w.EndObject();
       w.EndArray();
@@ -136,37 +149,41 @@ bool RecordFormatter::Format(const ExportRow& row, std::string* out, std::string
     case ExportFormat::kShareGpt: {
       w.Key("conversations");
       w.BeginArray();
-      auto turn = [&](const char* from, const std::string& value) {
+      auto turn = [&](const char* from, std::string_view value_literal) {
         w.BeginObject();
         w.Key("from");
         w.String(from);
         w.Key("value");
-        w.String(value);
+        w.Raw(value_literal);
         w.EndObject();
       };
       if (first_turn == 1) turn("system", system);
-      for (size_t k = first_turn; k < row.prompt.messages.size(); ++k)
-        turn(row.prompt.messages[k].role == "user" ? "human" : "gpt", row.prompt.messages[k].content);
-      turn("gpt", answer);
+      for (size_t k = first_turn; k < msgs.size(); ++k)
+        turn(MessageLiterals::Is(msgs[k].role, "user") ? "human" : "gpt", msgs[k].content);
+      w.BeginObject();
+      w.Key("from");
+      w.String("gpt");
+      w.Key("value");
+      w.String(answer);
+      w.EndObject();
       w.EndArray();
       break;
     }
     case ExportFormat::kAlpaca: {
-      const auto& msgs = row.prompt.messages;
       w.Key("instruction");
-      w.String(msgs.back().content);
+      w.Raw(msgs[msgs.size() - 1].content);
       w.Key("input");
       w.String("");
       w.Key("output");
       w.String(answer);
       w.Key("system");
-      w.String(system);
+      w.Raw(system);
       w.Key("history");
       w.BeginArray();
       for (size_t k = first_turn; k + 1 < msgs.size(); k += 2) {
         w.BeginArray();
-        w.String(msgs[k].content);
-        w.String(msgs[k + 1].content);
+        w.Raw(msgs[k].content);
+        w.Raw(msgs[k + 1].content);
         w.EndArray();
       }
       w.EndArray();
@@ -175,12 +192,12 @@ bool RecordFormatter::Format(const ExportRow& row, std::string* out, std::string
   }
   if (field && (format_ == ExportFormat::kShareGpt || format_ == ExportFormat::kAlpaca)) {
     w.Key("reasoning");
-    w.String(ReasoningOf(row));
+    w.String(reasoning);
   }
   if (!minimal_) {
     w.Key("metadata");
-    w.Raw(MetadataOf(row));
-    if (logprobs_) WriteLogprobs(w, row);
+    w.Raw(MetadataOf(row.metadata_json));
+    if (logprobs_) WriteLogprobs(w, row.logprobs);
   }
   w.EndObject();
   out->push_back('\n');

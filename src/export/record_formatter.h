@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "export/message_literals.h"
 #include "retort/exporter.h"
 #include "retort/store.h"
 
@@ -19,12 +20,13 @@ class RecordFormatter {
 
   // Appends the record for `row` plus '\n' to `*out` and returns true; or returns false
   // (appending nothing) and sets *why when the prompt cannot be expressed in this format
-  // (e.g. sharegpt/alpaca need alternating user/assistant turns).
+  // (e.g. sharegpt/alpaca need alternating user/assistant turns). `messages` holds the
+  // prompt's messages (row.messages_json, parsed); row.messages_json itself is not read.
+  bool Format(const ExportRowView& row, const MessageLiterals& messages, std::string* out, std::string* why) const;
+  // The same for a decoded row (tests, tools): exactly the bytes of the view path.
   bool Format(const ExportRow& row, std::string* out, std::string* why) const;
 
  private:
-  std::string Answer(const ExportRow& row) const;  // content, with inline reasoning if asked
-
   ExportFormat format_;
   bool minimal_;
   ReasoningMode reasoning_;

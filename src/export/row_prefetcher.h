@@ -1,10 +1,14 @@
-// RowPrefetcher: reads a run's export rows (Store::ForEachResponsePage) on a second thread, a
-// few pages ahead of the formatting thread.
+// RowPrefetcher: reads a run's export rows (Store::ForEachResponseView) on a second thread into
+// flat, reused pages, a few pages ahead of the formatting thread.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,31 +18,46 @@
 namespace retort {
 
 // Starts reading on construction; the destructor stops the reader (also mid-run) and joins.
-// Holds at most kMaxQueued pages (of up to 1024 rows) besides the one being read and the one
-// being consumed. Next() must be called from one thread only. The Store must outlive it.
+// A page holds up to kPageRows rows, their text columns copied back to back into one buffer
+// (no allocation per row once the pages have grown); at most kPages pages exist. ForEach()
+// must be called once, from one thread. The Store must outlive the object.
 class RowPrefetcher {
  public:
-  static constexpr size_t kMaxQueued = 2;
+  static constexpr size_t kPageRows = 1024;
+  static constexpr size_t kPages = 4;
 
-  RowPrefetcher(Store& store, std::int64_t run_id, ResponseColumns cols);
+  RowPrefetcher(Store& store, std::int64_t run_id, bool with_logprobs);
   ~RowPrefetcher();
   RowPrefetcher(const RowPrefetcher&) = delete;
   RowPrefetcher& operator=(const RowPrefetcher&) = delete;
 
-  // Blocks until the next page is ready and moves it into *page. Returns false when all rows
-  // were delivered or reading failed (then *page is empty; see status()).
-  bool Next(std::vector<ExportRow>* page);
-  // The reader's Status once Next() returned false: OK after the last row, else the error of
-  // Store::ForEachResponsePage.
-  Status status();
+  // Calls `fn` for every row in store order, then returns the reader's Status (the error of
+  // Store::ForEachResponseView) or the first non-OK of `fn`.
+  Status ForEach(const std::function<Status(const ExportRowView&)>& fn);
 
  private:
+  struct Row {
+    int sample = 0;
+    bool has_reasoning = false;
+    std::int64_t received_at_ms = 0;
+    std::uint32_t field_end[6] = {};  // ends of key, messages, metadata, content, reasoning, finish_reason
+  };
+  struct Page {
+    std::string bytes;
+    std::vector<Row> rows;
+    std::vector<std::vector<TokenLogprob>> logprobs;  // per row, when asked for
+  };
+  std::unique_ptr<Page> TakeFree();  // blocks for a free page; null when stopped
+
+  bool with_logprobs_;
+  const std::vector<TokenLogprob> no_logprobs_;  // what rows point to without logprobs
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::vector<ExportRow>> ready_;  // guarded by mu_
-  bool done_ = false;                          // guarded by mu_: the reader returned
-  bool stop_ = false;                          // guarded by mu_: the consumer gave up
-  Status status_;                              // guarded by mu_: the reader's result
+  std::deque<std::unique_ptr<Page>> ready_;  // guarded by mu_
+  std::vector<std::unique_ptr<Page>> free_;  // guarded by mu_
+  bool done_ = false;                         // guarded by mu_: the reader returned
+  bool stop_ = false;                         // guarded by mu_: the consumer gave up
+  Status status_;                             // guarded by mu_: the reader's result
   std::thread thread_;
 };
 

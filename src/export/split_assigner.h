@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "retort/exporter.h"
@@ -16,11 +17,11 @@ class SplitAssigner {
   // REQUIRES: splits non-empty with fractions summing to ~1 (ParseSplits checks this).
   SplitAssigner(std::vector<SplitSpec> splits, std::uint64_t seed);
 
-  // Index into the split list for `prompt_key`.
-  size_t Assign(const std::string& prompt_key);
+  // Index into the split list for `prompt_key` (0 without hashing when there is one split).
+  size_t Assign(std::string_view prompt_key);
 
   // The point in [0,1) of a key: first 8 bytes of SHA-256("<seed>\n<key>") / 2^64.
-  static double Point(std::uint64_t seed, const std::string& prompt_key);
+  static double Point(std::uint64_t seed, std::string_view prompt_key);
 
  private:
   std::vector<SplitSpec> splits_;

@@ -35,4 +35,9 @@ std::string Sha256Hex(std::string_view data) {
   return h.HexDigest();
 }
 
+void Sha256Digest(std::string_view data, unsigned char out[32]) {
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), out, &n, EVP_sha256(), nullptr);
+}
+
 }  // namespace retort

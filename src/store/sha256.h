@@ -25,5 +25,7 @@ class Sha256 {
 
 // Lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
+// The 32-byte SHA-256 of `data` into out[0..32) (one call, no allocation).
+void Sha256Digest(std::string_view data, unsigned char out[32]);
 
 }  // namespace retort

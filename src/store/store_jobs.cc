@@ -284,6 +284,61 @@ Status Store::ForEachResponsePage(std::int64_t run_id, const ResponseColumns& co
   }
 }
 
+Status Store::ForEachResponseView(std::int64_t run_id, bool with_logprobs,
+                                  const std::function<Status(const ExportRowView&)>& fn) {
+  std::string last_key;
+  int last_sample = -1;
+  bool first = true;
+  constexpr int kPage = 1024;
+  std::vector<TokenLogprob> logprobs;
+  ExportRowView v;
+  v.logprobs = &logprobs;
+  for (;;) {
+    int rows = 0;
+    std::lock_guard lk(impl_->mu);
+    Result<SqliteStmt> st = impl_->db->Cached(
+        "SELECT j.sample, p.prompt_key, p.messages, p.metadata, r.content, r.reasoning, r.finish_reason, "
+        "CASE WHEN ?6 THEN r.logprobs END, r.received_at "
+        // The walk of ForEachResponsePage (see there): key order through the (set_id,
+        // prompt_key) index, then each prompt's jobs by sample; pages are range seeks.
+        "FROM prompts p CROSS JOIN jobs j CROSS JOIN responses r "
+        "WHERE p.set_id = (SELECT set_id FROM runs WHERE id = ?1) AND p.prompt_key >= ?3 "
+        "AND j.run_id = ?1 AND j.prompt_id = p.id AND r.job_id = j.id "
+        "AND (?2 OR p.prompt_key > ?3 OR j.sample > ?4) "
+        "ORDER BY p.prompt_key, j.sample LIMIT ?5");
+    if (!st.ok()) return st.status();
+    st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_sample);
+    st->Bind(5, kPage).Bind(6, with_logprobs ? 1 : 0);
+    for (;;) {
+      Result<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      ++rows;
+      v.sample = static_cast<int>(st->Int(0));
+      v.prompt_key = st->View(1);
+      v.messages_json = st->View(2);
+      v.metadata_json = st->View(3);  // NULL reads as ""
+      v.content = st->View(4);
+      v.reasoning = st->IsNull(5) ? std::nullopt : std::optional<std::string_view>(st->View(5));
+      v.finish_reason = st->View(6);
+      logprobs.clear();
+      if (!st->IsNull(7)) {
+        Result<std::vector<TokenLogprob>> lp = LogprobsFromJson(st->Text(7));
+        if (!lp.ok()) return lp.status();
+        logprobs = std::move(*lp);
+      }
+      v.received_at_ms = st->Int(8);
+      RETORT_RETURN_IF_ERROR(fn(v));
+      if (rows == kPage) {  // the next page starts after this row
+        last_key.assign(v.prompt_key);
+        last_sample = v.sample;
+      }
+    }
+    if (rows < kPage) return Status::OK();
+    first = false;
+  }
+}
+
 Result<std::int64_t> Store::BeginExport(std::int64_t run_id, const std::string& out_dir,
                                         const std::string& options_json) {
   std::lock_guard lk(impl_->mu);
