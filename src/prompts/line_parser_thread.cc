@@ -38,18 +38,18 @@ void LineParserThread::Next(ParsedChunk* out) {
   cv_.notify_all();
 }
 
-// Moves the elements (not the buffer: `from` keeps its capacity for the next batch).
-template <typename T>
-static void MoveAll(std::vector<T>* from, std::vector<T>* to) {
-  for (T& v : *from) to->push_back(std::move(v));
-}
-
 void LineParserThread::Recycle(std::vector<Prompt>* prompts, std::vector<std::string>* sources) {
+  Batch spare;
   {
     std::lock_guard lk(mu_);
-    MoveAll(prompts, &garbage_);
-    MoveAll(sources, &garbage_sources_);
+    garbage_.push_back(Batch{std::move(*prompts), std::move(*sources)});
+    if (!empty_.empty()) {
+      spare = std::move(empty_.back());
+      empty_.pop_back();
+    }
   }
+  *prompts = std::move(spare.prompts);
+  *sources = std::move(spare.sources);
   prompts->clear();
   sources->clear();
 }
@@ -62,8 +62,7 @@ void LineParserThread::Run() {
   bool end = false;
   while (!end) {
     ParsedChunk c;
-    std::vector<Prompt> garbage;
-    std::vector<std::string> garbage_sources;
+    std::vector<Batch> garbage;
     {
       std::lock_guard lk(mu_);
       if (stop_.load()) return;
@@ -72,10 +71,17 @@ void LineParserThread::Run() {
         spare_.pop_back();
       }
       garbage.swap(garbage_);
-      garbage_sources.swap(garbage_sources_);
     }
-    garbage.clear();
-    garbage_sources.clear();
+    if (!garbage.empty()) {
+      for (Batch& b : garbage) {
+        b.prompts.clear();
+        b.sources.clear();
+      }
+      std::lock_guard lk(mu_);
+      for (Batch& b : garbage)
+        if (empty_.size() < kMaxQueued) empty_.push_back(std::move(b));
+      garbage.clear();
+    }
     c.lines.clear();
     c.status = Status::OK();
     c.lines.reserve(kChunkLines);

@@ -67,8 +67,14 @@ class LineParserThread {
   std::condition_variable cv_;
   std::deque<ParsedChunk> ready_;           // guarded by mu_
   std::vector<ParsedChunk> spare_;          // guarded by mu_: consumed chunks for reuse (not yet cleared)
-  std::vector<Prompt> garbage_;             // guarded by mu_: Recycle()d prompts, freed by Run()
-  std::vector<std::string> garbage_sources_;  // guarded by mu_: likewise
+  // Recycle()d batches: Run() frees their elements and returns the emptied vectors (capacity
+  // kept) through empty_, from which Recycle() hands them back. Guarded by mu_.
+  struct Batch {
+    std::vector<Prompt> prompts;
+    std::vector<std::string> sources;
+  };
+  std::vector<Batch> garbage_;
+  std::vector<Batch> empty_;
   std::atomic<bool> stop_{false};           // set by the destructor; read per line
   bool done_ = false;                       // guarded by mu_: the eof chunk was queued
   std::thread thread_;

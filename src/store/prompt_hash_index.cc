@@ -130,10 +130,9 @@ Result<bool> PromptHashIndex::SameContent(SqliteDb& db, std::int64_t prompt_id, 
   return same;
 }
 
-Result<bool> PromptHashIndex::Contains(SqliteDb& db, std::int64_t set_id, std::string_view hash_hex) {
+Result<bool> PromptHashIndex::Contains(SqliteDb& db, std::int64_t set_id, std::int64_t h, std::string_view hash_hex) {
   Result<Filter*> f = FilterFor(db, set_id);
   if (!f.ok()) return f.status();
-  const std::int64_t h = ContentHash64(hash_hex);
   if (!(*f)->MayContain(h)) return false;
   if (!pending_slots_.empty()) {
     const size_t mask = pending_slots_.size() - 1;
@@ -162,10 +161,9 @@ Result<bool> PromptHashIndex::Contains(SqliteDb& db, std::int64_t set_id, std::s
   return false;
 }
 
-Status PromptHashIndex::Add(SqliteDb& db, std::int64_t set_id, std::string_view hash_hex, std::int64_t prompt_id) {
+Status PromptHashIndex::Add(SqliteDb& db, std::int64_t set_id, std::int64_t h, std::int64_t prompt_id) {
   Result<Filter*> f = FilterFor(db, set_id);
   if (!f.ok()) return f.status();
-  const std::int64_t h = ContentHash64(hash_hex);
   (*f)->Insert(h);
   pending_.push_back(Pending{set_id, h, prompt_id});
   IndexPending(pending_.size() - 1);

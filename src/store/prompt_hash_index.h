@@ -24,12 +24,13 @@ class PromptHashIndex {
   // Brings the filters up to date with prompts committed by other connections. Call at the start
   // of every batch of inserts, inside the write transaction.
   Status Sync(SqliteDb& db);
-  // Whether a prompt with content `hash_hex` exists in `set_id` (committed, or inserted earlier in
-  // this transaction). A 64-bit match is confirmed against prompts.content_hash.
-  Result<bool> Contains(SqliteDb& db, std::int64_t set_id, std::string_view hash_hex);
-  // Records prompt `prompt_id` of `set_id`, just inserted with content `hash_hex`. Its
+  // Whether a prompt with content `hash_hex` (hash64 = ContentHash64(hash_hex)) exists in
+  // `set_id` (committed, or inserted earlier in this transaction). A 64-bit match is confirmed
+  // against prompts.content_hash.
+  Result<bool> Contains(SqliteDb& db, std::int64_t set_id, std::int64_t hash64, std::string_view hash_hex);
+  // Records prompt `prompt_id` of `set_id`, just inserted with content hash64 `hash64`. Its
   // prompt_hashes row is written by Flush (or here, once many are pending).
-  Status Add(SqliteDb& db, std::int64_t set_id, std::string_view hash_hex, std::int64_t prompt_id);
+  Status Add(SqliteDb& db, std::int64_t set_id, std::int64_t hash64, std::int64_t prompt_id);
   // Writes the pending prompt_hashes rows in key order. Call before COMMIT and before a SAVEPOINT.
   Status Flush(SqliteDb& db);
   // Forgets pending rows and filters: call after any ROLLBACK (or ROLLBACK TO).

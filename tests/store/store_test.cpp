@@ -51,7 +51,7 @@ TEST_CASE("Store migrates a fresh database to the latest schema", "[store]") {
   CHECK(Store::LatestSchemaVersion() >= 1);
   store.reset();
   CHECK(UserVersion(path) == Store::LatestSchemaVersion());
-  CHECK(test::QueryInt(path, "PRAGMA page_size") == 8192);  // new databases: 8 KiB pages
+  CHECK(test::QueryInt(path, "PRAGMA page_size") == 16384);  // new databases: 16 KiB pages
   // Re-opening is a no-op.
   auto again = OpenStore(path);
   CHECK(again->SchemaVersion() == Store::LatestSchemaVersion());
