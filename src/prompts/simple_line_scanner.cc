@@ -165,6 +165,59 @@ bool ScanMessage(Scanner& sc, std::string* key, Message* m) {
   return sc.Eat('}');
 }
 
+// Whether `raw` (a complete JSON object) is already what nlohmann's dump() writes for it: no
+// whitespace; keys strictly increasing (std::map order), printable ASCII without escapes; values
+// true, false, null, integers without sign tricks or leading zeros (<= 18 digits) or printable
+// ASCII strings without escapes. Then it is its own canonical form; anything else goes through
+// nlohmann.
+bool IsCanonicalFlatObject(std::string_view raw) {
+  if (raw == "{}") return true;
+  size_t i = 1;
+  const size_t n = raw.size();
+  auto plain_string = [&](std::string_view* out) {  // at '"'; plain printable ASCII up to '"'
+    if (i >= n || raw[i] != '"') return false;
+    const size_t start = ++i;
+    while (i < n && raw[i] != '"') {
+      const unsigned char c = static_cast<unsigned char>(raw[i]);
+      if (c < 0x20 || c > 0x7e || c == '\\') return false;
+      ++i;
+    }
+    if (i >= n) return false;
+    *out = raw.substr(start, i - start);
+    ++i;
+    return true;
+  };
+  std::string_view prev_key;
+  for (bool first = true;; first = false) {
+    std::string_view key, sv;
+    if (!plain_string(&key)) return false;
+    if (!first && !(prev_key < key)) return false;
+    prev_key = key;
+    if (i >= n || raw[i++] != ':') return false;
+    if (i >= n) return false;
+    const char c = raw[i];
+    if (c == '"') {
+      if (!plain_string(&sv)) return false;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t start = i;
+      if (c == '-') ++i;
+      if (i >= n || raw[i] < '0' || raw[i] > '9') return false;
+      if (raw[i] == '0' && (c == '-' || (i + 1 < n && raw[i + 1] >= '0' && raw[i + 1] <= '9'))) return false;
+      while (i < n && raw[i] >= '0' && raw[i] <= '9') ++i;
+      if (i - start > 18) return false;
+    } else if (raw.substr(i, 4) == "true" || raw.substr(i, 4) == "null") {
+      i += 4;
+    } else if (raw.substr(i, 5) == "false") {
+      i += 5;
+    } else {
+      return false;
+    }
+    if (i >= n) return false;
+    if (raw[i] == '}') return i + 1 == n;
+    if (raw[i++] != ',') return false;
+  }
+}
+
 }  // namespace
 
 std::optional<ScannedLine> ScanSimplePromptLine(std::string_view line) {
@@ -195,12 +248,16 @@ std::optional<ScannedLine> ScanSimplePromptLine(std::string_view line) {
     } else if (key == "metadata" && !has_metadata) {
       std::string_view raw;
       if (!sc.RawObject(&raw)) return std::nullopt;
-      nlohmann::json j = nlohmann::json::parse(raw, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) return std::nullopt;
-      try {
-        out.metadata_json = j.dump();  // std::map keys: sorted, canonical (as the full parser)
-      } catch (const nlohmann::json::exception&) {
-        return std::nullopt;
+      if (IsCanonicalFlatObject(raw)) {
+        out.metadata_json.assign(raw);  // already canonical: no parse and re-dump
+      } else {
+        nlohmann::json j = nlohmann::json::parse(raw, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) return std::nullopt;
+        try {
+          out.metadata_json = j.dump();  // std::map keys: sorted, canonical (as the full parser)
+        } catch (const nlohmann::json::exception&) {
+          return std::nullopt;
+        }
       }
       has_metadata = true;
     } else if (key == "prompt" && !has_prompt) {
