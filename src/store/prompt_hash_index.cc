@@ -6,13 +6,21 @@
 
 namespace retort {
 
+namespace {
+struct HexTable {
+  unsigned char v[256] = {};
+  constexpr HexTable() {
+    for (int c = '0'; c <= '9'; ++c) v[c] = static_cast<unsigned char>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) v[c] = static_cast<unsigned char>(c - 'a' + 10);
+  }
+};
+constexpr HexTable kHexValue;
+}  // namespace
+
 std::int64_t ContentHash64(std::string_view hex) {
   std::uint64_t v = 0;
-  for (size_t i = 0; i < 16 && i < hex.size(); ++i) {
-    const char c = hex[i];
-    const std::uint64_t d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
-    v = (v << 4) | d;
-  }
+  const size_t n = hex.size() < 16 ? hex.size() : 16;
+  for (size_t i = 0; i < n; ++i) v = (v << 4) | kHexValue.v[static_cast<unsigned char>(hex[i])];
   return static_cast<std::int64_t>(v);
 }
 
