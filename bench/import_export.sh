@@ -14,6 +14,7 @@ secs() { python3 -c "import sys; print(float(sys.argv[1]))" "$1"; }
 echo "== generating $N prompts"
 "$GEN" prompts "$N" "$WORK/prompts.jsonl"
 echo "prompts file: $(du -h "$WORK/prompts.jsonl" | cut -f1)"
+sync  # the generator's dirty pages are written back now, not during the timed import
 
 echo "== machine: $(nproc) CPUs; $(uptime)"
 echo "== import"
@@ -23,6 +24,7 @@ python3 -c "import sys; n,e,r,c=int(sys.argv[1]),float(sys.argv[2]),int(sys.argv
 
 echo "== generating $N responses"
 "$GEN" responses "$WORK/resp.db" "$N"
+sync
 
 for c in none zstd; do
   echo "== export ($c)"

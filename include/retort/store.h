@@ -33,6 +33,10 @@ struct StoreOptions {
   // (2 MiB). Bulk import raises it: B-tree pages of the unique indexes stay cached, which is
   // most of its speed; the cost is resident memory up to this size.
   int cache_mib = 0;
+  // Checkpoint the WAL on a thread of its own after each commit instead of inside the commit
+  // that crosses SQLite's threshold (bulk import: the writer goes on while pages are copied and
+  // synced). Same durability: committed transactions are in the WAL either way.
+  bool background_checkpoints = false;
 };
 
 struct PromptSetInfo {
@@ -184,6 +188,9 @@ class Store {
   // Runs `fn` inside BEGIN IMMEDIATE ... COMMIT; rolls back when `fn` returns non-OK.
   // May nest (inner calls use savepoints).
   Status InTransaction(const std::function<Status()>& fn);
+  // With StoreOptions::background_checkpoints: waits until `n` background checkpoints have
+  // completed (tests), up to `timeout_ms`. False without background checkpoints.
+  bool WaitForCheckpoints(int n, int timeout_ms);
 
   // ---- prompt sets ----
   Result<std::int64_t> CreatePromptSet(const std::string& name);  // or returns the existing id

@@ -37,6 +37,7 @@ int RunImport(const ImportFlags& f) {
   StoreOptions so;
   so.path = f.db;
   so.cache_mib = f.cache_mib;
+  so.background_checkpoints = true;
   Result<std::unique_ptr<Store>> store = Store::Open(so);
   if (!store.ok()) {
     std::fprintf(stderr, "retort: error: %s\n", store.status().message().c_str());

@@ -69,7 +69,8 @@ Status PromptHashIndex::Sync(SqliteDb& db) {
   if (!max_id.ok()) return max_id.status();
   if (*max_id == known_max_id_) return Status::OK();
   if (*max_id < known_max_id_ || filters_.empty()) {
-    filters_.clear();  // rows went away (or nothing is loaded): filters are rebuilt on demand
+    filters_.clear();
+    last_filter_ = nullptr;  // rows went away (or nothing is loaded): filters are rebuilt on demand
   } else {
     // Prompts another connection committed since our last look.
     Result<SqliteStmt> st = db.Prepare("SELECT set_id, content_hash FROM prompts WHERE id > ?");
@@ -111,11 +112,14 @@ Status PromptHashIndex::Load(SqliteDb& db, std::int64_t set_id, std::int64_t at_
 }
 
 Result<PromptHashIndex::Filter*> PromptHashIndex::FilterFor(SqliteDb& db, std::int64_t set_id) {
+  if (set_id == last_set_ && last_filter_ && !last_filter_->Full()) return last_filter_;
+  last_filter_ = nullptr;
   auto it = filters_.find(set_id);
   if (it != filters_.end()) {
-    if (!it->second.Full()) return &it->second;
-    RETORT_RETURN_IF_ERROR(Load(db, set_id, it->second.entries * 2, &it->second));
-    return &it->second;
+    if (it->second.Full()) RETORT_RETURN_IF_ERROR(Load(db, set_id, it->second.entries * 2, &it->second));
+    last_set_ = set_id;
+    last_filter_ = &it->second;
+    return last_filter_;
   }
   if (known_max_id_ < 0) RETORT_RETURN_IF_ERROR(Sync(db));
   Filter& f = filters_[set_id];
@@ -124,6 +128,8 @@ Result<PromptHashIndex::Filter*> PromptHashIndex::FilterFor(SqliteDb& db, std::i
     filters_.erase(set_id);
     return st;
   }
+  last_set_ = set_id;
+  last_filter_ = &f;
   return &f;
 }
 
@@ -206,6 +212,7 @@ void PromptHashIndex::IndexPending(size_t i) {
 
 void PromptHashIndex::Reset() {
   filters_.clear();
+  last_filter_ = nullptr;
   known_max_id_ = -1;
   pending_.clear();
   pending_slots_.clear();

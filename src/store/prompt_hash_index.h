@@ -36,7 +36,7 @@ class PromptHashIndex {
   // Forgets pending rows and filters: call after any ROLLBACK (or ROLLBACK TO).
   void Reset();
 
-  static constexpr size_t kMaxPending = size_t{1} << 16;
+  static constexpr size_t kMaxPending = size_t{1} << 15;  // its slot table (256 KiB) stays in L2
 
  private:
   // A blocked Bloom filter over the hash64 values of one set: 3 bits in one 64-bit word per
@@ -63,6 +63,8 @@ class PromptHashIndex {
   Result<bool> SameContent(SqliteDb& db, std::int64_t prompt_id, std::string_view hash_hex);
 
   std::unordered_map<std::int64_t, Filter> filters_;  // by set id
+  std::int64_t last_set_ = -1;                        // FilterFor's last answer (a stable map node)
+  Filter* last_filter_ = nullptr;
   std::int64_t known_max_id_ = -1;                     // max(prompts.id) the filters include
   std::vector<Pending> pending_;
   // Open addressing over pending_ by hash64 (linear probing; kMaxPending * 2 slots, no

@@ -59,6 +59,7 @@ Status Store::Impl::Txn(const std::function<Status()>& fn) {
     if (outer) write_error = c.WithContext("commit failed; the store refuses further writes (reopen to recover)");
     return c;
   }
+  if (outer && checkpointer) checkpointer->Poke();
   return Status::OK();
 }
 
@@ -108,6 +109,12 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
     RETORT_RETURN_IF_ERROR(
         d.Exec(opts.durability == Durability::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
     RETORT_RETURN_IF_ERROR(ApplyMigrations(d, opts.path));
+    if (opts.background_checkpoints) {
+      Result<std::unique_ptr<WalCheckpointer>> cp = WalCheckpointer::Start(opts.path, opts.busy_timeout_ms);
+      if (!cp.ok()) return cp.status();
+      impl->checkpointer = std::move(*cp);
+      RETORT_RETURN_IF_ERROR(d.Exec("PRAGMA wal_autocheckpoint=0"));
+    }
   } else if (*ver != LatestSchemaVersion()) {
     return Status::FailedPrecondition(
         "database '" + opts.path + "' has schema version " + std::to_string(*ver) + " but this retort reads version " +
@@ -116,6 +123,15 @@ Result<std::unique_ptr<Store>> Store::Open(const StoreOptions& opts) {
                                       : ": open it once without read-only mode (e.g. retort harvest/import) to migrate it"));
   }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+bool Store::WaitForCheckpoints(int n, int timeout_ms) {
+  WalCheckpointer* cp = nullptr;
+  {
+    std::lock_guard lk(impl_->mu);
+    cp = impl_->checkpointer.get();
+  }
+  return cp && cp->WaitCompleted(n, std::chrono::milliseconds(timeout_ms));
 }
 
 Status Store::InTransaction(const std::function<Status()>& fn) {

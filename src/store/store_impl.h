@@ -7,12 +7,14 @@
 #include "retort/store.h"
 #include "store/prompt_hash_index.h"
 #include "store/sqlite_db.h"
+#include "store/wal_checkpointer.h"
 
 namespace retort {
 
 struct Store::Impl {
   std::recursive_mutex mu;  // guards everything below; held across InTransaction callbacks
   std::unique_ptr<SqliteDb> db;
+  std::unique_ptr<WalCheckpointer> checkpointer;  // after db: stopped before db closes; poked after COMMIT
   std::string path;
   Clock* clock = nullptr;
   bool read_only = false;
