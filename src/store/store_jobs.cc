@@ -208,6 +208,18 @@ Status Store::ForEachResponse(std::int64_t run_id, const ResponseColumns& cols,
   });
 }
 
+// The page walk shared by ForEachResponsePage and ForEachResponseView (?1 run id, ?2 first page,
+// ?3/?4 the last key and sample of the previous page, ?5 page size). CROSS JOIN fixes the loop
+// order: the set's prompts in key order through the (set_id, prompt_key) index, then each
+// prompt's jobs by sample, so every page is a range seek with no sort (the natural join order
+// scanned and sorted all jobs per page).
+static constexpr const char* kResponseWalk =
+    " FROM prompts p CROSS JOIN jobs j CROSS JOIN responses r "
+    "WHERE p.set_id = (SELECT set_id FROM runs WHERE id = ?1) AND p.prompt_key >= ?3 "
+    "AND j.run_id = ?1 AND j.prompt_id = p.id AND r.job_id = j.id "
+    "AND (?2 OR p.prompt_key > ?3 OR j.sample > ?4) "
+    "ORDER BY p.prompt_key, j.sample LIMIT ?5";
+
 Status Store::ForEachResponsePage(std::int64_t run_id, const ResponseColumns& cols,
                                   const std::function<Status(std::vector<ExportRow>* page)>& fn) {
   std::string last_key;
@@ -225,14 +237,7 @@ Status Store::ForEachResponsePage(std::int64_t run_id, const ResponseColumns& co
           "r.reasoning, r.reasoning_source, r.finish_reason, r.prompt_tokens, r.completion_tokens, "
           "r.reasoning_tokens, r.latency_ms, r.first_token_ms, r.http_status, r.request_id, r.received_at, "
           "CASE WHEN ?7 THEN r.logprobs END, r.replica "
-          // CROSS JOIN fixes the loop order: walk the set's prompts in key order through the
-          // (set_id, prompt_key) index, then each prompt's jobs by sample, so every page is a
-          // range seek with no sort (the natural join order scanned and sorted all jobs per page).
-          "FROM prompts p CROSS JOIN jobs j CROSS JOIN responses r "
-          "WHERE p.set_id = (SELECT set_id FROM runs WHERE id = ?1) AND p.prompt_key >= ?3 "
-          "AND j.run_id = ?1 AND j.prompt_id = p.id AND r.job_id = j.id "
-          "AND (?2 OR p.prompt_key > ?3 OR j.sample > ?4) "
-          "ORDER BY p.prompt_key, j.sample LIMIT ?5");
+          + std::string(kResponseWalk));
       if (!st.ok()) return st.status();
       st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_sample);
       st->Bind(5, kPage).Bind(6, cols.raw_body ? 1 : 0).Bind(7, cols.logprobs ? 1 : 0);
@@ -299,13 +304,7 @@ Status Store::ForEachResponseView(std::int64_t run_id, bool with_logprobs,
     Result<SqliteStmt> st = impl_->db->Cached(
         "SELECT j.sample, p.prompt_key, p.messages, p.metadata, r.content, r.reasoning, r.finish_reason, "
         "CASE WHEN ?6 THEN r.logprobs END, r.received_at "
-        // The walk of ForEachResponsePage (see there): key order through the (set_id,
-        // prompt_key) index, then each prompt's jobs by sample; pages are range seeks.
-        "FROM prompts p CROSS JOIN jobs j CROSS JOIN responses r "
-        "WHERE p.set_id = (SELECT set_id FROM runs WHERE id = ?1) AND p.prompt_key >= ?3 "
-        "AND j.run_id = ?1 AND j.prompt_id = p.id AND r.job_id = j.id "
-        "AND (?2 OR p.prompt_key > ?3 OR j.sample > ?4) "
-        "ORDER BY p.prompt_key, j.sample LIMIT ?5");
+        + std::string(kResponseWalk));
     if (!st.ok()) return st.status();
     st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_sample);
     st->Bind(5, kPage).Bind(6, with_logprobs ? 1 : 0);

@@ -197,8 +197,11 @@ TEST_CASE("harvest survives repeated kill -9 with every job done exactly once", 
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == kPrompts);
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM responses") == kPrompts);
   CHECK(test::QueryText(db, "PRAGMA integrity_check") == "ok");
-  // Sent twice only when in flight at a kill: at most concurrency (2) per kill.
-  CHECK(sim->Stats().requests <= kPrompts + 2 * 12);
+  // Sent again only what a kill cut off before its commit: the requests in flight (at most
+  // concurrency = 2) plus answers already received but still in the writer's open transaction
+  // (a worker takes its next job once its answer is queued; a loaded machine saw 1 of those in
+  // 12 kills). 4 per kill still fails on any real duplication (e.g. re-sending all leased jobs).
+  CHECK(sim->Stats().requests <= kPrompts + 4 * 12);
 }
 
 TEST_CASE("harvest stops gracefully on SIGTERM and resumes", "[e2e][harvest]") {

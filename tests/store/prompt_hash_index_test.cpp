@@ -12,6 +12,7 @@
 #include "retort/store.h"
 #include "store/corpus_json.h"
 #include "store/prompt_hash_index.h"
+#include "test_support/corpus_fixture.h"
 #include "test_support/db_query.h"
 #include "test_support/temp_dir.h"
 
@@ -27,11 +28,7 @@ std::unique_ptr<Store> OpenStore(const std::string& path) {
 }
 
 Prompt MakePrompt(const std::string& key, const std::string& text) {
-  Prompt p;
-  p.messages = {Message{"user", text}};
-  p.content_hash = ContentHash(p.messages);
-  p.key = key;
-  return p;
+  return test::MakePrompt(key, {Message{"user", text}});
 }
 
 std::vector<ImportOutcome> Insert(Store& s, std::int64_t set, const std::vector<Prompt>& ps) {
