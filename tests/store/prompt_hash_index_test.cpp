@@ -21,12 +21,6 @@ using retort::test::QueryInt;
 
 namespace {
 
-std::unique_ptr<Store> OpenStore(const std::string& path) {
-  auto s = Store::Open(StoreOptions{path});
-  REQUIRE(s.ok());
-  return std::move(*s);
-}
-
 Prompt MakePrompt(const std::string& key, const std::string& text) {
   return test::MakePrompt(key, {Message{"user", text}});
 }
@@ -112,7 +106,7 @@ TEST_CASE("Migration 0003 upgrades a version-2 database: same prompts, one index
           "INSERT INTO jobs(run_id, prompt_id, sample, job_key, state, updated_at) VALUES (1, 11, 0, 'k', 'pending', 0);";
   ExecRaw(path, rows);
 
-  auto store = OpenStore(path);
+  auto store = test::OpenStoreAt(path);
   CHECK(store->SchemaVersion() == Store::LatestSchemaVersion());
   CHECK(QueryInt(path, "SELECT count(*) FROM prompts") == 4);
   CHECK(QueryInt(path, "SELECT id FROM prompts WHERE set_id = 1 AND prompt_key = 'c'") == 12);
@@ -135,7 +129,7 @@ TEST_CASE("Migration 0003 upgrades a version-2 database: same prompts, one index
 TEST_CASE("Prompts whose hashes share the first 64 bits are both kept", "[store]") {
   test::TempDir dir;
   const std::string path = dir.path() + "/c.db";
-  auto store = OpenStore(path);
+  auto store = test::OpenStoreAt(path);
   auto set = store->CreatePromptSet("s");
   REQUIRE(set.ok());
   // Callers supply content_hash; two that collide on the 64-bit key but differ after it.
@@ -157,8 +151,8 @@ TEST_CASE("Prompts whose hashes share the first 64 bits are both kept", "[store]
 TEST_CASE("Prompts another connection stored are seen as duplicates", "[store]") {
   test::TempDir dir;
   const std::string path = dir.path() + "/c.db";
-  auto a = OpenStore(path);
-  auto b = OpenStore(path);
+  auto a = test::OpenStoreAt(path);
+  auto b = test::OpenStoreAt(path);
   auto set = a->CreatePromptSet("s");
   auto other = a->CreatePromptSet("t");
   REQUIRE(set.ok());
@@ -176,7 +170,7 @@ TEST_CASE("Prompts another connection stored are seen as duplicates", "[store]")
 TEST_CASE("A rolled-back transaction or savepoint leaves no index rows behind", "[store]") {
   test::TempDir dir;
   const std::string path = dir.path() + "/c.db";
-  auto store = OpenStore(path);
+  auto store = test::OpenStoreAt(path);
   auto set = store->CreatePromptSet("s");
   REQUIRE(set.ok());
   std::vector<ImportOutcome> out;
@@ -208,7 +202,7 @@ TEST_CASE("A rolled-back transaction or savepoint leaves no index rows behind", 
 TEST_CASE("Duplicates are found across index flushes inside one transaction", "[store]") {
   test::TempDir dir;
   const std::string path = dir.path() + "/c.db";
-  auto store = OpenStore(path);
+  auto store = test::OpenStoreAt(path);
   auto set = store->CreatePromptSet("s");
   REQUIRE(set.ok());
   const int n = static_cast<int>(PromptHashIndex::kMaxPending) + 5000;
