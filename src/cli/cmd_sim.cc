@@ -8,7 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 
 namespace retort::cli {
 namespace {

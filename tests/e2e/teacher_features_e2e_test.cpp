@@ -9,7 +9,7 @@
 
 #include "retort/store.h"
 #include "store/corpus_json.h"
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 #include "test_support/corpus_fixture.h"
 #include "test_support/db_query.h"
 #include "test_support/process.h"

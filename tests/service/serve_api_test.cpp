@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "service/serve_fixture.h"
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 #include "test_support/db_query.h"
 #include "test_support/temp_dir.h"
 

@@ -7,7 +7,7 @@
 
 #include "retort/store.h"
 #include "service/serve_fixture.h"
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 #include "test_support/corpus_fixture.h"
 #include "test_support/db_query.h"
 #include "test_support/temp_dir.h"

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "store/sha256.h"
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 
 namespace retort::test {
 

@@ -11,7 +11,7 @@
 #include "retort/clock.h"
 #include "retort/corpus.h"
 #include "retort/status.h"
-#include "teacher/sim_answer.h"  // SimulatedAnswer, SimulatedReasoning
+#include "sim/sim_answer.h"  // SimulatedAnswer, SimulatedReasoning
 
 namespace retort {
 

@@ -1,5 +1,5 @@
 // Deterministic content of the teacher simulator.
-#include "teacher/sim_answer.h"
+#include "sim/sim_answer.h"
 
 #include <algorithm>
 #include <array>

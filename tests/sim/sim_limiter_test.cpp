@@ -1,8 +1,8 @@
 // Unit tests of the simulator's limiter and deterministic content helpers.
 #include <catch2/catch.hpp>
 
-#include "teacher/sim_answer.h"
-#include "teacher/sim_limiter.h"
+#include "sim/sim_answer.h"
+#include "sim/sim_limiter.h"
 
 using retort::FakeClock;
 using retort::SimLimiter;

@@ -1,5 +1,5 @@
 // The simulator's Anthropic Messages wire format.
-#include "teacher/sim_anthropic.h"
+#include "sim/sim_anthropic.h"
 
 #include <cstdio>
 

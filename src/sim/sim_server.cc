@@ -1,5 +1,5 @@
 // SimHttpServer: the simulator's connection loop over cpp-httplib 0.11.4.
-#include "teacher/sim_server.h"
+#include "sim/sim_server.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

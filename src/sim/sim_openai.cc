@@ -1,5 +1,5 @@
 // The simulator's OpenAI Chat Completions wire format.
-#include "teacher/sim_openai.h"
+#include "sim/sim_openai.h"
 
 #include <cstdio>
 

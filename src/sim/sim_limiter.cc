@@ -1,5 +1,5 @@
 // SimLimiter: sliding-window limits for the teacher simulator.
-#include "teacher/sim_limiter.h"
+#include "sim/sim_limiter.h"
 
 #include <algorithm>
 #include <cstdio>

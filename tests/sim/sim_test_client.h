@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 
 namespace simtest {
 

@@ -1,5 +1,5 @@
 // Simulator: the built-in teacher (HTTP plumbing, rate limits and fault injection).
-#include "teacher/simulator.h"
+#include "sim/simulator.h"
 
 #include <algorithm>
 #include <atomic>
@@ -10,10 +10,10 @@
 #include <mutex>
 #include <thread>
 
-#include "teacher/sim_anthropic.h"
-#include "teacher/sim_limiter.h"
-#include "teacher/sim_openai.h"
-#include "teacher/sim_server.h"
+#include "sim/sim_anthropic.h"
+#include "sim/sim_limiter.h"
+#include "sim/sim_openai.h"
+#include "sim/sim_server.h"
 
 namespace retort {
 namespace {

@@ -11,9 +11,9 @@
 #include <future>
 #include <thread>
 
-#include "teacher/sim_answer.h"
-#include "teacher/sim_limiter.h"
-#include "teacher/sim_test_client.h"
+#include "sim/sim_answer.h"
+#include "sim/sim_limiter.h"
+#include "sim/sim_test_client.h"
 
 extern char** environ;
 

@@ -1,5 +1,5 @@
 // Shared pieces of the simulator's two wire formats.
-#include "teacher/sim_wire.h"
+#include "sim/sim_wire.h"
 
 namespace retort {
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "retort/status.h"
-#include "teacher/sim_answer.h"
-#include "teacher/sim_wire.h"
+#include "sim/sim_answer.h"
+#include "sim/sim_wire.h"
 
 namespace retort {
 

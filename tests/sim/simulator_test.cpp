@@ -3,8 +3,8 @@
 
 #include <map>
 
-#include "teacher/sim_answer.h"
-#include "teacher/sim_test_client.h"
+#include "sim/sim_answer.h"
+#include "sim/sim_test_client.h"
 
 using namespace simtest;  // NOLINT: test helpers
 

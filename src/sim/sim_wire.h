@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "retort/status.h"
-#include "teacher/sim_answer.h"
+#include "sim/sim_answer.h"
 
 // Binds the value of a Result expression to `lhs`, or returns its Status from the function.
 #define SIM_ASSIGN_OR_RETURN(lhs, expr)          \
