@@ -184,7 +184,35 @@ struct Harvester::Impl {
   void MarkReplica(Replica* r, ReplicaSignal signal);
   bool ReserveBudget(std::int64_t prompt_est, std::int64_t completion_est);
   void Worker();
-  void Process(WorkItem item, std::vector<std::unique_ptr<HttpTransport>>& transports);
+
+  // One connection per replica, owned by a worker.
+  using Transports = std::vector<std::unique_ptr<HttpTransport>>;
+  // One attempt at one work item, as it moves through the stages of Process.
+  struct Attempt {
+    WorkItem item;
+    int number = 0;  // the attempt number of the item's first job (1-based)
+    Replica* rep = nullptr;
+    std::size_t replica_index = 0;
+    ChatRequest req;
+    std::int64_t prompt_est = 0, completion_est = 0;
+    bool probe = false;  // this grant is the governor's probe
+    HttpResponse resp;
+    std::unique_ptr<StreamAssembler> assembler;  // --stream only
+    Status stream_status;
+    std::optional<double> first_token_ms;
+    Result<ChatResponse> parsed = Status::Corruption("no body");
+    Millis wall_now = 0;
+    std::int64_t est() const { return prompt_est + completion_est; }
+  };
+  void Process(WorkItem item, Transports& transports);
+  bool Grant(Attempt& a);
+  bool Send(Attempt& a, Transports& transports);
+  void ParseBody(Attempt& a);
+  void OnSuccess(Attempt& a, const RateLimitSnapshot& limits);
+  void OnRateLimited(Attempt& a, const Classification& c, const RateLimitSnapshot& limits);
+  void OnRetryable(Attempt& a, const Classification& c);
+  void OnJobFailed(Attempt& a, const Classification& c);
+  void OnStopRun(Attempt& a, const Classification& c);
   void Resolve(const WorkItem& item, JobUpdate::Kind kind, int attempts, Millis next_at, const std::string& error,
                int status, const std::string& body);
   void OnCommit(const std::vector<JobUpdate>& batch, const Status& st);
@@ -397,7 +425,7 @@ void Harvester::Impl::OnCommit(const std::vector<JobUpdate>& batch, const Status
 }
 
 void Harvester::Impl::Worker() {
-  std::vector<std::unique_ptr<HttpTransport>> transports(replicas.size());
+  Transports transports(replicas.size());
   for (;;) {
     std::optional<WorkItem> item = feeder->Pop();
     if (!item) {
@@ -411,39 +439,14 @@ void Harvester::Impl::Worker() {
   }
 }
 
-void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTransport>>& transports) {
-  const LeasedJob& first = item.jobs.front();
-  const int attempt = first.attempts + 1;
-  Replica* rep = AcquireReplica();
-  if (!rep) {
-    Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-    return;
-  }
-  size_t ri = 0;
-  while (replicas[ri].get() != rep) ++ri;
-  // Build the request.
-  ChatRequest req;
-  req.model = opts.model;
-  req.messages = first.messages;
-  req.params = run.spec.params;
-  req.n = static_cast<int>(item.jobs.size());
-  if (req.n == 1 && req.params.seed && run.spec.params.samples > 1) req.params.seed = *req.params.seed + first.sample;
-  const std::int64_t prompt_est = EstimatePromptTokens(req.messages);
-  const std::int64_t completion_est = (req.params.max_tokens ? *req.params.max_tokens : 512) * req.n;
-  const std::int64_t est = prompt_est + completion_est;
-
-  // Rate governor: wait for a grant (or a stop).
-  GovernorGrant grant;
-  for (;;) {
-    const std::uint64_t epoch = GovernorEpoch();
-    grant = rep->governor->TryAcquire(est);
-    if (grant.granted) break;
-    if (!WaitUntil(grant.retry_at_ms, epoch)) {
-      ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
-      Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-      return;
-    }
-  }
+// Process: one attempt for one work item, through its stages. Grant takes a replica slot and
+// a governor grant; Send reserves budget and sends; ParseBody reads a 2xx body; the outcome of
+// ClassifyAttempt picks the handler that resolves the item (store, re-queue, retry, fail, stop).
+void Harvester::Impl::Process(WorkItem item, Transports& transports) {
+  Attempt a;
+  a.item = std::move(item);
+  a.number = a.item.jobs.front().attempts + 1;
+  if (!Grant(a)) return;
   // Every path below reports the grant to the governor; once the probe is reported, wake the
   // workers it held back.
   struct ProbeReported {
@@ -452,218 +455,275 @@ void Harvester::Impl::Process(WorkItem item, std::vector<std::unique_ptr<HttpTra
     ~ProbeReported() {
       if (probe) m->GovernorChanged();
     }
-  } probe_reported{this, grant.probe};
-  if (!ReserveBudget(prompt_est, completion_est)) {
-    rep->governor->OnFailure(est);
-    ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
-    Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-    return;
+  } probe_reported{this, a.probe};
+  if (!Send(a, transports)) return;
+  ParseBody(a);
+  const Classification c = ClassifyAttempt(a.resp, a.parsed.ok() ? Status::OK() : a.parsed.status(), *provider,
+                                           a.wall_now);
+  const RateLimitSnapshot limits = provider->ReadLimits(a.resp.headers, a.wall_now);
+  switch (c.outcome) {
+    case AttemptOutcome::kSuccess: return OnSuccess(a, limits);
+    case AttemptOutcome::kRateLimited: return OnRateLimited(a, c, limits);
+    case AttemptOutcome::kRetry: return OnRetryable(a, c);
+    case AttemptOutcome::kFailJob: return OnJobFailed(a, c);
+    case AttemptOutcome::kStopRun: return OnStopRun(a, c);
   }
-  Result<std::string> body = provider->BuildRequestBody(req);
-  if (!body.ok()) {
-    reserved_tokens -= est;
-    ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
-    RequestStop("cannot build request", body.status());
-    Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-    return;
+}
+
+// Takes a concurrency slot on a replica, builds the request and waits for the replica's
+// governor to grant it. False when stopping (the item is released, nothing is held).
+bool Harvester::Impl::Grant(Attempt& a) {
+  const LeasedJob& first = a.item.jobs.front();
+  a.rep = AcquireReplica();
+  if (!a.rep) {
+    Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    return false;
   }
-  if (!transports[ri]) {
+  while (replicas[a.replica_index].get() != a.rep) ++a.replica_index;
+  ChatRequest& req = a.req;
+  req.model = opts.model;
+  req.messages = first.messages;
+  req.params = run.spec.params;
+  req.n = static_cast<int>(a.item.jobs.size());
+  if (req.n == 1 && req.params.seed && run.spec.params.samples > 1) req.params.seed = *req.params.seed + first.sample;
+  a.prompt_est = EstimatePromptTokens(req.messages);
+  a.completion_est = (req.params.max_tokens ? *req.params.max_tokens : 512) * req.n;
+
+  for (;;) {
+    const std::uint64_t epoch = GovernorEpoch();
+    const GovernorGrant grant = a.rep->governor->TryAcquire(a.est());
+    if (grant.granted) {
+      a.probe = grant.probe;
+      return true;
+    }
+    if (!WaitUntil(grant.retry_at_ms, epoch)) {
+      ReleaseReplica(a.rep, LimiterOutcome::kIgnore, 0);
+      Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+      return false;
+    }
+  }
+}
+
+// Reserves budget, builds the body and sends it on this worker's connection to the replica.
+// False when the item was resolved without a response (budget reached, a request that cannot be
+// built): the grant and the slot are returned.
+bool Harvester::Impl::Send(Attempt& a, Transports& transports) {
+  Replica* rep = a.rep;
+  if (!ReserveBudget(a.prompt_est, a.completion_est)) {
+    rep->governor->OnFailure(a.est());
+    ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
+    Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    return false;
+  }
+  auto give_up = [&](const std::string& why, const Status& st) {
+    reserved_tokens -= a.est();
+    rep->governor->OnFailure(a.est());
+    ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
+    RequestStop(why, st);
+    Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    return false;
+  };
+  Result<std::string> body = provider->BuildRequestBody(a.req);
+  if (!body.ok()) return give_up("cannot build request", body.status());
+  std::unique_ptr<HttpTransport>& slot = transports[a.replica_index];
+  if (!slot) {
     TransportOptions t;
     t.base_url = rep->base_url;
     t.timeout_s = opts.timeout_s;
     t.ca_file = opts.ca_file;
     t.insecure = opts.insecure;
     Result<std::unique_ptr<HttpTransport>> tr = HttpTransport::Create(t);
-    if (!tr.ok()) {
-      reserved_tokens -= est;
-      ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
-      RequestStop("bad base URL", tr.status());
-      Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-      return;
-    }
-    transports[ri] = std::move(*tr);
+    if (!tr.ok()) return give_up("bad base URL", tr.status());
+    slot = std::move(*tr);
   }
-  HttpTransport* transport = transports[ri].get();
+  HttpTransport* transport = slot.get();
   {
     std::lock_guard lk(transports_mu);
     live_transports.push_back(transport);
   }
   ++in_flight;
-  std::unique_ptr<StreamAssembler> assembler;
-  Status stream_status;
-  std::optional<double> first_token_ms;
   const auto t0 = std::chrono::steady_clock::now();
   std::function<bool(std::string_view)> on_chunk;
-  if (req.params.stream) {
-    assembler = provider->NewStreamAssembler(req.params.split_think);
+  if (a.req.params.stream) {
+    a.assembler = provider->NewStreamAssembler(a.req.params.split_think);
     on_chunk = [&](std::string_view chunk) {
-      if (!stream_status.ok()) return true;
-      stream_status = assembler->Feed(chunk);
-      if (!first_token_ms && assembler->SawFirstToken())
-        first_token_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (!a.stream_status.ok()) return true;
+      a.stream_status = a.assembler->Feed(chunk);
+      if (!a.first_token_ms && a.assembler->SawFirstToken())
+        a.first_token_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       return true;
     };
   }
-  HttpResponse resp = transport->Post(provider->Path(), headers, *body, on_chunk);
+  a.resp = transport->Post(provider->Path(), headers, *body, on_chunk);
   --in_flight;
   {
     std::lock_guard lk(transports_mu);
     live_transports.erase(std::find(live_transports.begin(), live_transports.end(), transport));
   }
-  reserved_tokens -= est;
-  const Millis wall_now = clock->WallMs();
+  reserved_tokens -= a.est();
+  a.wall_now = clock->WallMs();
+  return true;
+}
 
-  // Parse a 2xx body.
-  Result<ChatResponse> parsed = Status::Corruption("no body");
-  if (resp.error == TransportError::kNone && resp.status >= 200 && resp.status < 300) {
-    if (req.params.stream) {
-      parsed = stream_status.ok() ? assembler->Finish() : Result<ChatResponse>(stream_status);
+// Parses a 2xx body (or finishes the stream) into a.parsed; leaves it an error otherwise.
+void Harvester::Impl::ParseBody(Attempt& a) {
+  if (a.resp.error != TransportError::kNone || a.resp.status < 200 || a.resp.status >= 300) return;
+  if (a.req.params.stream) {
+    a.parsed = a.stream_status.ok() ? a.assembler->Finish() : Result<ChatResponse>(a.stream_status);
+  } else {
+    a.parsed = provider->ParseResponse(a.resp.body, a.req.params.split_think);
+  }
+  if (a.parsed.ok() && a.parsed->choices.size() < a.item.jobs.size())
+    a.parsed = Status::Corruption("expected " + std::to_string(a.item.jobs.size()) + " choices, got " +
+                                  std::to_string(a.parsed->choices.size()));
+}
+
+void Harvester::Impl::OnSuccess(Attempt& a, const RateLimitSnapshot& limits) {
+  Replica* rep = a.rep;
+  const HttpResponse& resp = a.resp;
+  const ChatResponse& cr = *a.parsed;
+  std::int64_t actual = -1;
+  if (cr.usage.prompt_tokens >= 0 || cr.usage.completion_tokens >= 0)
+    actual = std::max<std::int64_t>(0, cr.usage.prompt_tokens) + std::max<std::int64_t>(0, cr.usage.completion_tokens);
+  rep->governor->OnResponse(a.est(), actual >= 0 ? std::optional<std::int64_t>(actual) : std::nullopt, limits);
+  ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms);
+  MarkReplica(rep, ReplicaSignal::kHealthy);
+  if (cr.usage.prompt_tokens > 0) prompt_tokens += cr.usage.prompt_tokens;
+  if (cr.usage.completion_tokens > 0) completion_tokens += cr.usage.completion_tokens;
+  if (cr.usage.reasoning_tokens > 0) reasoning_tokens += cr.usage.reasoning_tokens;
+  if (observer) observer->OnRequest("ok", resp.latency_ms / 1000.0);
+  std::string request_id;
+  for (const auto& [k, v] : resp.headers)
+    if (k == "x-request-id" || k == "request-id") request_id = v;
+  for (size_t i = 0; i < a.item.jobs.size(); ++i) {
+    const ChatChoice& ch = cr.choices[i];
+    JobUpdate u;
+    u.kind = JobUpdate::Kind::kDone;
+    u.job_id = a.item.jobs[i].id;
+    ResponseRecord& r = u.response;
+    r.job_id = u.job_id;
+    r.raw_body = a.req.params.stream ? cr.assembled_body : resp.body;
+    r.content = ch.content;
+    r.reasoning = ch.reasoning;
+    r.reasoning_source = ch.reasoning_source;
+    r.finish_reason = ch.finish_reason;
+    if (a.item.jobs.size() == 1 || i == 0) r.usage = cr.usage;  // usage is per request: kept on the first choice
+    r.latency_ms = resp.latency_ms;
+    r.first_token_ms = a.first_token_ms;
+    r.http_status = resp.status;
+    r.request_id = request_id;
+    r.received_at_ms = a.wall_now;
+    r.logprobs = ch.logprobs;
+    r.replica = rep->host;
+    Status st = writer->Enqueue(std::move(u));
+    if (!st.ok()) RequestStop("storage failure", st);
+  }
+}
+
+// A 429: the governor pauses the replica; the item goes back to the front of the queue with its
+// lease and without using an attempt.
+void Harvester::Impl::OnRateLimited(Attempt& a, const Classification& c, const RateLimitSnapshot& limits) {
+  ++rate_limited;
+  a.rep->governor->OnRateLimited(a.est(), c.retry_after_ms, limits);
+  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms);
+  if (observer) observer->OnRequest("rate_limited", a.resp.latency_ms / 1000.0);
+  Log(LogLevel::kDebug, a.item.jobs.front().id, a.number, c.reason);
+  if (Stopping()) {
+    Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+  } else {
+    feeder->PushFront(std::move(a.item));
+  }
+}
+
+// A retryable failure. A teacher that cannot be reached is the endpoint's fault: the item is
+// re-queued without using an attempt (until --unreachable-timeout). Anything else uses an
+// attempt and is retried after a backoff, or fails once the attempts are spent.
+void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
+  Replica* rep = a.rep;
+  const HttpResponse& resp = a.resp;
+  ++errors;
+  rep->governor->OnFailure(a.est());
+  const bool overload = resp.error != TransportError::kNone || resp.status >= 500 || resp.status == 408;
+  ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms);
+  {
+    std::lock_guard lk(last_error_mu);
+    last_error = c.reason;
+  }
+  if (resp.error == TransportError::kConnect) {
+    MarkReplica(rep, ReplicaSignal::kUnreachable);
+    if (observer) observer->OnRequest("retried", resp.latency_ms / 1000.0);
+    ++retries;
+    Millis since = 0;
+    {
+      std::lock_guard lk(rep->mu);
+      since = rep->unreachable_since_ms;
+    }
+    if (since && clock->NowMs() - since > static_cast<Millis>(opts.unreachable_timeout_s * 1000)) {
+      RequestStop("teacher unreachable",
+                  Status::Unavailable("the teacher at " + rep->host + " has been unreachable for more than " +
+                                      std::to_string(static_cast<long>(opts.unreachable_timeout_s)) + " s (" +
+                                      c.reason + "); the remaining jobs are still pending"));
+      Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    } else if (Stopping()) {
+      Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
     } else {
-      parsed = provider->ParseResponse(resp.body, req.params.split_think);
+      feeder->PushFront(std::move(a.item));
     }
-    if (parsed.ok() && parsed->choices.size() < item.jobs.size())
-      parsed = Status::Corruption("expected " + std::to_string(item.jobs.size()) + " choices, got " +
-                                  std::to_string(parsed->choices.size()));
+    return;
   }
-  Classification c = ClassifyAttempt(resp, parsed.ok() ? Status::OK() : parsed.status(), *provider, wall_now);
-  const RateLimitSnapshot limits = provider->ReadLimits(resp.headers, wall_now);
+  MarkReplica(rep, overload ? ReplicaSignal::kOverloaded : ReplicaSignal::kHealthy);
+  const std::int64_t job = a.item.jobs.front().id;
+  std::optional<Millis> delay = retry->NextDelay(a.number, c.retry_after_ms);
+  if (!delay) {
+    if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
+    Log(LogLevel::kWarn, job, a.number, "giving up after " + std::to_string(a.number) + " attempts: " + c.reason);
+    Resolve(a.item, JobUpdate::Kind::kFailed, a.number, 0,
+            "gave up after " + std::to_string(a.number) + " attempts; last: " + c.reason, resp.status, "");
+  } else {
+    ++retries;
+    if (observer) observer->OnRequest("retried", resp.latency_ms / 1000.0);
+    Log(LogLevel::kDebug, job, a.number, "retry in " + std::to_string(*delay) + " ms: " + c.reason);
+    Resolve(a.item, JobUpdate::Kind::kRetryLater, a.number, a.wall_now + *delay, c.reason, resp.status, "");
+  }
+}
 
-  switch (c.outcome) {
-    case AttemptOutcome::kSuccess: {
-      const ChatResponse& cr = *parsed;
-      std::int64_t actual = -1;
-      if (cr.usage.prompt_tokens >= 0 || cr.usage.completion_tokens >= 0)
-        actual = std::max<std::int64_t>(0, cr.usage.prompt_tokens) + std::max<std::int64_t>(0, cr.usage.completion_tokens);
-      rep->governor->OnResponse(est, actual >= 0 ? std::optional<std::int64_t>(actual) : std::nullopt, limits);
-      ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms);
-      MarkReplica(rep, ReplicaSignal::kHealthy);
-      if (cr.usage.prompt_tokens > 0) prompt_tokens += cr.usage.prompt_tokens;
-      if (cr.usage.completion_tokens > 0) completion_tokens += cr.usage.completion_tokens;
-      if (cr.usage.reasoning_tokens > 0) reasoning_tokens += cr.usage.reasoning_tokens;
-      if (observer) observer->OnRequest("ok", resp.latency_ms / 1000.0);
-      std::string request_id;
-      for (const auto& [k, v] : resp.headers)
-        if (k == "x-request-id" || k == "request-id") request_id = v;
-      for (size_t i = 0; i < item.jobs.size(); ++i) {
-        const ChatChoice& ch = cr.choices[i];
-        JobUpdate u;
-        u.kind = JobUpdate::Kind::kDone;
-        u.job_id = item.jobs[i].id;
-        ResponseRecord& r = u.response;
-        r.job_id = u.job_id;
-        r.raw_body = req.params.stream ? cr.assembled_body : resp.body;
-        r.content = ch.content;
-        r.reasoning = ch.reasoning;
-        r.reasoning_source = ch.reasoning_source;
-        r.finish_reason = ch.finish_reason;
-        if (item.jobs.size() == 1 || i == 0) r.usage = cr.usage;  // usage is per request: kept on the first choice
-        r.latency_ms = resp.latency_ms;
-        r.first_token_ms = first_token_ms;
-        r.http_status = resp.status;
-        r.request_id = request_id;
-        r.received_at_ms = wall_now;
-        r.logprobs = ch.logprobs;
-        r.replica = rep->host;
-        Status st = writer->Enqueue(std::move(u));
-        if (!st.ok()) RequestStop("storage failure", st);
-      }
-      return;
-    }
-    case AttemptOutcome::kRateLimited: {
-      ++rate_limited;
-      rep->governor->OnRateLimited(est, c.retry_after_ms, limits);
-      ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
-      if (observer) observer->OnRequest("rate_limited", resp.latency_ms / 1000.0);
-      Log(LogLevel::kDebug, first.id, attempt, c.reason);
-      if (Stopping()) {
-        Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-      } else {
-        feeder->PushFront(std::move(item));  // keeps its lease; no attempt used
-      }
-      return;
-    }
-    case AttemptOutcome::kRetry: {
-      ++errors;
-      rep->governor->OnFailure(est);
-      const bool overload = resp.error != TransportError::kNone || resp.status >= 500 || resp.status == 408;
-      ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms);
-      {
-        std::lock_guard lk(last_error_mu);
-        last_error = c.reason;
-      }
-      if (resp.error == TransportError::kConnect) {
-        // The endpoint, not this job, is failing: re-queue without using an attempt.
-        MarkReplica(rep, ReplicaSignal::kUnreachable);
-        if (observer) observer->OnRequest("retried", resp.latency_ms / 1000.0);
-        ++retries;
-        Millis since = 0;
-        {
-          std::lock_guard lk(rep->mu);
-          since = rep->unreachable_since_ms;
-        }
-        if (since && clock->NowMs() - since > static_cast<Millis>(opts.unreachable_timeout_s * 1000)) {
-          RequestStop("teacher unreachable",
-                      Status::Unavailable("the teacher at " + rep->host + " has been unreachable for more than " +
-                                          std::to_string(static_cast<long>(opts.unreachable_timeout_s)) +
-                                          " s (" + c.reason + "); the remaining jobs are still pending"));
-          Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-        } else if (Stopping()) {
-          Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-        } else {
-          feeder->PushFront(std::move(item));
-        }
-        return;
-      }
-      MarkReplica(rep, overload ? ReplicaSignal::kOverloaded : ReplicaSignal::kHealthy);
-      std::optional<Millis> delay = retry->NextDelay(attempt, c.retry_after_ms);
-      if (!delay) {
-        if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
-        Log(LogLevel::kWarn, first.id, attempt, "giving up after " + std::to_string(attempt) + " attempts: " + c.reason);
-        Resolve(item, JobUpdate::Kind::kFailed, attempt, 0,
-                "gave up after " + std::to_string(attempt) + " attempts; last: " + c.reason, resp.status, "");
-      } else {
-        ++retries;
-        if (observer) observer->OnRequest("retried", resp.latency_ms / 1000.0);
-        Log(LogLevel::kDebug, first.id, attempt, "retry in " + std::to_string(*delay) + " ms: " + c.reason);
-        Resolve(item, JobUpdate::Kind::kRetryLater, attempt, wall_now + *delay, c.reason, resp.status, "");
-      }
-      return;
-    }
-    case AttemptOutcome::kFailJob: {
-      ++errors;
-      rep->governor->OnFailure(est);
-      ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
-      if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
-      Log(LogLevel::kWarn, first.id, attempt, "failed: " + c.reason);
-      {
-        std::lock_guard lk(last_error_mu);
-        last_error = c.reason;
-      }
-      Resolve(item, JobUpdate::Kind::kFailed, attempt, 0, c.reason, resp.status, resp.body);
-      return;
-    }
-    case AttemptOutcome::kStopRun: {
-      ++errors;
-      rep->governor->OnFailure(est);
-      ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
-      if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
-      std::string msg;
-      if (resp.status == 401 || resp.status == 403) {
-        msg = "the teacher at " + rep->host + " answered HTTP " + std::to_string(resp.status) +
-              ": the API key was rejected; it is read from $" + api_key_env +
-              (api_key.empty() ? " (which is not set)" : "") +
-              ". Fix it and re-run the same command: the remaining jobs are still pending";
-        RequestStop("authentication failed", Status::Unauthenticated(msg));
-      } else {
-        msg = "the teacher at " + rep->host + " refused further requests: " + c.reason +
-              ". The remaining jobs are still pending; re-run when the quota allows";
-        RequestStop("quota exhausted", Status::BudgetExhausted(msg));
-      }
-      Log(LogLevel::kError, first.id, attempt, msg);
-      Resolve(item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
-      return;
-    }
+// A non-retryable answer for this job (a 4xx other than auth and rate limits): the job fails,
+// with its status and error body kept.
+void Harvester::Impl::OnJobFailed(Attempt& a, const Classification& c) {
+  ++errors;
+  a.rep->governor->OnFailure(a.est());
+  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms);
+  if (observer) observer->OnRequest("failed", a.resp.latency_ms / 1000.0);
+  Log(LogLevel::kWarn, a.item.jobs.front().id, a.number, "failed: " + c.reason);
+  {
+    std::lock_guard lk(last_error_mu);
+    last_error = c.reason;
   }
+  Resolve(a.item, JobUpdate::Kind::kFailed, a.number, 0, c.reason, a.resp.status, a.resp.body);
+}
+
+// The teacher refuses the whole run (rejected key, exhausted quota): stop, jobs left pending.
+void Harvester::Impl::OnStopRun(Attempt& a, const Classification& c) {
+  Replica* rep = a.rep;
+  const HttpResponse& resp = a.resp;
+  ++errors;
+  rep->governor->OnFailure(a.est());
+  ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
+  if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
+  std::string msg;
+  if (resp.status == 401 || resp.status == 403) {
+    msg = "the teacher at " + rep->host + " answered HTTP " + std::to_string(resp.status) +
+          ": the API key was rejected; it is read from $" + api_key_env +
+          (api_key.empty() ? " (which is not set)" : "") +
+          ". Fix it and re-run the same command: the remaining jobs are still pending";
+    RequestStop("authentication failed", Status::Unauthenticated(msg));
+  } else {
+    msg = "the teacher at " + rep->host + " refused further requests: " + c.reason +
+          ". The remaining jobs are still pending; re-run when the quota allows";
+    RequestStop("quota exhausted", Status::BudgetExhausted(msg));
+  }
+  Log(LogLevel::kError, a.item.jobs.front().id, a.number, msg);
+  Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
 }
 
 HarvestProgress Harvester::Impl::Snapshot() const {
