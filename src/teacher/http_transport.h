@@ -1,9 +1,11 @@
-// HttpTransport: one keep-alive HTTP(S) connection to a teacher endpoint (pimpl over
-// cpp-httplib; this and the simulator are the only files that include httplib.h).
+// HttpTransport: one keep-alive HTTP/1.1 (or HTTPS) connection to a teacher endpoint, with every
+// byte from the network bounded in size and time (our own client over HttpConnection: the
+// version of cpp-httplib we build against cannot bound response headers or a whole request).
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,25 +17,43 @@ namespace retort {
 struct TransportOptions {
   // "http://host:port/prefix" or "https://...". The prefix path is prepended to each request path.
   std::string base_url;
-  // Connect and read timeout, seconds.
+  // Total time one request may take, from the first connection attempt to the last body byte,
+  // seconds (a server that trickles bytes cannot keep a request open longer).
   double timeout_s = 600;
+  // Longest silence while waiting for the next byte, seconds; 0 = the same as timeout_s.
+  double idle_timeout_s = 0;
+  // Longest wait to open a TCP connection (within timeout_s), seconds.
+  double connect_timeout_s = 30;
   // PEM bundle for server certificate verification ("" = system default).
   std::string ca_file;
   // Disable certificate verification. Only by explicit flag.
   bool insecure = false;
   // A body larger than this is abandoned with TransportError::kBodyTooLarge.
   std::size_t max_body_bytes = 64u << 20;
+  // Status line and headers (each line, and all of them together) larger than this are
+  // abandoned with TransportError::kHeadersTooLarge.
+  std::size_t max_header_bytes = 64u << 10;
+  // Honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY from the environment (see proxy_config.h).
+  bool use_env_proxy = true;
+  // Where those variables are read (empty = the process environment); tests inject their own.
+  std::function<std::optional<std::string>(const char* name)> env;
+  // Hooks for the owner's connection accounting, called on the sending thread: before a new
+  // connection is opened (it may block, e.g. to space connections out), and once for each such
+  // call when that connection closes or fails to open.
+  std::function<void()> before_connect;
+  std::function<void()> after_close;
 };
 
 // How an attempt failed below HTTP. Frozen (stored as text in last_error).
 enum class TransportError {
-  kNone,          // an HTTP response was received (any status)
-  kConnect,       // could not connect / TLS handshake failed
-  kTimeout,       // connect or read timed out
-  kReset,         // connection closed or reset mid-request / mid-body
-  kBodyTooLarge,  // body exceeded max_body_bytes
-  kCancelled,     // the on_chunk callback asked to stop
-  kOther,
+  kNone,              // an HTTP response was received (any status)
+  kConnect,           // could not connect / TLS handshake failed / the proxy refused the tunnel
+  kTimeout,           // connect, idle or total deadline passed
+  kReset,             // connection closed or reset mid-request / mid-body
+  kBodyTooLarge,      // body exceeded max_body_bytes
+  kCancelled,         // the on_chunk callback or Cancel() asked to stop
+  kOther,             // a malformed response (status line, chunk framing, lengths)
+  kHeadersTooLarge,   // status line + headers exceeded max_header_bytes
 };
 const char* TransportErrorName(TransportError e);
 
@@ -45,26 +65,47 @@ struct HttpResponse {
   std::string body;          // complete body (also when streamed, unless on_chunk consumes it)
   double latency_ms = 0;     // request start -> last byte
   double first_byte_ms = -1; // request start -> first body byte
+  double response_start_ms = -1;  // request start -> first byte of the status line
+  // The request went out on a connection that had carried earlier requests.
+  bool reused_connection = false;
+  // The first try failed on a reused connection before any response byte (the server had
+  // closed it), so the request was sent once more on a fresh connection. Not an error.
+  bool resent = false;
 };
 
 // One connection. Not safe for concurrent use: give each worker its own.
+// Creating one makes the process ignore SIGPIPE (a dead peer must be an error value, not a signal).
 class HttpTransport {
  public:
-  // InvalidArgument for a malformed base URL or unsupported scheme.
+  // InvalidArgument for a malformed base URL, an unsupported scheme, an unusable proxy
+  // variable or an unreadable CA file.
   static Result<std::unique_ptr<HttpTransport>> Create(const TransportOptions& opts);
   virtual ~HttpTransport() = default;
   // POSTs `body` (application/json) to base path + `path`. When `on_chunk` is set, it is
   // called with each body chunk as it arrives (return false to abort -> kCancelled);
-  // the body is still accumulated in HttpResponse::body. TCP_NODELAY and keep-alive are on.
+  // the body is still accumulated in HttpResponse::body. TCP_NODELAY and keep-alive are on;
+  // a request that fails on a reused connection before any response byte is re-sent once on
+  // a fresh one; a "Connection: close" answer retires the connection.
   virtual HttpResponse Post(std::string_view path, const HeaderList& headers, const std::string& body,
                             const std::function<bool(std::string_view)>& on_chunk = nullptr) = 0;
   // GET, used for health probes.
   virtual HttpResponse Get(std::string_view path, const HeaderList& headers) = 0;
-  // Aborts a request in progress on another thread (its Post returns kCancelled or kReset).
-  // The only method that is safe to call concurrently with Post.
+  // Aborts the request in progress on another thread (its Post returns kCancelled), or the
+  // next one if none is in progress. The only method that is safe to call concurrently.
   virtual void Cancel() = 0;
+  // Closes the idle connection, if any (the next request opens a new one): a connection with
+  // nothing to carry should not hold a server's worker thread.
+  virtual void CloseIdle() = 0;
   // "host:port" of the endpoint (no credentials, no path).
   virtual std::string Host() const = 0;
+  // "direct" or "proxy host:port (from HTTPS_PROXY)" (no credentials).
+  virtual std::string Route() const = 0;
+  // True while a connection is open (the next request may reuse it).
+  virtual bool Connected() const = 0;
+  // How long the request in progress has been waiting for the first byte of its response, ms;
+  // -1 when none is waiting (no request in progress, or its response has begun). Safe to call
+  // from any thread.
+  virtual double AwaitingResponseMs() const = 0;
 };
 
 }  // namespace retort
