@@ -37,8 +37,11 @@ struct HarvestOptions {
   GenerationParams params;
   // Hard ceiling on requests in flight; the adaptive limiter stays at or below it.
   int concurrency = 64;
-  // Connect and read timeout per request, seconds.
+  // Total time one request may take, from connecting to its last byte, seconds (a server that
+  // trickles bytes cannot hold a request open longer).
   double timeout_s = 600;
+  // Longest silence while a request waits for its next byte, seconds; 0 = --timeout.
+  double idle_timeout_s = 0;
   // TLS: CA bundle path, or skip verification (explicit only).
   std::string ca_file;
   bool insecure = false;

@@ -73,6 +73,7 @@ struct RunInfo {
   Millis created_at_ms = 0, updated_at_ms = 0;
   std::string lock_owner;     // "host:pid:nonce" of the harvester holding the run, or ""
   Millis lock_heartbeat_ms = 0;
+  bool tls_insecure = false;  // some harvest of this run skipped TLS verification (--insecure)
 };
 
 // Totals over a run's stored responses.
@@ -213,6 +214,8 @@ class Store {
   Result<RunInfo> GetRun(const std::string& name);  // NotFound
   Result<std::vector<RunInfo>> ListRuns();
   Status SetRunState(std::int64_t run_id, RunState state, const std::string& stop_reason);
+  // Records for good that a harvest of the run skipped TLS certificate verification.
+  Status MarkRunTlsInsecure(std::int64_t run_id);
   Result<JobCounts> CountJobs(std::int64_t run_id);
   Result<RunTotals> Totals(std::int64_t run_id);
   Result<std::vector<FailedJobInfo>> RecentFailures(std::int64_t run_id, int limit);

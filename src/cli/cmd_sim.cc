@@ -103,7 +103,11 @@ void AddSimCommand(CLI::App& app, int& rc) {
   sub->add_option("--min-words", o.min_words, "Shortest answer (words)")->capture_default_str();
   sub->add_option("--max-words", o.max_words, "Longest answer (words)")->capture_default_str();
   sub->add_flag("--no-limit-headers", f->no_limit_headers, "Do not send rate-limit headers");
-  sub->add_option("--threads", o.threads, "Server worker threads (one per open connection)")->capture_default_str();
+  sub->add_option("--threads", o.threads,
+                  "Server worker threads (one per open connection; more connections wait for a thread)")
+      ->capture_default_str();
+  sub->add_flag("--close-after-stream", o.close_after_stream,
+                "Close the connection after each SSE response although keep-alive was announced (as llama-server does)");
   sub->add_option("--fail-status-for-model", o.fail_status_for_model,
                   "HTTP status (e.g. 400) returned for requests naming model 'bad-model'");
   sub->add_option("--api-key-env", f->api_key_env,

@@ -66,6 +66,7 @@ Result<nlohmann::json> RunJson(Store& store, const RunInfo& r, const StatusFlags
       {"state", RunStateName(r.state)},
       {"harvesting_now", live},
       {"stop_reason", r.stop_reason},
+      {"tls_insecure", r.tls_insecure},
       {"provider", r.spec.provider},
       {"model", r.spec.model},
       {"jobs",
@@ -127,6 +128,8 @@ int RunStatus(const StatusFlags& f) {
     }
     if (!j["stop_reason"].get<std::string>().empty())
       std::printf("  stopped: %s\n", j["stop_reason"].get<std::string>().c_str());
+    if (j["tls_insecure"].get<bool>())
+      std::printf("  tls: certificate verification was skipped (--insecure) in a harvest of this run\n");
     for (const auto& e : j["recent_errors"])
       std::printf("  error: job %lld (prompt %s): %s\n", e["job"].get<long long>(),
                   e["prompt"].get<std::string>().c_str(), e["error"].get<std::string>().c_str());

@@ -41,6 +41,7 @@ static ojson TeacherJson(const ManifestInput& in) {
   t["endpoints"] = hosts;
   ojson params = ojson::parse(ParamsToJson(in.run.spec.params), nullptr, false);
   t["params"] = params.is_discarded() ? ojson::object() : params;
+  if (in.run.tls_insecure) t["tls_insecure"] = true;  // provenance: some answers came over unverified TLS
   return t;
 }
 

@@ -66,6 +66,11 @@ void ConcurrencyLimiter::DecreaseLocked(double factor, Millis now) {
   last_decrease_ms_ = now;
 }
 
+void ConcurrencyLimiter::Stalled() {
+  std::lock_guard<std::mutex> lock(mu_);
+  DecreaseLocked(opts_.decrease_factor, clock_->NowMs());
+}
+
 void ConcurrencyLimiter::Release(LimiterOutcome outcome, double latency_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   if (in_flight_ == 0) return;  // unmatched release: a caller bug; ignore rather than go negative

@@ -61,6 +61,11 @@ class ConcurrencyLimiter {
   // request's latency (only read for kOk). REQUIRES: a slot is held (extra releases are ignored).
   void Release(LimiterOutcome outcome, double latency_ms);
 
+  // A request in flight has waited far longer than its peers for its first response byte (a
+  // server that has not started serving its connection): the same decrease as kOverload, at
+  // most once per window. Holds no slot.
+  void Stalled();
+
   // The current limit, in [1, max].
   int limit() const;
   // Slots currently held.

@@ -165,7 +165,9 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
             Kind::kBool,
             [](HarvestOptions& o, const std::string& v) { return ParseBool("split-think", v, &o.params.split_think); }),
       Int("concurrency", "Maximum requests in flight (adaptive limiter stays at or below)", &HarvestOptions::concurrency),
-      Dbl("timeout", "Connect and read timeout per request, seconds", &HarvestOptions::timeout_s),
+      Dbl("timeout", "Total time one request may take (connect to last byte), seconds", &HarvestOptions::timeout_s),
+      Dbl("idle-timeout", "Longest silence while a request waits for its next byte, seconds (0 = --timeout)",
+          &HarvestOptions::idle_timeout_s),
       Str("ca-file", "PEM CA bundle for HTTPS certificate verification", &HarvestOptions::ca_file),
       Flag("insecure", "Skip HTTPS certificate verification (explicit opt-in)", &HarvestOptions::insecure),
       Dbl("rpm", "Requests-per-minute limit (0 = learn from the provider's rate-limit headers)", &HarvestOptions::rpm),
@@ -208,6 +210,7 @@ Status HarvestOptions::Validate() const {
       return Status::InvalidArgument("--base-url: expected an http:// or https:// URL, got '" + u + "'");
   if (concurrency < 1 || concurrency > 16384) return Status::InvalidArgument("--concurrency: expected 1..16384");
   if (!(timeout_s > 0)) return Status::InvalidArgument("--timeout: expected a positive number of seconds");
+  if (!(idle_timeout_s >= 0)) return Status::InvalidArgument("--idle-timeout: expected >= 0 seconds (0 = --timeout)");
   if (rpm < 0) return Status::InvalidArgument("--rpm: expected >= 0");
   if (tpm < 0) return Status::InvalidArgument("--tpm: expected >= 0");
   if (max_attempts < 1) return Status::InvalidArgument("--max-attempts: expected >= 1");

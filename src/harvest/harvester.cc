@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "harvest/concurrency_limiter.h"
+#include "harvest/connection_ramp.h"
 #include "harvest/job_feeder.h"
 #include "harvest/rate_governor.h"
 #include "harvest/result_writer.h"
@@ -23,6 +24,7 @@
 #include "teacher/error_classifier.h"
 #include "teacher/http_transport.h"
 #include "teacher/provider.h"
+#include "teacher/proxy_config.h"
 
 namespace retort {
 
@@ -31,6 +33,14 @@ namespace {
 constexpr Millis kLockStaleMs = 30'000;
 constexpr Millis kHeartbeatMs = 2'000;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
+// Spacing of new connections to one replica (see ConnectionRamp).
+constexpr Millis kConnectionSpacingMs = 10;
+// Stall check: a request waiting for its first response byte longer than kStallFactor x the
+// median of the last kStallSamples answers (and at least kStallMinMs) is stalled.
+constexpr std::size_t kStallSamples = 32;
+constexpr std::size_t kStallMinSamples = 8;
+constexpr double kStallFactor = 8.0;
+constexpr double kStallMinMs = 1000.0;
 
 // "host:pid:nonce" — the run lock owner id of this process.
 std::string MakeOwnerId() {
@@ -57,6 +67,14 @@ std::string UrlHost(const std::string& url) {
   return at == std::string::npos ? host : host.substr(at + 1);
 }
 
+// The host of a URL without port or brackets ("[::1]:8000" -> "::1").
+std::string UrlHostName(const std::string& url) {
+  std::string h = UrlHost(url);
+  if (!h.empty() && h.front() == '[') return h.substr(1, h.find(']') - 1);
+  const std::size_t colon = h.rfind(':');
+  return colon == std::string::npos ? h : h.substr(0, colon);
+}
+
 }  // namespace
 
 enum class ReplicaSignal { kHealthy, kOverloaded, kUnreachable };
@@ -67,6 +85,7 @@ struct Replica {
   std::string host;
   std::unique_ptr<RateGovernor> governor;
   std::unique_ptr<ConcurrencyLimiter> limiter;
+  std::unique_ptr<ConnectionRamp> ramp;
   std::mutex mu;
   int consecutive_failures = 0;     // GUARDED_BY(mu): overload failures in a row
   int consecutive_connect_failures = 0;  // GUARDED_BY(mu)
@@ -75,6 +94,10 @@ struct Replica {
   Millis out_until_ms = 0;          // GUARDED_BY(mu): taken out of rotation until then
   Millis cooldown_ms = 0;           // GUARDED_BY(mu)
   bool probing = false;             // GUARDED_BY(mu): one probe request after a cooldown
+  std::deque<double> recent_starts; // GUARDED_BY(mu): time to the first response byte of recent answers, ms
+  // Connections to close after their current request, so that the server's threads can take
+  // up connections it has left waiting (see Harvester::Impl::CheckStalls).
+  std::atomic<int> retire{0};
 };
 
 struct Harvester::Impl {
@@ -108,14 +131,20 @@ struct Harvester::Impl {
   std::string stop_reason;           // GUARDED_BY(stop_mu)
   Status stop_status;                // GUARDED_BY(stop_mu): why the run must stop (auth, storage)
 
-  // Transports of in-flight requests, for Abort().
+  // Requests in flight, for Abort() and the stall check.
+  struct LiveRequest {
+    HttpTransport* transport;
+    Replica* rep;
+    bool stalled;  // already counted by CheckStalls
+  };
   std::mutex transports_mu;
-  std::vector<HttpTransport*> live_transports;  // GUARDED_BY(transports_mu)
+  std::vector<LiveRequest> live_requests;  // GUARDED_BY(transports_mu)
 
   // Counters.
   std::atomic<std::int64_t> requests{0}, retries{0}, rate_limited{0}, errors{0}, in_flight{0};
   std::atomic<std::int64_t> done{0}, failed{0}, prompt_tokens{0}, completion_tokens{0}, reasoning_tokens{0};
   std::atomic<std::int64_t> bytes_stored{0};
+  std::atomic<std::int64_t> stalls{0};  // stall events seen by CheckStalls
   std::atomic<std::int64_t> reserved_tokens{0};   // estimates of requests in flight
   std::int64_t total_jobs = 0, done_at_start = 0, failed_at_start = 0;
   std::int64_t tokens_at_start = 0;
@@ -179,8 +208,16 @@ struct Harvester::Impl {
   }
 
   Status Setup();
-  Replica* AcquireReplica();
-  void ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms);
+  TransportOptions TransportFor(Replica& r);
+  // `on_wait` runs (unlocked) before the caller first blocks for a slot: a worker without a
+  // slot closes its connections (see CloseConnections).
+  Replica* AcquireReplica(const std::function<void()>& on_wait);
+  // Returns a slot and reports the outcome. `wake`: wake workers waiting for a slot (false when
+  // the caller will try to keep the slot for its next item, see Process).
+  void ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms, bool wake = true);
+  void WakeSlotWaiters();
+  // Gives up a slot a worker kept from its last item (see Process).
+  void DropCarried(Replica*& carried);
   void MarkReplica(Replica* r, ReplicaSignal signal);
   bool ReserveBudget(std::int64_t prompt_est, std::int64_t completion_est);
   void Worker();
@@ -204,8 +241,17 @@ struct Harvester::Impl {
     Millis wall_now = 0;
     std::int64_t est() const { return prompt_est + completion_est; }
   };
-  void Process(WorkItem item, Transports& transports);
-  bool Grant(Attempt& a);
+  // A worker with nothing to send closes its connections: an idle keep-alive connection holds
+  // a worker thread of thread-per-connection servers (llama.cpp's, cpp-httplib's) that another
+  // client's connection may be queued behind.
+  static void CloseConnections(Transports& transports) {
+    for (auto& t : transports)
+      if (t) t->CloseIdle();
+  }
+  // `carried`: a slot this worker kept from its previous item (used, or dropped when the limit
+  // went down), and on return the slot it keeps for the next one.
+  void Process(WorkItem item, Transports& transports, Replica*& carried);
+  bool Grant(Attempt& a, Transports& transports, Replica*& carried);
   bool Send(Attempt& a, Transports& transports);
   void ParseBody(Attempt& a);
   void OnSuccess(Attempt& a, const RateLimitSnapshot& limits);
@@ -216,6 +262,7 @@ struct Harvester::Impl {
   void Resolve(const WorkItem& item, JobUpdate::Kind kind, int attempts, Millis next_at, const std::string& error,
                int status, const std::string& body);
   void OnCommit(const std::vector<JobUpdate>& batch, const Status& st);
+  void CheckStalls();
   HarvestProgress Snapshot() const;
 };
 
@@ -256,12 +303,22 @@ Status Harvester::Impl::Setup() {
     ConcurrencyOptions c;
     c.max = opts.concurrency;
     rep->limiter = std::make_unique<ConcurrencyLimiter>(c, clock);
-    // Validate the URL now, so a typo fails before anything is sent.
-    TransportOptions t;
-    t.base_url = url;
-    Result<std::unique_ptr<HttpTransport>> probe = HttpTransport::Create(t);
+    rep->ramp = std::make_unique<ConnectionRamp>(kConnectionSpacingMs, clock);
+    // Validate the URL (and the proxy and CA settings) now, so a typo fails before anything is sent.
+    Result<std::unique_ptr<HttpTransport>> probe = HttpTransport::Create(TransportFor(*rep));
     if (!probe.ok()) return probe.status().WithContext("--base-url");
+    if ((*probe)->Route() != "direct")
+      Log(LogLevel::kInfo, 0, 0, "connections to the teacher at " + rep->host + " go through the " + (*probe)->Route());
+    if (!api_key.empty() && url.rfind("http://", 0) == 0 && !IsLoopbackHost(UrlHostName(url)))
+      Log(LogLevel::kWarn, 0, 0,
+          "the API key from $" + api_key_env + " is sent to " + rep->host +
+              " over plain http://: anyone on the network path can read it; use https://");
     replicas.push_back(std::move(rep));
+  }
+  if (opts.insecure) {
+    Log(LogLevel::kWarn, 0, 0,
+        "--insecure: the teacher's TLS certificate is not verified; recorded with the run (retort status shows it)");
+    RETORT_RETURN_IF_ERROR(store->MarkRunTlsInsecure(run.id));
   }
   RetryOptions ro;
   ro.max_attempts = opts.max_attempts;
@@ -269,9 +326,27 @@ Status Harvester::Impl::Setup() {
   return Status::OK();
 }
 
+TransportOptions Harvester::Impl::TransportFor(Replica& r) {
+  TransportOptions t;
+  t.base_url = r.base_url;
+  t.timeout_s = opts.timeout_s;
+  t.idle_timeout_s = opts.idle_timeout_s;
+  t.ca_file = opts.ca_file;
+  t.insecure = opts.insecure;
+  Replica* rep = &r;
+  t.before_connect = [this, rep] {
+    for (Millis at = rep->ramp->TryOpen(); at != 0; at = rep->ramp->TryOpen()) {
+      if (!WaitUntil(at, GovernorEpoch())) return rep->ramp->ForceOpen();  // stopping: no more waiting
+    }
+  };
+  t.after_close = [rep] { rep->ramp->Closed(); };
+  return t;
+}
+
 // Picks the healthy replica with the most headroom and takes a concurrency slot on it.
 // Blocks until one is free; nullptr when stopping.
-Replica* Harvester::Impl::AcquireReplica() {
+Replica* Harvester::Impl::AcquireReplica(const std::function<void()>& on_wait) {
+  bool closed = false;
   for (;;) {
     const std::uint64_t seen = releases.load();
     Replica* best = nullptr;
@@ -298,6 +373,11 @@ Replica* Harvester::Impl::AcquireReplica() {
       if (best->cooldown_ms > 0) best->probing = true;
       return best;
     }
+    if (!closed && on_wait) {
+      closed = true;
+      on_wait();
+      continue;  // look again: a slot may have come free meanwhile
+    }
     std::unique_lock lk(stop_mu);
     if (stopping) return nullptr;
     if (releases.load() != seen) continue;  // a slot came free since we looked: look again
@@ -312,9 +392,19 @@ Replica* Harvester::Impl::AcquireReplica() {
 
 // Wakes waiters only when someone waits for a slot (or the run is stopping and Run() waits for
 // the last requests): a wake-up per request would cost a context switch per request.
-void Harvester::Impl::ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms) {
+void Harvester::Impl::ReleaseReplica(Replica* r, LimiterOutcome outcome, double latency_ms, bool wake) {
   r->limiter->Release(outcome, latency_ms);
   ++releases;
+  if (wake) WakeSlotWaiters();
+}
+
+void Harvester::Impl::DropCarried(Replica*& carried) {
+  if (!carried) return;
+  ReleaseReplica(carried, LimiterOutcome::kIgnore, 0);
+  carried = nullptr;
+}
+
+void Harvester::Impl::WakeSlotWaiters() {
   bool wake;
   {
     std::lock_guard lk(stop_mu);
@@ -426,27 +516,32 @@ void Harvester::Impl::OnCommit(const std::vector<JobUpdate>& batch, const Status
 
 void Harvester::Impl::Worker() {
   Transports transports(replicas.size());
+  Replica* carried = nullptr;  // a slot kept from the last item, with its warm connection
   for (;;) {
-    std::optional<WorkItem> item = feeder->Pop();
+    std::optional<WorkItem> item = feeder->Pop([&] {
+      DropCarried(carried);
+      CloseConnections(transports);
+    });
     if (!item) {
+      DropCarried(carried);
       // The run may be complete: wake the supervisor now, not at its next tick. Taking the
       // lock first means the supervisor is either before its check or already waiting.
       { std::lock_guard lk(stop_mu); }
       stop_cv.notify_all();
       return;
     }
-    Process(std::move(*item), transports);
+    Process(std::move(*item), transports, carried);
   }
 }
 
 // Process: one attempt for one work item, through its stages. Grant takes a replica slot and
 // a governor grant; Send reserves budget and sends; ParseBody reads a 2xx body; the outcome of
 // ClassifyAttempt picks the handler that resolves the item (store, re-queue, retry, fail, stop).
-void Harvester::Impl::Process(WorkItem item, Transports& transports) {
+void Harvester::Impl::Process(WorkItem item, Transports& transports, Replica*& carried) {
   Attempt a;
   a.item = std::move(item);
   a.number = a.item.jobs.front().attempts + 1;
-  if (!Grant(a)) return;
+  if (!Grant(a, transports, carried)) return;
   // Every path below reports the grant to the governor; once the probe is reported, wake the
   // workers it held back.
   struct ProbeReported {
@@ -462,19 +557,40 @@ void Harvester::Impl::Process(WorkItem item, Transports& transports) {
                                            a.wall_now);
   const RateLimitSnapshot limits = provider->ReadLimits(a.resp.headers, a.wall_now);
   switch (c.outcome) {
-    case AttemptOutcome::kSuccess: return OnSuccess(a, limits);
-    case AttemptOutcome::kRateLimited: return OnRateLimited(a, c, limits);
-    case AttemptOutcome::kRetry: return OnRetryable(a, c);
-    case AttemptOutcome::kFailJob: return OnJobFailed(a, c);
-    case AttemptOutcome::kStopRun: return OnStopRun(a, c);
+    case AttemptOutcome::kSuccess: OnSuccess(a, limits); break;
+    case AttemptOutcome::kRateLimited: OnRateLimited(a, c, limits); break;
+    case AttemptOutcome::kRetry: OnRetryable(a, c); break;
+    case AttemptOutcome::kFailJob: OnJobFailed(a, c); break;
+    case AttemptOutcome::kStopRun: OnStopRun(a, c); break;
   }
+  // A connection the server serves, closed now, frees one of its threads for a connection it
+  // left waiting.
+  if (a.rep->retire.load() > 0 && a.rep->retire.fetch_sub(1) > 0) {
+    transports[a.replica_index]->CloseIdle();
+  } else if (a.rep->retire.load() < 0) {
+    a.rep->retire.store(0);
+  }
+  // Keep the slot (and the warm connection) for the next item while the limit allows: the set
+  // of busy workers, and so of open connections, stays as small as the limit instead of the
+  // slots rotating through every worker's connection.
+  if (!Stopping() && a.rep->limiter->TryAcquire()) carried = a.rep;
+  if (a.rep->limiter->in_flight() < a.rep->limiter->limit()) WakeSlotWaiters();
 }
 
 // Takes a concurrency slot on a replica, builds the request and waits for the replica's
 // governor to grant it. False when stopping (the item is released, nothing is held).
-bool Harvester::Impl::Grant(Attempt& a) {
+bool Harvester::Impl::Grant(Attempt& a, Transports& transports, Replica*& carried) {
   const LeasedJob& first = a.item.jobs.front();
-  a.rep = AcquireReplica();
+  if (carried) {
+    bool usable = carried->limiter->in_flight() <= carried->limiter->limit();
+    {
+      std::lock_guard lk(carried->mu);
+      usable = usable && carried->out_until_ms <= clock->NowMs() && carried->cooldown_ms == 0;
+    }
+    std::swap(a.rep, carried);
+    if (!usable) DropCarried(a.rep);
+  }
+  if (!a.rep) a.rep = AcquireReplica([&] { CloseConnections(transports); });
   if (!a.rep) {
     Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
     return false;
@@ -527,19 +643,14 @@ bool Harvester::Impl::Send(Attempt& a, Transports& transports) {
   if (!body.ok()) return give_up("cannot build request", body.status());
   std::unique_ptr<HttpTransport>& slot = transports[a.replica_index];
   if (!slot) {
-    TransportOptions t;
-    t.base_url = rep->base_url;
-    t.timeout_s = opts.timeout_s;
-    t.ca_file = opts.ca_file;
-    t.insecure = opts.insecure;
-    Result<std::unique_ptr<HttpTransport>> tr = HttpTransport::Create(t);
+    Result<std::unique_ptr<HttpTransport>> tr = HttpTransport::Create(TransportFor(*rep));
     if (!tr.ok()) return give_up("bad base URL", tr.status());
     slot = std::move(*tr);
   }
   HttpTransport* transport = slot.get();
   {
     std::lock_guard lk(transports_mu);
-    live_transports.push_back(transport);
+    live_requests.push_back({transport, rep, false});
   }
   ++in_flight;
   const auto t0 = std::chrono::steady_clock::now();
@@ -558,7 +669,8 @@ bool Harvester::Impl::Send(Attempt& a, Transports& transports) {
   --in_flight;
   {
     std::lock_guard lk(transports_mu);
-    live_transports.erase(std::find(live_transports.begin(), live_transports.end(), transport));
+    live_requests.erase(std::find_if(live_requests.begin(), live_requests.end(),
+                                     [&](const LiveRequest& l) { return l.transport == transport; }));
   }
   reserved_tokens -= a.est();
   a.wall_now = clock->WallMs();
@@ -586,7 +698,12 @@ void Harvester::Impl::OnSuccess(Attempt& a, const RateLimitSnapshot& limits) {
   if (cr.usage.prompt_tokens >= 0 || cr.usage.completion_tokens >= 0)
     actual = std::max<std::int64_t>(0, cr.usage.prompt_tokens) + std::max<std::int64_t>(0, cr.usage.completion_tokens);
   rep->governor->OnResponse(a.est(), actual >= 0 ? std::optional<std::int64_t>(actual) : std::nullopt, limits);
-  ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms);
+  ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms, false);
+  if (resp.response_start_ms >= 0) {
+    std::lock_guard lk(rep->mu);
+    rep->recent_starts.push_back(resp.response_start_ms);
+    if (rep->recent_starts.size() > kStallSamples) rep->recent_starts.pop_front();
+  }
   MarkReplica(rep, ReplicaSignal::kHealthy);
   if (cr.usage.prompt_tokens > 0) prompt_tokens += cr.usage.prompt_tokens;
   if (cr.usage.completion_tokens > 0) completion_tokens += cr.usage.completion_tokens;
@@ -625,7 +742,7 @@ void Harvester::Impl::OnSuccess(Attempt& a, const RateLimitSnapshot& limits) {
 void Harvester::Impl::OnRateLimited(Attempt& a, const Classification& c, const RateLimitSnapshot& limits) {
   ++rate_limited;
   a.rep->governor->OnRateLimited(a.est(), c.retry_after_ms, limits);
-  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms);
+  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms, false);
   if (observer) observer->OnRequest("rate_limited", a.resp.latency_ms / 1000.0);
   Log(LogLevel::kDebug, a.item.jobs.front().id, a.number, c.reason);
   if (Stopping()) {
@@ -644,7 +761,7 @@ void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
   ++errors;
   rep->governor->OnFailure(a.est());
   const bool overload = resp.error != TransportError::kNone || resp.status >= 500 || resp.status == 408;
-  ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms);
+  ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms, false);
   {
     std::lock_guard lk(last_error_mu);
     last_error = c.reason;
@@ -692,7 +809,7 @@ void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
 void Harvester::Impl::OnJobFailed(Attempt& a, const Classification& c) {
   ++errors;
   a.rep->governor->OnFailure(a.est());
-  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms);
+  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms, false);
   if (observer) observer->OnRequest("failed", a.resp.latency_ms / 1000.0);
   Log(LogLevel::kWarn, a.item.jobs.front().id, a.number, "failed: " + c.reason);
   {
@@ -708,7 +825,7 @@ void Harvester::Impl::OnStopRun(Attempt& a, const Classification& c) {
   const HttpResponse& resp = a.resp;
   ++errors;
   rep->governor->OnFailure(a.est());
-  ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms);
+  ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms, false);
   if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
   std::string msg;
   if (resp.status == 401 || resp.status == 403) {
@@ -724,6 +841,48 @@ void Harvester::Impl::OnStopRun(Attempt& a, const Classification& c) {
   }
   Log(LogLevel::kError, a.item.jobs.front().id, a.number, msg);
   Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+}
+
+// A request that waits for its first response byte far longer than its peers' answers took is
+// usually on a connection the server has not picked up: thread-per-connection servers
+// (llama-server) queue a new connection when each of their threads holds a keep-alive
+// connection, and serve it only when one of those closes. For each newly stalled request: the
+// replica's concurrency limit decreases (a latency signal the AIMD limiter acts on) and one
+// connection is closed after its current request, which frees a server thread for it.
+void Harvester::Impl::CheckStalls() {
+  for (auto& r : replicas) {
+    double threshold;
+    {
+      std::lock_guard lk(r->mu);
+      if (r->recent_starts.size() < kStallMinSamples) continue;
+      std::vector<double> v(r->recent_starts.begin(), r->recent_starts.end());
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+      threshold = std::max(kStallMinMs, kStallFactor * v[v.size() / 2]);
+    }
+    int stalled = 0;
+    double longest = 0;
+    {
+      std::lock_guard lk(transports_mu);
+      for (LiveRequest& l : live_requests) {
+        if (l.rep != r.get() || l.stalled) continue;
+        const double waited = l.transport->AwaitingResponseMs();
+        if (waited > threshold) {
+          l.stalled = true;
+          ++stalled;
+          longest = std::max(longest, waited);
+        }
+      }
+    }
+    if (stalled == 0) continue;
+    ++stalls;
+    r->limiter->Stalled();
+    r->retire += stalled;
+    Log(LogLevel::kInfo, 0, 0,
+        std::to_string(stalled) + " request(s) to " + r->host + " waited " + std::to_string(static_cast<long>(longest)) +
+            " ms for a first byte (stall threshold " + std::to_string(static_cast<long>(threshold)) +
+            " ms): closing a connection after its request so the server can serve them; concurrency limit now " +
+            std::to_string(r->limiter->limit()));
+  }
 }
 
 HarvestProgress Harvester::Impl::Snapshot() const {
@@ -788,7 +947,7 @@ void Harvester::Abort() {
   }
   impl_->RequestStop("aborted");
   std::lock_guard lk(impl_->transports_mu);
-  for (HttpTransport* t : impl_->live_transports) t->Cancel();
+  for (const Impl::LiveRequest& l : impl_->live_requests) l.transport->Cancel();
 }
 
 HarvestProgress Harvester::Progress() const {
@@ -830,6 +989,7 @@ Result<HarvestSummary> Harvester::Run() {
       m.RequestStop("storage failure", m.feeder->status());
       break;
     }
+    m.CheckStalls();
     if (m.clock->NowMs() - last_beat >= kHeartbeatMs) {
       last_beat = m.clock->NowMs();
       Status hb = m.store->HeartbeatRunLock(m.run.id, m.owner);
@@ -853,7 +1013,7 @@ Result<HarvestSummary> Harvester::Run() {
   if (m.in_flight.load() > 0) {
     m.Log(LogLevel::kWarn, 0, 0, "abandoning " + std::to_string(m.in_flight.load()) + " requests still in flight");
     std::lock_guard lk(m.transports_mu);
-    for (HttpTransport* t : m.live_transports) t->Cancel();
+    for (const Impl::LiveRequest& l : m.live_requests) l.transport->Cancel();
   }
   for (std::thread& t : threads) t.join();
   Status wst = m.writer->Flush();

@@ -13,8 +13,13 @@ JobFeeder::~JobFeeder() { (void)Stop(); }
 
 void JobFeeder::Start() { thread_ = std::thread([this] { Loop(); }); }
 
-std::optional<WorkItem> JobFeeder::Pop() {
+std::optional<WorkItem> JobFeeder::Pop(const std::function<void()>& on_idle) {
   std::unique_lock lk(mu_);
+  if (on_idle && queue_.empty() && !stop_ && !complete_) {
+    lk.unlock();
+    on_idle();
+    lk.lock();
+  }
   cv_items_.wait(lk, [&] { return !queue_.empty() || stop_ || complete_; });
   if (stop_ || queue_.empty()) return std::nullopt;
   WorkItem item = std::move(queue_.front());

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -29,7 +30,8 @@ class JobFeeder {
 
   void Start();
   // Blocks until an item is available; nullopt when the run is complete or stopping.
-  std::optional<WorkItem> Pop();
+  // `on_idle`, when set, runs (without the lock) before the caller first blocks.
+  std::optional<WorkItem> Pop(const std::function<void()>& on_idle = nullptr);
   // Puts an item back at the front (a 429: it keeps its lease and uses no attempt).
   void PushFront(WorkItem item);
   // `n` jobs handed out earlier reached a committed state (done, retry-later, failed, released).

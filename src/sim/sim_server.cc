@@ -16,6 +16,7 @@ namespace retort {
 namespace {
 
 thread_local int tls_socket = -1;
+thread_local bool tls_close_after = false;
 
 // Waits until `sock` is readable (or hung up / shut down) for at most `ms` (-1 = forever).
 bool PollFor(int sock, short events, int ms) {
@@ -101,6 +102,8 @@ class Conn : public httplib::Stream {
 
 int SimHttpServer::CurrentSocket() { return tls_socket; }
 
+void SimHttpServer::CloseAfterResponse() { tls_close_after = true; }
+
 void SimHttpServer::AbortSocket(int sock) {
   if (sock < 0) return;
   linger lg{1, 0};
@@ -140,9 +143,10 @@ bool SimHttpServer::process_and_close_socket(socket_t sock) {
       if (!conn.HasBuffered() && !PollFor(sock, POLLIN, idle_ms)) break;
       bool closed = false;
       tls_socket = sock;
+      tls_close_after = false;
       ret = process_request(conn, left == 1, closed, nullptr);
       tls_socket = -1;
-      if (!ret || closed) break;
+      if (!ret || closed || tls_close_after) break;
     }
     Unregister(sock);  // before close(): DropConnections never touches a closed descriptor
   }

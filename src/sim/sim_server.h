@@ -20,6 +20,10 @@ class SimHttpServer : public httplib::Server {
   // not called from inside a handler.
   static int CurrentSocket();
 
+  // Called from a handler: close this connection once the response is written, without
+  // announcing it (no "Connection: close"), as llama.cpp's llama-server does after a stream.
+  static void CloseAfterResponse();
+
   // Aborts `sock` without closing the descriptor (the connection loop still closes it):
   // SO_LINGER {on, 0} so that close() sends RST, and shutdown of both directions so the
   // peer sees the end at once and later writes fail. No-op for -1.

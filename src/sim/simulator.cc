@@ -366,6 +366,7 @@ void Simulator::Impl::Respond(Api api, const SimRequest& r, const SimCompletion&
   const std::size_t end = truncate ? events->size() / 2 : events->size();
   auto next = std::make_shared<std::size_t>(0);
   res.set_header("Cache-Control", "no-cache");
+  if (opts.close_after_stream) SimHttpServer::CloseAfterResponse();
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, events, next, end, truncate, flight](std::size_t, httplib::DataSink& sink) {

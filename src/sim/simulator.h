@@ -44,8 +44,12 @@ struct SimulatorOptions {
   int min_words = 8, max_words = 40;
   // Send x-ratelimit-* (OpenAI) / anthropic-ratelimit-* headers on every chat response.
   bool limit_headers = true;
-  // Server worker threads; each open connection occupies one.
+  // Server worker threads; each open connection occupies one (a new connection waits until a
+  // thread is free, as on any fixed-pool thread-per-connection server).
   int threads = 64;
+  // Close the connection after each SSE response although keep-alive was announced (what
+  // llama.cpp's llama-server does).
+  bool close_after_stream = false;
   // If set (an HTTP status "400".."599"), requests naming model "bad-model" get that status
   // with an invalid_request_error body (for non-retryable-error tests).
   std::string fail_status_for_model;

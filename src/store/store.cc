@@ -249,7 +249,8 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
 
 static const char* kRunSql =
     "SELECT r.id, r.name, s.name, r.provider, r.base_urls, r.model, r.params, r.state, r.stop_reason, "
-    "r.created_at, r.updated_at, r.lock_owner, r.lock_heartbeat FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
+    "r.created_at, r.updated_at, r.lock_owner, r.lock_heartbeat, "
+    "EXISTS (SELECT 1 FROM run_tls_insecure t WHERE t.run_id = r.id) FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
 
 static Result<RunInfo> ReadRun(const SqliteStmt& st) {
   RunInfo r;
@@ -271,6 +272,7 @@ static Result<RunInfo> ReadRun(const SqliteStmt& st) {
   r.updated_at_ms = st.Int(10);
   r.lock_owner = st.OptText(11).value_or("");
   r.lock_heartbeat_ms = st.OptInt(12).value_or(0);
+  r.tls_insecure = st.Int(13) != 0;
   return r;
 }
 
@@ -377,6 +379,16 @@ Status Store::SetRunState(std::int64_t run_id, RunState state, const std::string
     st->Bind(1, RunStateName(state));
     if (stop_reason.empty()) st->BindNull(2); else st->Bind(2, stop_reason);
     return st->Bind(3, impl_->Now()).Bind(4, run_id).Run();
+  });
+}
+
+Status Store::MarkRunTlsInsecure(std::int64_t run_id) {
+  std::lock_guard lk(impl_->mu);
+  return impl_->Txn([&]() -> Status {
+    Result<SqliteStmt> st =
+        impl_->db->Cached("INSERT OR IGNORE INTO run_tls_insecure (run_id, first_at) VALUES (?, ?)");
+    if (!st.ok()) return st.status();
+    return st->Bind(1, run_id).Bind(2, impl_->Now()).Run();
   });
 }
 
