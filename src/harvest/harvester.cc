@@ -24,7 +24,6 @@
 #include "teacher/error_classifier.h"
 #include "teacher/http_transport.h"
 #include "teacher/provider.h"
-#include "teacher/proxy_config.h"
 
 namespace retort {
 
@@ -65,14 +64,6 @@ std::string UrlHost(const std::string& url) {
   std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
   size_t at = host.rfind('@');
   return at == std::string::npos ? host : host.substr(at + 1);
-}
-
-// The host of a URL without port or brackets ("[::1]:8000" -> "::1").
-std::string UrlHostName(const std::string& url) {
-  std::string h = UrlHost(url);
-  if (!h.empty() && h.front() == '[') return h.substr(1, h.find(']') - 1);
-  const std::size_t colon = h.rfind(':');
-  return colon == std::string::npos ? h : h.substr(0, colon);
 }
 
 }  // namespace
@@ -309,7 +300,7 @@ Status Harvester::Impl::Setup() {
     if (!probe.ok()) return probe.status().WithContext("--base-url");
     if ((*probe)->Route() != "direct")
       Log(LogLevel::kInfo, 0, 0, "connections to the teacher at " + rep->host + " go through the " + (*probe)->Route());
-    if (!api_key.empty() && url.rfind("http://", 0) == 0 && !IsLoopbackHost(UrlHostName(url)))
+    if (!api_key.empty() && IsCleartextToRemote(url))
       Log(LogLevel::kWarn, 0, 0,
           "the API key from $" + api_key_env + " is sent to " + rep->host +
               " over plain http://: anyone on the network path can read it; use https://");

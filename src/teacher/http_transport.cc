@@ -574,6 +574,11 @@ HttpResponse Http11Transport::Send(const char* method, std::string_view path, co
 
 }  // namespace
 
+bool IsCleartextToRemote(const std::string& base_url) {
+  Result<ParsedUrl> u = ParseBaseUrl(base_url);
+  return u.ok() && !u->https && !IsLoopbackHost(u->host);
+}
+
 const char* TransportErrorName(TransportError e) {
   switch (e) {
     case TransportError::kNone: return "none";

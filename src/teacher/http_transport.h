@@ -73,6 +73,10 @@ struct HttpResponse {
   bool resent = false;
 };
 
+// True when `base_url` is plain http:// to a host that is not loopback: whatever is sent there
+// (an API key) can be read on the network path. False for https, loopback and malformed URLs.
+bool IsCleartextToRemote(const std::string& base_url);
+
 // One connection. Not safe for concurrent use: give each worker its own.
 // Creating one makes the process ignore SIGPIPE (a dead peer must be an error value, not a signal).
 class HttpTransport {

@@ -258,3 +258,14 @@ TEST_CASE("HttpTransport times out a hung read", "[teacher]") {
   CHECK(r.error == TransportError::kTimeout);
   CHECK(r.status == 0);
 }
+
+TEST_CASE("IsCleartextToRemote flags plain http to anything but loopback", "[teacher]") {
+  CHECK(IsCleartextToRemote("http://teacher.example.com/v1"));
+  CHECK(IsCleartextToRemote("http://10.0.0.5:8000/v1"));
+  CHECK(IsCleartextToRemote("HTTP://127.attacker.example/v1"));
+  CHECK_FALSE(IsCleartextToRemote("https://api.openai.com/v1"));
+  CHECK_FALSE(IsCleartextToRemote("http://127.0.0.1:8000/v1"));
+  CHECK_FALSE(IsCleartextToRemote("http://localhost:8000/v1"));
+  CHECK_FALSE(IsCleartextToRemote("http://[::1]:8000/v1"));
+  CHECK_FALSE(IsCleartextToRemote("not a url"));
+}
