@@ -39,7 +39,7 @@ constexpr Millis kConnectionSpacingMs = 10;
 constexpr std::size_t kStallSamples = 32;
 constexpr std::size_t kStallMinSamples = 8;
 constexpr double kStallFactor = 8.0;
-constexpr double kStallMinMs = 1000.0;
+constexpr double kStallMinMs = 2000.0;
 
 // "host:pid:nonce" — the run lock owner id of this process.
 std::string MakeOwnerId() {
@@ -834,8 +834,8 @@ void Harvester::Impl::OnStopRun(Attempt& a, const Classification& c) {
   Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
 }
 
-// A request that waits for its first response byte far longer than its peers' answers took is
-// usually on a connection the server has not picked up: thread-per-connection servers
+// A request on a new connection that waits for its first response byte far longer than its
+// peers' answers took is on a connection the server has not picked up: thread-per-connection servers
 // (llama-server) queue a new connection when each of their threads holds a keep-alive
 // connection, and serve it only when one of those closes. For each newly stalled request: the
 // replica's concurrency limit decreases (a latency signal the AIMD limiter acts on) and one

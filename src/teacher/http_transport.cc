@@ -501,7 +501,8 @@ HttpResponse Http11Transport::Send(const char* method, std::string_view path, co
   const SteadyTime start = SteadyClock::now();
   const SteadyTime deadline = After(start, opts_.timeout_s);
   static_assert(std::is_same_v<SteadyClock::duration, std::chrono::nanoseconds>);
-  awaiting_since_ns_ = std::max<std::int64_t>(1, start.time_since_epoch().count());
+  const std::int64_t start_ns = std::max<std::int64_t>(1, start.time_since_epoch().count());
+  awaiting_since_ns_ = start_ns;
   struct NotAwaiting {
     std::atomic<std::int64_t>& v;
     ~NotAwaiting() { v = 0; }
@@ -554,6 +555,7 @@ HttpResponse Http11Transport::Send(const char* method, std::string_view path, co
       Drop();
     }
     if (!conn_ && !Connect(deadline, out)) break;
+    awaiting_since_ns_ = reused ? 0 : start_ns;  // a served connection's thread is already ours
     const TryEnd end = TryOnce(method, request, reused, start, deadline, on_chunk, out);
     if (end == TryEnd::kResendFresh && round == 0 && !cancel_) {
       Drop();

@@ -106,9 +106,11 @@ class HttpTransport {
   virtual std::string Route() const = 0;
   // True while a connection is open (the next request may reuse it).
   virtual bool Connected() const = 0;
-  // How long the request in progress has been waiting for the first byte of its response, ms;
-  // -1 when none is waiting (no request in progress, or its response has begun). Safe to call
-  // from any thread.
+  // How long the request in progress has been waiting for the first byte of its response, ms,
+  // when it went out on a new connection (one that has not carried a response yet: a
+  // thread-per-connection server may not have picked it up); -1 otherwise (no request in
+  // progress, its response has begun, or its connection is already being served). Safe to
+  // call from any thread.
   virtual double AwaitingResponseMs() const = 0;
 };
 

@@ -64,7 +64,7 @@ TEST_CASE("harvest rescues requests a fixed-pool server left waiting behind keep
   // them, and the concurrency limit comes down to what the server runs.
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
-  const int n = 1500;
+  const int n = 3000;
   test::AddPrompts(*test::OpenStoreAt(db), "s", n);
   SimulatorOptions so;
   so.threads = 4;
@@ -78,8 +78,8 @@ TEST_CASE("harvest rescues requests a fixed-pool server left waiting behind keep
   CHECK(p.err().find("for a first byte") != std::string::npos);
   CHECK(test::QueryInt(db, "SELECT count(*) FROM responses") == n);
   CHECK(test::QueryInt(db, "SELECT count(DISTINCT job_id) FROM responses") == n);
-  // At 4 x 10 ms per request the run takes >= 3.75 s; a request stranded for the whole run
-  // would wait about that long. Rescued ones wait about the stall threshold (1 s) plus one
+  // At 4 x 10 ms per request the run takes >= 7.5 s; a request stranded for the whole run
+  // would wait about that long. Rescued ones wait about the stall threshold (2 s) plus one
   // check interval (0.2 s): bound them by half the run, which is independent of machine speed.
   const std::int64_t max_latency = test::QueryInt(db, "SELECT CAST(max(latency_ms) AS INTEGER) FROM responses");
   INFO("max latency " << max_latency << " ms, run " << wall_ms << " ms");

@@ -180,7 +180,10 @@ TEST_CASE("HttpTransport abandons response headers beyond max_header_bytes", "[t
 }
 
 TEST_CASE("HttpTransport aborts a hung request when cancelled from another thread", "[teacher][transport]") {
-  RawServer server([&](int fd, int) { ReadHttpRequest(fd, 10000); });
+  RawServer server([&](int fd, int) {
+    ReadHttpRequest(fd);         // the request ...
+    ReadHttpRequest(fd, 10000);  // ... then silence until Stop() (or 10 s)
+  });
   auto t = HttpTransport::Create(Opts(server.Url(), 30));
   REQUIRE(t.ok());
   std::thread canceller([&] {
