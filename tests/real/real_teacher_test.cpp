@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -51,7 +50,9 @@ std::vector<std::string> HarvestArgs(const std::string& db, const std::string& r
   return a;
 }
 
-// The last progress record (`--progress json`) in a harvest's stderr; null when there is none.
+// The last progress record (`--progress json`) in a harvest's stderr: the harvest's own
+// counters (requests, retries, errors), which `retort status --json` does not keep. Null when
+// there is none.
 json FinalProgress(const std::string& err) {
   json last;
   std::istringstream in(err);
