@@ -305,13 +305,17 @@ TEST_CASE("llama-server: kill -9 mid-harvest, then the same command finishes eve
 }
 
 // retort as the first client of a fresh llama-server, 16 requests in flight against 4 slots.
-// Bound: no request slower than max(2 s, 10 x the median latency).
+// Bound: no request slower than max(4 s, 10 x the median latency).
 // Why: llama-server answers in arrival order from one queue (4 slots, the rest wait), so a fair
 // client's latencies are about (16 / 4) x one slot's service time for every request: the
 // median already contains the queueing, and the slowest request differs from it only by its
 // queue position and scheduling noise. 10x the median leaves room for that noise on a shared
-// 2-core machine (the server's compute threads and the client share the cores); the 2 s floor
-// covers a median so small that a single descheduled moment would exceed 10x. What the bound
+// 2-core machine (the server's compute threads and the client share the cores). The 4 s floor
+// covers a median so small that a single descheduled moment would exceed 10x, and one stall
+// rescue: should a connection still be left waiting by the server (retort opens them 10 ms
+// apart to avoid that), retort notices after max(2 s, 8 x median) + one 200 ms check and
+// closes a served connection after its current request, which hands the waiting connection a
+// server thread (docs/architecture.md, "Connections"): ~2.5 s on this machine. What the bound
 // rejects is starvation: a request left waiting while the others are served, which on a fresh
 // server shows up as latencies of the order of the whole run (~400 / 37 req/s = 11 s and more,
 // 25x the median or worse).
@@ -330,7 +334,7 @@ TEST_CASE("llama-server: --concurrency 16 as the first client of a fresh server 
   const std::vector<double> lat = Latencies(db, "c16");
   REQUIRE(lat.size() == static_cast<size_t>(kPrompts));
   const double median = lat[lat.size() / 2];
-  const double bound = std::max(2000.0, 10 * median);
+  const double bound = std::max(4000.0, 10 * median);
   INFO("latency ms: median " << median << ", p95 " << lat[lat.size() * 95 / 100] << ", p99 "
                              << lat[lat.size() * 99 / 100] << ", max " << lat.back() << "; bound " << bound);
   CHECK(lat.back() <= bound);
