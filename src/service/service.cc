@@ -64,9 +64,9 @@ Status Service::ResumeSaved(const RunInfo& run) {
                                         "' was not started by retort serve; start it with POST /v1/runs");
     return saved.status();
   }
-  json j = json::parse(*saved, nullptr, false);
-  if (j.is_discarded()) return Status::Corruption("saved options of run '" + run.spec.name + "' are not JSON");
-  Result<HarvestOptions> o = HarvestOptionsFromJson(j);
+  Result<json> j = ParseJsonObjectBody(*saved);
+  if (!j.ok()) return Status::Corruption("saved options of run '" + run.spec.name + "': " + j.status().message());
+  Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
   if (!o.ok()) return o.status().WithContext("saved options of run '" + run.spec.name + "'");
   std::lock_guard lk(mu_);
   if (shut_down_) return Status::Unavailable("the server is shutting down");
