@@ -21,6 +21,7 @@ struct ServeFlags {
   std::string db;
   std::string listen = "127.0.0.1:8377";
   std::string token_env;
+  std::vector<std::string> allow_hosts;
   std::int64_t max_body_bytes = 64LL << 20;
   std::string log_level = "info";
 };
@@ -79,6 +80,7 @@ int RunServe(const ServeFlags& f) {
   ao.host = host;
   ao.port = port;
   ao.token = token;
+  ao.allowed_hosts = f.allow_hosts;
   ao.max_body_bytes = f.max_body_bytes;
   ao.log = &log;
   ApiRouter router(svc->get(), ao);
@@ -131,7 +133,11 @@ void AddServeCommand(CLI::App& app, int& rc) {
   sub->add_option("--listen", f->listen, "HOST:PORT to listen on (port 0 = any free port)")->capture_default_str();
   sub->add_option("--token-env", f->token_env,
                   "Environment variable holding the bearer token every request must carry (required beyond loopback)");
-  sub->add_option("--max-body-bytes", f->max_body_bytes, "Largest request body accepted (413 beyond)")
+  sub->add_option("--allow-host", f->allow_hosts,
+                  "Host name (NAME or NAME:PORT, repeatable) the server answers to besides its listen address, "
+                  "e.g. behind a reverse proxy; any other Host header gets 421 (DNS rebinding protection)");
+  sub->add_option("--max-body-bytes", f->max_body_bytes,
+                  "Largest request body accepted, with Content-Length or chunked (413 beyond)")
       ->capture_default_str();
   sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
   sub->callback([f, &rc] { rc = RunServe(*f); });

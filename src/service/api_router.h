@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "retort/log.h"
 #include "retort/status.h"
+#include "service/request_guard.h"
 #include "service/service.h"
 
 namespace retort {
@@ -18,7 +20,10 @@ struct ApiServerOptions {
   // Bearer token every request except GET /healthz must carry ("" = no auth; only allowed on
   // loopback, which the CLI enforces). Never logged.
   std::string token;
-  // Request bodies larger than this get 413.
+  // Host names (--allow-host, "name" or "name:port") accepted besides the listen address: see
+  // AllowedHosts() and CheckRequest() in request_guard.h.
+  std::vector<std::string> allowed_hosts;
+  // Request bodies larger than this get 413, whether sent with Content-Length or chunked.
   std::int64_t max_body_bytes = 64LL << 20;
   // HTTP worker threads.
   int threads = 16;
@@ -51,7 +56,5 @@ class ApiRouter {
 int HttpStatusOf(const Status& st);
 // {"error": {"code": ..., "message": ...}} as text.
 std::string ErrorBody(const std::string& code, const std::string& message);
-// Compares `a` and `b` in time that depends only on their lengths.
-bool ConstantTimeEquals(const std::string& a, const std::string& b);
 
 }  // namespace retort

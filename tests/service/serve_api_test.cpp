@@ -268,6 +268,17 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
   }
   CHECK(srv.Request("POST", "/v1/prompt-sets/s", Jsonl(10)).first == 401);
   CHECK(srv.Request("GET", "/healthz").first == 200);
+  {  // Issue 12: the scheme is case-insensitive (RFC 9110); the token is not.
+    auto c = srv.Client();
+    for (const std::string& value : {"bearer " + kToken, "BEARER " + kToken, "Bearer  " + kToken}) {
+      auto r = c->Get("/v1/runs", httplib::Headers{{"Authorization", value}});
+      REQUIRE(r);
+      CHECK(r->status == 200);
+    }
+    auto r = c->Get("/v1/runs", httplib::Headers{{"Authorization", "bearer TOK-TEST-SECRET-456"}});
+    REQUIRE(r);
+    CHECK(r->status == 401);
+  }
   srv.set_token(kToken);
   srv.Json("POST", "/v1/prompt-sets/s", Jsonl(10));
   json b = test::RunBody("r", sim->port());

@@ -46,3 +46,164 @@ TEST_CASE("Issue 12: a body nested 1,000,000 deep gets 400 and the server and it
   srv.process().Signal(SIGTERM);
   CHECK(srv.process().Wait(60s) == 0);
 }
+
+namespace {
+
+std::string Jsonl(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i)
+    out += json{{"id", "q" + std::to_string(i)}, {"prompt", "question " + std::to_string(i)}}.dump() + "\n";
+  return out;
+}
+
+// A raw request with the given method, path, extra header lines and body (Content-Length added
+// when `body` is not empty). Host is 127.0.0.1:PORT unless the headers name one.
+std::string Raw(int port, const std::string& method, const std::string& path, const std::string& headers,
+                const std::string& body = "") {
+  std::string r = method + " " + path + " HTTP/1.1\r\n";
+  if (headers.find("Host:") == std::string::npos) r += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  r += headers;
+  if (!body.empty()) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  r += "Connection: close\r\n\r\n" + body;
+  return test::RawExchange(port, r);
+}
+
+}  // namespace
+
+TEST_CASE("Issue 12: cross-site and DNS-rebinding requests are refused and start nothing", "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 10);
+  auto sim = test::StartSim();
+  test::ServeProcess srv(db, {"--allow-host", "retort.internal"});
+  const int port = srv.port();
+  const std::string run = test::RunBody("r", sim->port()).dump();
+  const std::string self = "127.0.0.1:" + std::to_string(port);
+  struct Attack {
+    const char* what;
+    std::string method, path, headers, body;
+    int status;
+  };
+  const std::vector<Attack> attacks = {
+      // A page's fetch/form sends these cross-site without a preflight.
+      {"text/plain run", "POST", "/v1/runs", "Content-Type: text/plain\r\n", run, 415},
+      {"form run", "POST", "/v1/runs", "Content-Type: application/x-www-form-urlencoded\r\n", run, 415},
+      {"multipart run", "POST", "/v1/runs", "Content-Type: multipart/form-data; boundary=x\r\n", run, 415},
+      {"run without a type", "POST", "/v1/runs", "", run, 415},
+      {"text/plain export", "POST", "/v1/exports", "Content-Type: text/plain\r\n",
+       json{{"run", "r"}, {"out", "x"}}.dump(), 415},
+      {"text/plain upload", "POST", "/v1/prompt-sets/evil", "Content-Type: text/plain\r\n", Jsonl(3), 415},
+      {"empty form pause", "POST", "/v1/runs/r/pause", "Content-Type: application/x-www-form-urlencoded\r\n", "", 415},
+      // DNS rebinding: the page's own name resolves to 127.0.0.1; the browser sends it as Host.
+      {"rebinding run", "POST", "/v1/runs", "Host: attacker.example:" + std::to_string(port) +
+                                                "\r\nContent-Type: application/json\r\n", run, 421},
+      {"rebinding read", "GET", "/v1/runs", "Host: attacker.example:" + std::to_string(port) + "\r\n", "", 421},
+      {"rebinding prefix", "GET", "/v1/runs", "Host: 127.0.0.1.attacker.example:" + std::to_string(port) + "\r\n", "",
+       421},
+      {"empty Host", "GET", "/v1/runs", "Host:\r\n", "", 400},
+      {"two Hosts", "GET", "/v1/runs", "Host: " + self + "\r\nHost: attacker.example\r\n", "", 400},
+      // A foreign page that managed a JSON request (or any request) carries its Origin.
+      {"foreign origin run", "POST", "/v1/runs", "Origin: http://attacker.example\r\nContent-Type: application/json\r\n",
+       run, 403},
+      {"null origin run", "POST", "/v1/runs", "Origin: null\r\nContent-Type: application/json\r\n", run, 403},
+      {"foreign origin pause", "POST", "/v1/runs/r/pause", "Origin: https://attacker.example\r\n", "", 403},
+      {"foreign origin read", "GET", "/v1/runs", "Origin: http://attacker.example\r\n", "", 403},
+      {"lookalike origin", "POST", "/v1/runs",
+       "Origin: http://" + self + ".attacker.example\r\nContent-Type: application/json\r\n", run, 403},
+      // Request smuggling shapes are not guessed at.
+      {"length and chunked", "POST", "/v1/runs",
+       "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n", run, 400},
+  };
+  for (const Attack& a : attacks) {
+    const std::string raw = Raw(port, a.method, a.path, a.headers, a.body);
+    INFO(a.what << ": " << raw.substr(0, 300));
+    CHECK(test::RawStatus(raw) == a.status);
+    CHECK_THAT(raw, Catch::Contains("\"error\""));
+  }
+  // Nothing started, nothing was created, the teacher never heard of it.
+  CHECK(srv.Request("GET", "/v1/runs/r").first == 404);
+  CHECK(srv.Request("GET", "/v1/prompt-sets/evil").first == 404);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs") == 0);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM exports") == 0);
+  CHECK(sim->Stats().requests == 0);
+  // What is allowed: the listen address, localhost, a same-origin page, an --allow-host name.
+  for (const std::string& h : std::vector<std::string>{"Host: localhost:" + std::to_string(port) + "\r\n",
+                                                       "Host: " + self + "\r\nOrigin: http://" + self + "\r\n",
+                                                       "Host: retort.internal\r\nOrigin: https://retort.internal\r\n",
+                                                       "Host: RETORT.internal:443\r\n"})
+    CHECK(test::RawStatus(Raw(port, "GET", "/v1/runs", h)) == 200);
+  CHECK(test::RawStatus(Raw(port, "GET", "/healthz", "Host: attacker.example\r\n")) == 200);  // says only "ok"
+  auto [st, text] = srv.Request("POST", "/v1/runs", run, "application/json; charset=utf-8");
+  INFO(text);
+  CHECK(st == 202);
+  srv.PollRun("r", [](const json& j) { return j["state"] == "done"; });
+}
+
+TEST_CASE("Issue 12: a chunked upload is held to --max-body-bytes", "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::ServeProcess srv(db, {"--max-body-bytes", "4096"});
+  auto chunked = [&](const std::string& set, const std::string& body) {
+    auto c = srv.Client();
+    httplib::Result r = c->Post(
+        ("/v1/prompt-sets/" + set).c_str(), httplib::Headers{},
+        [&body](size_t offset, httplib::DataSink& sink) {
+          if (offset >= body.size()) {
+            sink.done();
+            return true;
+          }
+          const size_t n = std::min<size_t>(1000, body.size() - offset);  // many small chunks
+          return sink.write(body.data() + offset, n);
+        },
+        "application/x-ndjson");
+    return r ? std::pair<int, std::string>{r->status, r->body} : std::pair<int, std::string>{-1, ""};
+  };
+  const std::string big = Jsonl(3700);  // ~146 KB, the issue's reproduction
+  REQUIRE(big.size() > 140'000);
+  auto [st, text] = chunked("big", big);
+  INFO(text);
+  CHECK(st == 413);
+  CHECK_THAT(text, Catch::Contains("max-body-bytes"));
+  CHECK(srv.Request("GET", "/v1/prompt-sets/big").first == 404);
+  // A chunked body under the limit is read whole.
+  const std::string small = Jsonl(20);
+  REQUIRE(small.size() < 4096);
+  auto [st2, text2] = chunked("small", small);
+  INFO(text2);
+  CHECK(st2 == 200);
+  CHECK(srv.Json("GET", "/v1/prompt-sets/small")["prompts"] == 20);
+  // A declared Content-Length above the limit is refused before its body is read.
+  const std::string raw = test::RawExchange(
+      srv.port(), "POST /v1/prompt-sets/huge HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(srv.port()) +
+                      "\r\nContent-Type: application/x-ndjson\r\nContent-Length: 17179869184\r\n\r\n");
+  CHECK(test::RawStatus(raw) == 413);
+}
+
+TEST_CASE("Issue 12: POST pause/resume/cancel without a body, as curl -X POST sends them", "[service]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 60);
+  SimulatorOptions so;
+  so.latency_ms = 40;
+  auto sim = test::StartSim(so);
+  test::ServeProcess srv(db);
+  json b = test::RunBody("r", sim->port());
+  b["concurrency"] = 1;
+  srv.Json("POST", "/v1/runs", b.dump(), 202);
+  // No Content-Length, no Content-Type, no body: exactly `curl -X POST URL`.
+  auto bare = [&](const std::string& op) {
+    return test::RawExchange(srv.port(), "POST /v1/runs/r/" + op + " HTTP/1.1\r\nHost: 127.0.0.1:" +
+                                             std::to_string(srv.port()) + "\r\nUser-Agent: curl/7.88.1\r\n"
+                                             "Accept: */*\r\n\r\n",
+                             std::chrono::seconds(30));
+  };
+  std::string raw = bare("pause");
+  INFO(raw);
+  REQUIRE(test::RawStatus(raw) == 200);
+  CHECK_THAT(raw, Catch::Contains("\"state\":\"paused\""));
+  raw = bare("resume");
+  CHECK(test::RawStatus(raw) == 200);
+  raw = bare("cancel");
+  CHECK(test::RawStatus(raw) == 200);
+  CHECK_THAT(raw, Catch::Contains("\"state\":\"cancelled\""));
+}
