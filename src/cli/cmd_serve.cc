@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "cli/cli_support.h"
@@ -22,6 +23,9 @@ struct ServeFlags {
   std::string listen = "127.0.0.1:8377";
   std::string token_env;
   std::vector<std::string> allow_hosts;
+  std::vector<std::string> allow_key_envs;
+  std::vector<std::string> allow_base_urls;
+  std::string export_root;  // "" = <folder of --db>/exports
   std::int64_t max_body_bytes = 64LL << 20;
   std::string log_level = "info";
 };
@@ -70,10 +74,31 @@ int RunServe(const ServeFlags& f) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  std::string export_root = f.export_root;
+  if (export_root.empty()) {
+    const std::filesystem::path db(f.db);
+    export_root = (db.has_parent_path() ? db.parent_path() : std::filesystem::path(".")).string() + "/exports";
+  }
+  Result<ServicePolicy> policy = ServicePolicy::Create(f.allow_key_envs, f.allow_base_urls, export_root);
+  if (!policy.ok()) return ReportError(policy.status());
+
   StderrLogSink log(ParseLogLevel(f.log_level));
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+  };
+  log.Write(LogLine{LogLevel::kInfo, "", 0, 0,
+                    "runs may read keys from " + join(policy->key_envs()) + "; teacher URLs allowed: " +
+                        join(policy->base_url_prefixes()) + "; exports go below " + policy->export_root()});
+  if (token.empty())
+    log.Write(LogLine{LogLevel::kWarn, "", 0, 0,
+                      "no --token-env: every local user of this machine can use the API (and the keys it may "
+                      "send); on a shared host pass --token-env"});
   ServiceOptions so;
   so.db = f.db;
   so.log = &log;
+  so.policy = *policy;
   Result<std::unique_ptr<Service>> svc = Service::Open(so);
   if (!svc.ok()) return ReportError(svc.status());
   ApiServerOptions ao;
@@ -136,6 +161,16 @@ void AddServeCommand(CLI::App& app, int& rc) {
   sub->add_option("--allow-host", f->allow_hosts,
                   "Host name (NAME or NAME:PORT, repeatable) the server answers to besides its listen address, "
                   "e.g. behind a reverse proxy; any other Host header gets 421 (DNS rebinding protection)");
+  sub->add_option("--allow-key-env", f->allow_key_envs,
+                  "Environment variable (repeatable) a run may name as api_key_env besides OPENAI_API_KEY and "
+                  "ANTHROPIC_API_KEY; any other name is refused (400)");
+  sub->add_option("--allow-base-url", f->allow_base_urls,
+                  "Teacher URL prefix (repeatable) runs may use, e.g. https://api.openai.com/v1 or "
+                  "http://10.0.0.5:8000/; replaces the default: loopback URLs, https://api.openai.com/ and "
+                  "https://api.anthropic.com/ (a run elsewhere is 400: SSRF protection)");
+  sub->add_option("--export-root", f->export_root,
+                  "Folder exports are written below; a request's \"out\" is a relative path inside it "
+                  "(default: the folder 'exports' next to --db)");
   sub->add_option("--max-body-bytes", f->max_body_bytes,
                   "Largest request body accepted, with Content-Length or chunked (413 beyond)")
       ->capture_default_str();

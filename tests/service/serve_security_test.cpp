@@ -207,3 +207,92 @@ TEST_CASE("Issue 12: POST pause/resume/cancel without a body, as curl -X POST se
   CHECK(test::RawStatus(raw) == 200);
   CHECK_THAT(raw, Catch::Contains("\"state\":\"cancelled\""));
 }
+
+TEST_CASE("Issue 12: runs name only allowed key variables and teacher URLs; exports stay in the export root",
+          "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 10);
+  auto sim = test::StartSim();
+  const std::string secret = "aws-SECRET-do-not-send-0123456789";
+  std::filesystem::create_directories(dir.path() + "/outside");
+  std::filesystem::create_directories(dir.path() + "/exports");
+  std::filesystem::create_directory_symlink(dir.path() + "/outside", dir.path() + "/exports/link");
+  test::ServeProcess srv(db, {}, {"AWS_SECRET_ACCESS_KEY=" + secret});
+  auto refused = [&](const std::string& path, const json& body, const std::string& needle) {
+    auto [st, text] = srv.Request("POST", path, body.dump());
+    INFO(path << " " << body.dump() << " -> " << st << " " << text);
+    CHECK(st == 400);
+    CHECK_THAT(text, Catch::Contains(needle));
+  };
+  json b = test::RunBody("r", sim->port());
+  b["api_key_env"] = "AWS_SECRET_ACCESS_KEY";
+  refused("/v1/runs", b, "api_key_env: 'AWS_SECRET_ACCESS_KEY' is not an allowed key variable");
+  for (const char* url : {"http://10.255.255.1:8080/v1", "http://169.254.169.254/latest", "https://example.com/v1",
+                          "http://api.openai.com/v1", "https://api.openai.com@127.0.0.1/v1"}) {
+    b = test::RunBody("r", sim->port());
+    b["base_url"] = json::array({"http://127.0.0.1:" + std::to_string(sim->port()) + "/v1", url});
+    refused("/v1/runs", b, "base_url: ");
+  }
+  for (const std::string& out : {dir.path() + "/outside/x", std::string("../outside"), std::string("a/../../x"),
+                                 std::string("link"), std::string("link/x"), std::string(".")})
+    refused("/v1/exports", json{{"run", "r"}, {"out", out}}, "out: ");
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs") == 0);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM exports") == 0);
+  CHECK(sim->Stats().requests == 0);
+  CHECK(std::filesystem::is_empty(dir.path() + "/outside"));
+  // The defaults still work: a loopback teacher, the provider's default variable, an export below
+  // the root.
+  srv.Json("POST", "/v1/runs", test::RunBody("r", sim->port()).dump(), 202);
+  srv.PollRun("r", [](const json& j) { return j["state"] == "done"; });
+  json ex = srv.Json("POST", "/v1/exports", json{{"run", "r"}, {"out", "team/r1"}}.dump(), 202);
+  CHECK(ex["out"] == "team/r1");
+  for (int i = 0; i < 3000 && srv.Json("GET", "/v1/exports/" + std::to_string(ex["id"].get<int>()))["state"] ==
+                                  "running";
+       ++i)
+    std::this_thread::sleep_for(20ms);
+  CHECK(std::filesystem::exists(dir.path() + "/exports/team/r1/manifest.json"));
+  srv.process().Signal(SIGTERM);
+  REQUIRE(srv.process().Wait(60s) == 0);
+  CHECK(srv.process().err().find(secret) == std::string::npos);
+  CHECK(srv.responses().find(secret) == std::string::npos);
+}
+
+TEST_CASE("Issue 12: --allow-base-url and --allow-key-env are enforced on start and on resume", "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 200);
+  SimulatorOptions so;
+  so.latency_ms = 50;
+  auto sim = test::StartSim(so);
+  auto other = test::StartSim();
+  const std::string sim_url = "http://127.0.0.1:" + std::to_string(sim->port()) + "/v1";
+  {
+    test::ServeProcess srv(db, {"--allow-base-url", sim_url, "--allow-key-env", "RETORT_TEAM_KEY"},
+                           {"RETORT_TEAM_KEY=team-key"});
+    // Only the listed prefix: another loopback teacher is refused now.
+    auto [st, text] = srv.Request("POST", "/v1/runs", test::RunBody("x", other->port()).dump());
+    INFO(text);
+    CHECK(st == 400);
+    CHECK_THAT(text, Catch::Contains("matches no --allow-base-url prefix"));
+    json b = test::RunBody("r", sim->port());
+    b["api_key_env"] = "RETORT_TEAM_KEY";
+    b["concurrency"] = 1;
+    srv.Json("POST", "/v1/runs", b.dump(), 202);
+    srv.PollRun("r", [](const json& j) { return j["jobs"]["done"].get<int>() >= 1; });
+    srv.process().Signal(SIGTERM);  // paused by the shutdown: it would resume by itself
+    REQUIRE(srv.process().Wait(60s) == 0);
+  }
+  CHECK(other->Stats().requests == 0);
+  // Restarted without --allow-key-env: the saved run is not resumed, and cannot be.
+  test::ServeProcess again(db, {"--allow-base-url", sim_url});
+  json r = again.Json("GET", "/v1/runs/r");
+  CHECK(r["harvesting"] == false);
+  auto [st, text] = again.Request("POST", "/v1/runs/r/resume");
+  INFO(text);
+  CHECK(st == 400);
+  CHECK_THAT(text, Catch::Contains("RETORT_TEAM_KEY"));
+  again.process().Signal(SIGTERM);
+  REQUIRE(again.process().Wait(60s) == 0);
+  CHECK_THAT(again.process().err(), Catch::Contains("not resumed: api_key_env"));
+}
