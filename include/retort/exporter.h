@@ -108,7 +108,7 @@ struct ExportSummary {
 };
 
 // Exports run `opts.run` to `opts.out_dir`: DIR/data/<split>-NNNNN-of-NNNNN.jsonl[.gz|.zst],
-// DIR/manifest.json, DIR/README.md. Writes into DIR.tmp-<pid> and renames it over DIR at the
+// DIR/manifest.json, DIR/README.md. Writes into DIR.tmp-<pid>-<n> (unique per export) and renames it over DIR at the
 // end; an existing DIR is replaced only if it is a previous retort export (or empty).
 // Streams rows: memory does not grow with the run. Two exports of the same data with the same
 // options are byte-identical. The export is recorded with the Store (BeginExport/FinishExport).

@@ -102,7 +102,7 @@ Result<json> Service::StartExport(const std::string& body) {
   Store* store = store_.get();
   LogSink* log = log_;
   ExportOptions opts = *o;
-  Result<std::int64_t> id = exports_->Start({{"run", opts.run}, {"out", out_name}}, [store, log, opts, out_name]() -> Result<json> {
+  Result<std::int64_t> id = exports_->Start({{"run", opts.run}, {"out", out_name}}, opts.out_dir, [store, log, opts, out_name]() -> Result<json> {
     Result<ExportSummary> s = RunExport(*store, opts, log);
     if (!s.ok()) return s.status();
     json manifest = json::parse(s->manifest_json, nullptr, false);

@@ -296,3 +296,48 @@ TEST_CASE("Issue 12: --allow-base-url and --allow-key-env are enforced on start 
   REQUIRE(again.process().Wait(60s) == 0);
   CHECK_THAT(again.process().err(), Catch::Contains("not resumed: api_key_env"));
 }
+
+namespace {
+
+int ThreadsOf(int pid) {
+  const std::string status = test::ReadFile("/proc/" + std::to_string(pid) + "/status");
+  const size_t at = status.find("\nThreads:");
+  return at == std::string::npos ? -1 : std::atoi(status.c_str() + at + 9);
+}
+
+json WaitExport(test::ServeProcess& srv, std::int64_t id) {
+  json last;
+  for (int i = 0; i < 3000; ++i) {
+    last = srv.Json("GET", "/v1/exports/" + std::to_string(id));
+    if (last["state"] == "done" || last["state"] == "failed") return last;
+    std::this_thread::sleep_for(5ms);
+  }
+  FAIL("export did not finish: " << last.dump());
+  return last;
+}
+
+}  // namespace
+
+TEST_CASE("Issue 12: 200 failing exports leave no thread behind", "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 5);
+  auto sim = test::StartSim();
+  test::ServeProcess srv(db);
+  srv.Json("POST", "/v1/runs", test::RunBody("r", sim->port()).dump(), 202);
+  srv.PollRun("r", [](const json& j) { return j["state"] == "done"; });
+  // A file where the export folder should go: every export fails at once.
+  std::filesystem::create_directories(dir.path() + "/exports");
+  test::WriteFile(dir.path() + "/exports/file", "not a folder");
+  json first = WaitExport(srv, srv.Json("POST", "/v1/exports", json{{"run", "r"}, {"out", "file"}}.dump(), 202)["id"]);
+  CHECK(first["state"] == "failed");
+  const int before = ThreadsOf(srv.process().pid());
+  REQUIRE(before > 0);
+  for (int i = 0; i < 200; ++i) {
+    json ex = srv.Json("POST", "/v1/exports", json{{"run", "r"}, {"out", "file"}}.dump(), 202);
+    CHECK(WaitExport(srv, ex["id"])["state"] == "failed");
+  }
+  const int after = ThreadsOf(srv.process().pid());
+  INFO("threads before " << before << ", after " << after);
+  CHECK(after <= before + 1);  // at most the second export worker
+}
