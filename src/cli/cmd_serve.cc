@@ -27,6 +27,8 @@ struct ServeFlags {
   std::vector<std::string> allow_base_urls;
   std::string export_root;  // "" = <folder of --db>/exports
   std::int64_t max_body_bytes = 64LL << 20;
+  double header_timeout_s = 10;
+  double body_timeout_s = 60;
   std::string log_level = "info";
 };
 
@@ -55,6 +57,10 @@ int RunServe(const ServeFlags& f) {
   int port = 0;
   if (Status st = ParseListen(f.listen, &host, &port); !st.ok()) return ReportError(st);
   if (f.max_body_bytes < 1) return ReportError(Status::InvalidArgument("--max-body-bytes: expected >= 1"));
+  if (!(f.header_timeout_s > 0 && f.header_timeout_s <= 3600))
+    return ReportError(Status::InvalidArgument("--header-timeout: expected 0 < seconds <= 3600"));
+  if (!(f.body_timeout_s > 0 && f.body_timeout_s <= 86400))
+    return ReportError(Status::InvalidArgument("--body-timeout: expected 0 < seconds <= 86400"));
   std::string token;
   if (!f.token_env.empty()) {
     const char* t = std::getenv(f.token_env.c_str());
@@ -107,6 +113,8 @@ int RunServe(const ServeFlags& f) {
   ao.token = token;
   ao.allowed_hosts = f.allow_hosts;
   ao.max_body_bytes = f.max_body_bytes;
+  ao.header_timeout_ms = static_cast<int>(f.header_timeout_s * 1000);
+  ao.body_timeout_ms = static_cast<int>(f.body_timeout_s * 1000);
   ao.log = &log;
   ApiRouter router(svc->get(), ao);
   Result<int> bound = router.Bind();
@@ -173,6 +181,13 @@ void AddServeCommand(CLI::App& app, int& rc) {
                   "(default: the folder 'exports' next to --db)");
   sub->add_option("--max-body-bytes", f->max_body_bytes,
                   "Largest request body accepted, with Content-Length or chunked (413 beyond)")
+      ->capture_default_str();
+  sub->add_option("--header-timeout", f->header_timeout_s,
+                  "Seconds from a request's first byte to the end of its headers (408 after); slow heads "
+                  "are read by one thread and hold no worker")
+      ->capture_default_str();
+  sub->add_option("--body-timeout", f->body_timeout_s,
+                  "Seconds a worker waits for a request body to arrive in full (the connection is closed after)")
       ->capture_default_str();
   sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
   sub->callback([f, &rc] { rc = RunServe(*f); });

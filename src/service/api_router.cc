@@ -3,6 +3,8 @@
 
 #include <httplib.h>
 
+#include "service/connection_gate.h"
+
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -101,11 +103,22 @@ bool ReadBody(const httplib::Request& req, httplib::Response& res, const httplib
 
 }  // namespace
 
+static GateOptions GateOptionsOf(const ApiServerOptions& o) {
+  GateOptions g;
+  g.threads = std::max(1, o.threads);
+  g.reserved_threads = std::min(4, g.threads / 4);
+  g.header_timeout_ms = o.header_timeout_ms;
+  g.body_timeout_ms = o.body_timeout_ms;
+  return g;
+}
+
 struct ApiRouter::Impl {
+  Impl(Service* s, ApiServerOptions o)
+      : svc(s), opts(std::move(o)), log(opts.log ? opts.log : NullLogSink()), server(GateOptionsOf(opts)) {}
   Service* svc;
   ApiServerOptions opts;
   LogSink* log;
-  httplib::Server server;
+  GatedServer server;
   GuardConfig guard;  // complete once Bind() knows the port
   bool bound = false;
 
@@ -161,19 +174,23 @@ void ApiRouter::Impl::Routes() {
   s.Get(R"(/v1/exports/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     Send(res, svc->GetExport(req.matches[1]));
   });
+  // Any other POST: 404 without reading the body (the library would read a body without a
+  // length until the connection closes).
+  s.Post(".*", [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+    res.status = 404;
+    res.set_header("Connection", "close");
+    res.set_content(ErrorBody("not_found", "no route " + req.method + " " + req.path), kJson);
+  });
 }
 
-ApiRouter::ApiRouter(Service* service, ApiServerOptions opts) : impl_(std::make_unique<Impl>()) {
+ApiRouter::ApiRouter(Service* service, ApiServerOptions opts)
+    : impl_(std::make_unique<Impl>(service, std::move(opts))) {
   Impl& m = *impl_;
-  m.svc = service;
-  m.opts = std::move(opts);
-  m.log = m.opts.log ? m.opts.log : NullLogSink();
-  const int threads = std::max(1, m.opts.threads);
-  m.server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   m.server.set_tcp_nodelay(true);
   m.server.set_payload_max_length(static_cast<size_t>(std::max<std::int64_t>(0, m.opts.max_body_bytes)));
   m.guard.token = m.opts.token;
   m.guard.max_body_bytes = m.opts.max_body_bytes;
+  m.guard.allowed_hosts = AllowedHosts(m.opts.host, m.opts.port, m.opts.allowed_hosts);  // Bind() redoes it
   // Host, Origin, token, Content-Type and framing before routing, before the body is read:
   // a refused request costs no body read and never reaches the Service.
   m.server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
@@ -241,7 +258,10 @@ Result<int> ApiRouter::Bind() {
 
 void ApiRouter::Serve() {
   if (impl_->bound) impl_->server.listen_after_bind();
+  impl_->server.Drain();
 }
+
+void ApiRouter::ServeConnection(int fd) { impl_->server.ServeConnectionInline(fd); }
 
 void ApiRouter::Stop() { impl_->server.stop(); }
 

@@ -25,8 +25,13 @@ struct ApiServerOptions {
   std::vector<std::string> allowed_hosts;
   // Request bodies larger than this get 413, whether sent with Content-Length or chunked.
   std::int64_t max_body_bytes = 64LL << 20;
-  // HTTP worker threads.
+  // HTTP worker threads (see GateOptions in connection_gate.h: request heads are read by a
+  // separate thread, so slow clients do not hold these).
   int threads = 16;
+  // From a request's first byte to the end of its head (408 after), and from a worker taking
+  // it to the end of its body.
+  int header_timeout_ms = 10'000;
+  int body_timeout_ms = 60'000;
   // Access log (method, path, status; never headers or bodies). nullptr = dropped.
   LogSink* log = nullptr;
 };
@@ -44,8 +49,12 @@ class ApiRouter {
   Result<int> Bind();
   // Serves until Stop(). REQUIRES: Bind() succeeded.
   void Serve();
-  // Stops accepting requests and makes Serve() return. Idempotent; safe from any thread.
+  // Stops accepting requests and makes Serve() return (after the requests in progress have
+  // been answered). Idempotent; safe from any thread.
   void Stop();
+  // Serves one connection on the calling thread until it closes, exactly as a connection from
+  // the listening socket is served (guard, routes, deadlines). For tests and fuzzing.
+  void ServeConnection(int fd);
 
  private:
   struct Impl;

@@ -70,7 +70,9 @@ Result<nlohmann::json> ExportJobs::Get(std::int64_t id) const {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound("no export with id " + std::to_string(id));
   const Job& j = it->second;
-  nlohmann::json out = {{"id", id}, {"state", j.state}};
+  // A queued export reports "running" (with "queued": true): clients poll until it is not.
+  nlohmann::json out = {{"id", id}, {"state", j.state == "queued" ? "running" : j.state}};
+  if (j.state == "queued") out["queued"] = true;
   for (const auto& [k, v] : j.info.items()) out[k] = v;
   if (j.state == "done")
     for (const auto& [k, v] : j.result.items()) out[k] = v;

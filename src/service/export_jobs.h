@@ -44,7 +44,8 @@ class ExportJobs {
   // Unavailable when max_queued exports wait already or after Shutdown() (503).
   Result<std::int64_t> Start(nlohmann::json info, const std::string& destination,
                              std::function<Result<nlohmann::json>()> work);
-  // {"id", "state": "queued"|"running"|"done"|"failed", ...info, ...result | "error": {"code","message"}}.
+  // {"id", "state": "running"|"done"|"failed", ...info, ...result | "error": {"code","message"}};
+  // a queued export is "running" with "queued": true.
   // NotFound for an unknown (or forgotten) id.
   Result<nlohmann::json> Get(std::int64_t id) const;
   // Worker threads that exist now (for tests: bounded by ExportJobsOptions::workers).

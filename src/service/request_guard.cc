@@ -117,6 +117,9 @@ GuardVerdict CheckRequest(const GuardConfig& cfg, const RequestHead& h) {
     length = std::stoll(v);
   }
   const bool has_body = length > 0 || h.transfer_encoding.has_value();
+  // The API has GET and POST routes only; anything else is answered before a body is read.
+  if (h.method != "GET" && h.method != "HEAD" && h.method != "POST")
+    return Refuse(405, "method_not_allowed", "method " + h.method.substr(0, 16) + " is not allowed (GET or POST)");
   const bool healthz = h.method == "GET" && h.path == "/healthz";
   if (!healthz) {
     if (!h.host) return Refuse(400, "invalid_argument", "a Host header is required");

@@ -60,6 +60,7 @@ std::vector<std::string> AllowedHosts(const std::string& listen_host, int port, 
 //   400 invalid_argument       no Host, or a repeated Host/Origin/Content-Length/Transfer-Encoding header,
 //                              both Content-Length and Transfer-Encoding, a non-chunked
 //                              Transfer-Encoding, a malformed Content-Length
+//   405 method_not_allowed     a method other than GET, HEAD and POST
 //   421 misdirected_request    Host is not the listen address or an --allow-host name (DNS rebinding)
 //   403 forbidden              an Origin header other than http(s)://<an accepted Host> ("null" too)
 //   401 unauthenticated        token configured and no "Authorization: Bearer <token>" (scheme

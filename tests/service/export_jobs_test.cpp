@@ -102,7 +102,8 @@ TEST_CASE("ExportJobs bounds the queue, and Shutdown lets queued exports finish"
       return Result<json>(json::object());
     });
     REQUIRE(id.ok());
-    CHECK(jobs.Get(*id).value()["state"] == "queued");
+    CHECK(jobs.Get(*id).value()["state"] == "running");
+    CHECK(jobs.Get(*id).value()["queued"] == true);
     queued.push_back(*id);
   }
   Result<std::int64_t> full = jobs.Start({}, "/r/4", [] { return Result<json>(json::object()); });

@@ -127,6 +127,13 @@ TEST_CASE("CheckRequest: state-changing requests need a JSON Content-Type; an em
   CHECK(StatusOf(c, bare) == 0);
   bare.content_type = "application/x-www-form-urlencoded";
   CHECK(StatusOf(c, bare) == 415);
+  // Only GET, HEAD and POST exist.
+  for (const char* m : {"PUT", "DELETE", "PATCH", "OPTIONS", "PRI", "TRACE"}) {
+    RequestHead other = PostJson();
+    other.method = m;
+    INFO(m);
+    CHECK(StatusOf(c, other) == 405);
+  }
   // Reads need no type.
   RequestHead get = Get();
   get.content_type = "text/plain";

@@ -341,3 +341,78 @@ TEST_CASE("Issue 12: 200 failing exports leave no thread behind", "[service][sec
   INFO("threads before " << before << ", after " << after);
   CHECK(after <= before + 1);  // at most the second export worker
 }
+
+namespace {
+
+// A loopback connection that sends `bytes` and then stays open, silent, until destroyed.
+struct SilentConnection {
+  int fd = -1;
+  SilentConnection(int port, const std::string& bytes) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  }
+  ~SilentConnection() { ::close(fd); }
+  SilentConnection(const SilentConnection&) = delete;
+  SilentConnection& operator=(const SilentConnection&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("Issue 12: slow clients do not stall the server: /healthz and reads answer while heads and bodies trickle",
+          "[service][security]") {
+  // 32 connections sending one header line every 3 s made /healthz time out: each held one of
+  // the 16 workers for the library's 5 s per-read timeout.
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::ServeProcess srv(db);
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(srv.port()) + "\r\n";
+  std::vector<std::unique_ptr<SilentConnection>> slow;
+  for (int i = 0; i < 64; ++i)  // heads that never end
+    slow.push_back(std::make_unique<SilentConnection>(srv.port(), "GET /v1/runs HTTP/1.1\r\n" + host + "X-Slow: 1\r\n"));
+  for (int i = 0; i < 32; ++i)  // complete heads whose bodies never come
+    slow.push_back(std::make_unique<SilentConnection>(
+        srv.port(), "POST /v1/prompt-sets/slow" + std::to_string(i) + " HTTP/1.1\r\n" + host +
+                        "Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n{\"prompt\":"));
+  for (int i = 0; i < 64; ++i)  // connections that send nothing at all
+    slow.push_back(std::make_unique<SilentConnection>(srv.port(), ""));
+  for (int round = 0; round < 5; ++round) {
+    auto c = srv.Client();
+    c->set_read_timeout(3);  // an answer, not a wait for the slow ones to time out
+    auto h = c->Get("/healthz");
+    REQUIRE(h);
+    CHECK(h->status == 200);
+    auto r = c->Get("/v1/runs");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    auto m = c->Get("/metrics");
+    REQUIRE(m);
+    CHECK(m->status == 200);
+  }
+  slow.clear();
+  CHECK(srv.Json("GET", "/healthz")["status"] == "ok");
+  srv.process().Signal(SIGTERM);
+  CHECK(srv.process().Wait(60s) == 0);
+}
+
+TEST_CASE("Issue 12: a head or a body that stops arriving is cut off by its deadline", "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::ServeProcess srv(db, {"--header-timeout", "0.5", "--body-timeout", "0.5"});
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(srv.port()) + "\r\n";
+  // The server answers and closes by itself; the exchange only waits for that (bounded).
+  const std::string head = test::RawExchange(srv.port(), "GET /v1/runs HTTP/1.1\r\n" + host + "X-Slow: 1\r\n");
+  INFO(head);
+  CHECK(test::RawStatus(head) == 408);
+  const std::string body = test::RawExchange(
+      srv.port(), "POST /v1/prompt-sets/part HTTP/1.1\r\n" + host +
+                      "Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{\"prompt\":\"hi\"}\n");
+  INFO(body);
+  CHECK(test::RawStatus(body) == 400);
+  CHECK_THAT(body, Catch::Contains("could not be read"));
+  CHECK(srv.Request("GET", "/v1/prompt-sets/part").first == 404);
+}
