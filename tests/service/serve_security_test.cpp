@@ -416,3 +416,22 @@ TEST_CASE("Issue 12: a head or a body that stops arriving is cut off by its dead
   CHECK_THAT(body, Catch::Contains("could not be read"));
   CHECK(srv.Request("GET", "/v1/prompt-sets/part").first == 404);
 }
+
+TEST_CASE("Issue 12: a %0A in a request path cannot forge a log line", "[service][security]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::ServeProcess srv(db, {"--log-level", "debug"});
+  const std::string forged = "retort: error: FORGED by a request";
+  CHECK(srv.Request("GET", "/v1/runs/x%0A" + std::string("retort:%20error:%20FORGED%20by%20a%20request%0D%1B[2J")).first ==
+        404);
+  CHECK(srv.Request("GET", "/v1/prompt-sets/y%0Aretort:%20info:%20FORGED").first == 404);
+  srv.process().Signal(SIGTERM);
+  REQUIRE(srv.process().Wait(60s) == 0);
+  const std::string err = srv.process().err();
+  INFO(err);
+  CHECK(err.find("\n" + forged) == std::string::npos);
+  CHECK(err.find("\nretort: info: FORGED") == std::string::npos);
+  CHECK(err.find('\x1b') == std::string::npos);
+  CHECK(err.find('\r') == std::string::npos);
+  CHECK_THAT(err, Catch::Contains("/v1/runs/x\\n" + forged + "\\r\\x1b[2J"));
+}
