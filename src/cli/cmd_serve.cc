@@ -12,6 +12,7 @@
 #include "cli/cli_support.h"
 #include "cli/commands.h"
 #include "service/api_router.h"
+#include "service/listen_address.h"
 #include "service/service.h"
 
 namespace retort::cli {
@@ -31,10 +32,6 @@ struct ServeFlags {
   double body_timeout_s = 60;
   std::string log_level = "info";
 };
-
-bool IsLoopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
 
 // "host:port" (IPv6 as "[::1]:port"). InvalidArgument naming --listen.
 Status ParseListen(const std::string& s, std::string* host, int* port) {
@@ -69,9 +66,14 @@ int RunServe(const ServeFlags& f) {
                                                  " is not set or empty"));
     token = t;
   }
-  if (!IsLoopback(host) && token.empty())
+  // The check and the bind use the same resolved address (a prefix test let
+  // 127.attacker.example through).
+  Result<ListenAddress> addr = ResolveListenHost(host);
+  if (!addr.ok()) return ReportError(addr.status());
+  if (!addr->loopback && token.empty())
     return ReportError(Status::InvalidArgument("--listen: listening on " + host +
                                                " (beyond loopback) requires a bearer token: pass --token-env VAR"));
+
 
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t sigs;
@@ -108,9 +110,10 @@ int RunServe(const ServeFlags& f) {
   Result<std::unique_ptr<Service>> svc = Service::Open(so);
   if (!svc.ok()) return ReportError(svc.status());
   ApiServerOptions ao;
-  ao.host = host;
+  ao.host = addr->numeric_host;
   ao.port = port;
   ao.token = token;
+  ao.host_name = host;
   ao.allowed_hosts = f.allow_hosts;
   ao.max_body_bytes = f.max_body_bytes;
   ao.header_timeout_ms = static_cast<int>(f.header_timeout_s * 1000);
@@ -122,7 +125,7 @@ int RunServe(const ServeFlags& f) {
     (*svc)->Shutdown();
     return ReportError(bound.status());
   }
-  std::printf("listening on %s:%d\n", host.c_str(), *bound);
+  std::printf("listening on %s:%d\n", addr->numeric_host.c_str(), *bound);
   std::fflush(stdout);
 
   // The signal thread: the first SIGTERM/SIGINT stops the server (runs are paused), a second one

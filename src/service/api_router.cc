@@ -252,6 +252,8 @@ Result<int> ApiRouter::Bind() {
                            " (address in use or not available)");
   }
   m.guard.allowed_hosts = AllowedHosts(m.opts.host, port, m.opts.allowed_hosts);
+  if (!m.opts.host_name.empty())
+    for (const std::string& h : AllowedHosts(m.opts.host_name, port, {})) m.guard.allowed_hosts.push_back(h);
   m.bound = true;
   return port;
 }

@@ -17,6 +17,9 @@ struct ApiServerOptions {
   // Address and port to listen on; port 0 picks a free port (see ApiRouter::Bind()).
   std::string host = "127.0.0.1";
   int port = 8377;
+  // The --listen host as the operator wrote it ("localhost"), accepted as a Host header with
+  // the port like `host` ("" = only `host`).
+  std::string host_name;
   // Bearer token every request except GET /healthz must carry ("" = no auth; only allowed on
   // loopback, which the CLI enforces). Never logged.
   std::string token;

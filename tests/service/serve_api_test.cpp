@@ -240,6 +240,12 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
     CHECK(p.Wait(20s) == 2);
     CHECK_THAT(p.err(), Catch::Contains("--token-env"));
   }
+  {  // Issue 12: a name that only starts like a loopback address is not one.
+    test::Process p({RETORT_BINARY, "serve", "--db", db, "--listen", "127.attacker.invalid:0"});
+    CHECK(p.Wait(20s) == 2);
+    CHECK_THAT(p.err(), Catch::Contains("--listen"));
+    CHECK(p.out().find("listening on") == std::string::npos);
+  }
   {  // --token-env naming an unset variable is refused too.
     test::Process p({RETORT_BINARY, "serve", "--db", db, "--listen", "0.0.0.0:0", "--token-env", "RETORT_UNSET_VAR_X"});
     CHECK(p.Wait(20s) == 2);
