@@ -69,7 +69,8 @@ struct ExportOptions {
   bool keep_duplicates = false;  // keep identical prompt+response pairs
   std::int64_t min_chars = 0;    // drop answers shorter than this many code points (0 = off)
   std::int64_t max_chars = 0;    // drop answers longer than this many code points (0 = off)
-  std::vector<std::string> drop_patterns;  // POSIX extended regexes matched against the answer
+  std::vector<std::string> drop_patterns;  // POSIX extended regexes matched against the whole answer
+  bool drop_pattern_reasoning = false;     // also match them against the reasoning
   // Licence: an SPDX-like id ("apache-2.0") goes into the card's `license:`; any other text
   // makes it `license: other` with the text in the card. Empty = `license: unknown`.
   std::string license;

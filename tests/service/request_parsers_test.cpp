@@ -89,6 +89,15 @@ TEST_CASE("ParseExportRequest reports a huge bad drop_pattern without a stack ov
   CHECK_THAT(r.status().message(), Catch::StartsWith("drop_pattern '" + std::string(200000, 'a') + "(': "));
 }
 
+TEST_CASE("ParseExportRequest reads drop_pattern_reasoning as a boolean", "[service]") {
+  Result<ExportOptions> o = ParseExportRequest(R"({"run":"r","out":"o","drop_pattern":"x","drop_pattern_reasoning":true})");
+  REQUIRE(o.ok());
+  CHECK(o->drop_pattern_reasoning);
+  Result<ExportOptions> bad = ParseExportRequest(R"({"run":"r","out":"o","drop_pattern_reasoning":"yes"})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message() == "drop_pattern_reasoning: expected true or false");
+}
+
 TEST_CASE("ParseExportRequest names JSON fields, not flags, in messages", "[service]") {
   Result<ExportOptions> r = ParseExportRequest(R"({"run":"r","out":"/o","min_chars":5,"max_chars":2})");
   REQUIRE_FALSE(r.ok());
