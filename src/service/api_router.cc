@@ -25,7 +25,9 @@ int HttpStatusOf(const Status& st) {
 }
 
 std::string ErrorBody(const std::string& code, const std::string& message) {
-  return json{{"error", {{"code", code}, {"message", message}}}}.dump();
+  // Messages quote request input (a path, a name) that need not be UTF-8: replaced, never thrown.
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false,
+                                                                      json::error_handler_t::replace);
 }
 
 namespace {
@@ -40,7 +42,7 @@ void SendError(httplib::Response& res, const Status& st) {
 void Send(httplib::Response& res, const Result<json>& r, int ok_status = 200) {
   if (!r.ok()) return SendError(res, r.status());
   res.status = ok_status;
-  res.set_content(r->dump(), kJson);
+  res.set_content(r->dump(-1, ' ', false, json::error_handler_t::replace), kJson);
 }
 
 // What the guard needs of a parsed request.

@@ -66,7 +66,8 @@ class ApiRouter {
 
 // HTTP status of an error Status: 400, 401, 404, 409, 503, else 500.
 int HttpStatusOf(const Status& st);
-// {"error": {"code": ..., "message": ...}} as text.
+// {"error": {"code": ..., "message": ...}} as text; bytes of `message` that are not UTF-8 are
+// replaced (U+FFFD), so it never throws.
 std::string ErrorBody(const std::string& code, const std::string& message);
 
 }  // namespace retort

@@ -217,6 +217,8 @@ TEST_CASE("serve answers every error with the right status and a JSON error nami
   expect("POST", "/v1/exports", json{{"run", "nope"}, {"out", "o"}}.dump(), 404, "not_found", "run");
   expect("GET", "/v1/exports/abc", "", 404, "not_found", "abc");
   expect("GET", "/v2/whatever", "", 404, "not_found", "/v2/whatever");
+  expect("GET", "/v1/runs/%FF", "", 404, "not_found", "no run");  // not UTF-8: still a JSON error
+  expect("POST", "/v1%FF/runs", "", 404, "not_found", "no route");
   // 413: a body over --max-body-bytes.
   expect("POST", "/v1/prompt-sets/big", Jsonl(200), 413, "payload_too_large", "max-body-bytes");
   // 409: conflicting state.
