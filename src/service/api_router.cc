@@ -253,6 +253,7 @@ Result<int> ApiRouter::Bind() {
     return Status::IOError("cannot listen on " + m.opts.host + ":" + std::to_string(port) +
                            " (address in use or not available)");
   }
+  m.server.WidenBacklog();
   m.guard.allowed_hosts = AllowedHosts(m.opts.host, port, m.opts.allowed_hosts);
   if (!m.opts.host_name.empty())
     for (const std::string& h : AllowedHosts(m.opts.host_name, port, {})) m.guard.allowed_hosts.push_back(h);

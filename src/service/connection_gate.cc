@@ -232,6 +232,11 @@ void GatedServer::Drain() {
   }
   Wake();
   if (reader_.joinable()) reader_.join();
+  {
+    // A slow body would hold its worker (and the shutdown) until --body-timeout.
+    std::lock_guard lk(mu_);
+    for (int fd : serving_) ::shutdown(fd, SHUT_RD);
+  }
   pool_->shutdown();  // requests in progress finish; their connections are closed
   std::vector<std::shared_ptr<Conn>> left;
   {
@@ -239,6 +244,11 @@ void GatedServer::Drain() {
     left.swap(inbox_);
   }
   for (auto& c : left) CloseConn(*c);
+}
+
+void GatedServer::WidenBacklog() {
+  const int fd = svr_sock_.load();
+  if (fd >= 0) ::listen(fd, SOMAXCONN);  // listen() again only changes the backlog
 }
 
 void GatedServer::CloseConn(Conn& c) {
@@ -418,7 +428,16 @@ GatedServer::Next GatedServer::ServeOne(Conn& c) {
 
 void GatedServer::Work(std::shared_ptr<Conn> c) {
   const bool had_body = c->framing.has_body();
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) ::shutdown(c->fd, SHUT_RD);
+    serving_.push_back(c->fd);
+  }
   Next next = ServeOne(*c);
+  {
+    std::lock_guard lk(mu_);
+    serving_.erase(std::find(serving_.begin(), serving_.end(), c->fd));
+  }
   if (had_body) {
     --body_busy_;
     Wake();  // a request waiting for a body slot may go now

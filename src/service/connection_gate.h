@@ -67,9 +67,14 @@ class GatedServer : public httplib::Server {
   GatedServer(const GatedServer&) = delete;
   GatedServer& operator=(const GatedServer&) = delete;
 
-  // After stop(): closes the connections waiting for a head, lets the requests in progress
-  // finish and joins every thread. Idempotent.
+  // After stop(): closes the connections waiting for a head, ends the reading side of the
+  // connections workers serve (a body still arriving is cut short; answers are still
+  // written), lets the requests in progress finish and joins every thread. Idempotent.
   void Drain();
+  // After bind_to_port()/bind_to_any_port(): lets the kernel queue SOMAXCONN connections
+  // instead of the library's 5, so that a burst of clients (or of slow ones) does not have
+  // new connections wait for SYN retransmits.
+  void WidenBacklog();
   // Serves connection `fd` on the calling thread until it closes, then closes it (no reader,
   // no worker pool; the same deadlines). For tests and fuzzing.
   void ServeConnectionInline(int fd);
@@ -97,6 +102,7 @@ class GatedServer : public httplib::Server {
 
   std::mutex mu_;
   std::vector<std::shared_ptr<Conn>> inbox_;  // GUARDED_BY(mu_): new and returned connections
+  std::vector<int> serving_;                  // GUARDED_BY(mu_): sockets a worker serves now
   bool stopping_ = false;                     // GUARDED_BY(mu_)
   bool drained_ = false;                      // GUARDED_BY(mu_)
 

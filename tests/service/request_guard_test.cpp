@@ -103,7 +103,7 @@ TEST_CASE("CheckRequest refuses a foreign Host with 421 and a foreign Origin wit
   CHECK(StatusOf(c, hz) == 0);
 }
 
-TEST_CASE("CheckRequest: state-changing requests need a JSON Content-Type; an empty POST needs none",
+TEST_CASE("CheckRequest: state-changing requests need a JSON Content-Type, an empty POST needs none",
           "[service][security]") {
   const GuardConfig c = Config();
   CHECK(StatusOf(c, PostJson()) == 0);

@@ -208,7 +208,7 @@ TEST_CASE("Issue 12: POST pause/resume/cancel without a body, as curl -X POST se
   CHECK_THAT(raw, Catch::Contains("\"state\":\"cancelled\""));
 }
 
-TEST_CASE("Issue 12: runs name only allowed key variables and teacher URLs; exports stay in the export root",
+TEST_CASE("Issue 12: runs name only allowed key variables and teacher URLs, exports stay in the export root",
           "[service][security]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
@@ -393,10 +393,10 @@ TEST_CASE("Issue 12: slow clients do not stall the server: /healthz and reads an
     REQUIRE(m);
     CHECK(m->status == 200);
   }
-  slow.clear();
-  CHECK(srv.Json("GET", "/healthz")["status"] == "ok");
+  // A shutdown does not wait for the stalled bodies' deadline (60 s): their reads are cut.
   srv.process().Signal(SIGTERM);
-  CHECK(srv.process().Wait(60s) == 0);
+  CHECK(srv.process().Wait(20s) == 0);
+  slow.clear();
 }
 
 TEST_CASE("Issue 12: a head or a body that stops arriving is cut off by its deadline", "[service][security]") {
