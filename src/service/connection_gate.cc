@@ -436,7 +436,7 @@ void GatedServer::Work(std::shared_ptr<Conn> c) {
   Next next = ServeOne(*c);
   {
     std::lock_guard lk(mu_);
-    serving_.erase(std::find(serving_.begin(), serving_.end(), c->fd));
+    if (auto it = std::find(serving_.begin(), serving_.end(), c->fd); it != serving_.end()) serving_.erase(it);
   }
   if (had_body) {
     --body_busy_;
