@@ -69,7 +69,8 @@ struct ExportOptions {
   bool keep_duplicates = false;  // keep identical prompt+response pairs
   std::int64_t min_chars = 0;    // drop answers shorter than this many code points (0 = off)
   std::int64_t max_chars = 0;    // drop answers longer than this many code points (0 = off)
-  std::vector<std::string> drop_patterns;  // POSIX extended regexes matched against the answer
+  std::vector<std::string> drop_patterns;  // POSIX extended regexes matched against the whole answer
+  bool drop_pattern_reasoning = false;     // also match them against the reasoning
   // Licence: an SPDX-like id ("apache-2.0") goes into the card's `license:`; any other text
   // makes it `license: other` with the text in the card. Empty = `license: unknown`.
   std::string license;
@@ -108,7 +109,7 @@ struct ExportSummary {
 };
 
 // Exports run `opts.run` to `opts.out_dir`: DIR/data/<split>-NNNNN-of-NNNNN.jsonl[.gz|.zst],
-// DIR/manifest.json, DIR/README.md. Writes into DIR.tmp-<pid> and renames it over DIR at the
+// DIR/manifest.json, DIR/README.md. Writes into DIR.tmp-<pid>-<n> (unique per export) and renames it over DIR at the
 // end; an existing DIR is replaced only if it is a previous retort export (or empty).
 // Streams rows: memory does not grow with the run. Two exports of the same data with the same
 // options are byte-identical. The export is recorded with the Store (BeginExport/FinishExport).

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace retort {
 
@@ -27,5 +28,11 @@ class LogSink {
 
 // A sink that drops everything.
 LogSink* NullLogSink();
+
+// `field` made safe for a one-line log: control characters (C0, DEL and the C1 code points
+// U+0080..U+009F) become \n, \r, \t or \xHH / \u00HH, and a backslash becomes \\, so that
+// a request path holding %0A cannot forge a log line and no terminal escape passes through.
+// Sinks that write lines apply it to every text field.
+std::string EscapeLogField(std::string_view field);
 
 }  // namespace retort

@@ -14,11 +14,12 @@ void StderrLogSink::Write(const LogLine& line) {
   if (line.level < min_) return;
   static const char* kNames[] = {"debug", "info", "warn", "error"};
   std::string out = "retort: " + std::string(kNames[static_cast<int>(line.level)]) + ": ";
-  if (!line.run.empty()) out += "run=" + line.run + " ";
+  // Every text field is escaped: a request path or a run name cannot start a line of its own.
+  if (!line.run.empty()) out += "run=" + EscapeLogField(line.run) + " ";
   if (line.job) out += "job=" + std::to_string(line.job) + " ";
   if (line.attempt) out += "attempt=" + std::to_string(line.attempt) + " ";
   if (!line.run.empty() || line.job || line.attempt) out.back() = ':', out += " ";
-  out += line.message + "\n";
+  out += EscapeLogField(line.message) + "\n";
   std::lock_guard lk(mu_);
   std::cerr << out << std::flush;
 }

@@ -107,8 +107,11 @@ void AddExportCommand(CLI::App& app, int& rc) {
   sub->add_option("--max-chars", o.max_chars, "Drop answers longer than N characters (0 = off)")
       ->capture_default_str();
   sub->add_option("--drop-pattern", o.drop_patterns,
-                  "Drop answers matching this POSIX extended regex (repeatable)")
+                  "Drop answers matching this POSIX extended regex (repeatable); the whole text is matched, "
+                  "NUL characters included")
       ->take_all();
+  sub->add_flag("--drop-pattern-reasoning", o.drop_pattern_reasoning,
+                "Also drop a record whose reasoning matches a --drop-pattern");
   sub->add_option("--license", o.license, "Licence id (e.g. apache-2.0) or terms text for the dataset card");
   sub->add_flag("--json", f->json, "Print the manifest instead of the one-line summary");
   sub->callback([f, &rc] { rc = RunExportCmd(*f); });

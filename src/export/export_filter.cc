@@ -49,6 +49,18 @@ std::vector<std::pair<std::string, std::int64_t>> ExportFilter::pattern_counts()
   return out;
 }
 
+int ExportFilter::FirstMatch(std::string_view text) const {
+  // REG_STARTEND (glibc, BSD): the text is delimited by pmatch[0], not by a NUL, so an answer
+  // holding a NUL character is matched to its end (a c_str() stopped at the NUL, issue #12).
+  for (size_t i = 0; i < re_->compiled.size(); ++i) {
+    regmatch_t range[1];
+    range[0].rm_so = 0;
+    range[0].rm_eo = static_cast<regoff_t>(text.size());
+    if (regexec(&re_->compiled[i], text.data(), 1, range, REG_STARTEND) == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 const char* ExportFilter::Drop(const char* name) {
   ++counts_[name];
   return name;
@@ -75,12 +87,11 @@ const char* ExportFilter::Check(const ExportRowView& row) {
     if (opts_.max_chars > 0 && n > opts_.max_chars) return Drop(kFilterTooLong);
   }
   if (!re_->compiled.empty()) {
-    pattern_.assign(answer);  // regexec needs a NUL-terminated string
-    for (size_t i = 0; i < re_->compiled.size(); ++i) {
-      if (regexec(&re_->compiled[i], pattern_.c_str(), 0, nullptr, 0) == 0) {
-        ++per_pattern_[i];
-        return Drop(kFilterPattern);
-      }
+    int hit = FirstMatch(answer);
+    if (hit < 0 && opts_.drop_pattern_reasoning && row.reasoning) hit = FirstMatch(*row.reasoning);
+    if (hit >= 0) {
+      ++per_pattern_[static_cast<size_t>(hit)];
+      return Drop(kFilterPattern);
     }
   }
   if (!opts_.keep_duplicates) {

@@ -46,6 +46,8 @@ class ExportFilter {
  private:
   struct Regexes;
   ExportFilter(const ExportOptions& opts, std::unique_ptr<Regexes> re);
+  // The index of the first --drop-pattern matching the whole of `text`, or -1.
+  int FirstMatch(std::string_view text) const;
   const char* Drop(const char* name);
 
   const ExportOptions opts_;
@@ -58,7 +60,6 @@ class ExportFilter {
   std::vector<std::string> seen_;
   size_t seen_count_ = 0;
   std::string ident_;    // scratch: the identity of the row being checked
-  std::string pattern_;  // scratch: NUL-terminated answer for regexec
 };
 
 }  // namespace retort

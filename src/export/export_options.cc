@@ -219,6 +219,8 @@ std::string ExportOptions::ToJson() const {
   j["min_chars"] = min_chars;
   j["max_chars"] = max_chars;
   j["drop_patterns"] = drop_patterns;
+  // Only when set: the options of every earlier export (and their manifests) stay as they were.
+  if (drop_pattern_reasoning) j["drop_pattern_reasoning"] = true;
   j["license"] = license;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

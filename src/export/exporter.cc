@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -90,11 +91,19 @@ Status Publish(const std::string& tmp, const std::string& dir) {
     return Status::OK();
   }
   fs::rename(tmp, dir, ec);
+  if (ec == std::errc::directory_not_empty || ec == std::errc::file_exists) {
+    // Another export published DIR since the check: replace it like any previous export.
+    RETORT_RETURN_IF_ERROR(CheckOutDir(dir));
+    if (renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0)
+      return Status::IOError("cannot replace the previous export '" + dir + "': " + std::strerror(errno));
+    fs::remove_all(tmp, ec);
+    return Status::OK();
+  }
   if (ec) return Status::IOError("cannot rename '" + tmp + "' to '" + dir + "': " + ec.message());
   return Status::OK();
 }
 
-// Removes `DIR.tmp-PID` folders left by exports that were killed (their PID is gone).
+// Removes `DIR.tmp-PID-N` folders left by exports that were killed (their PID is gone).
 void RemoveStaleTempDirs(const std::string& dir) {
   std::error_code ec;
   fs::path p(dir);
@@ -217,7 +226,11 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
   Result<std::int64_t> export_id = store.BeginExport(run->id, dir, opts.ToJson());
   if (!export_id.ok()) return export_id.status();
   RemoveStaleTempDirs(dir);
-  const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+  // Unique per export, not only per process: the service runs several exports at once, and two
+  // of them sharing DIR.tmp-PID deleted each other's files (issue #12). The PID stays first so
+  // that RemoveStaleTempDirs can tell a killed process's folder.
+  static std::atomic<std::uint64_t> seq{0};
+  const std::string tmp = dir + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++seq);
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp + "/data", ec);

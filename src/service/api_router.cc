@@ -1,7 +1,9 @@
-// ApiRouter: maps the /v1 HTTP API onto the Service; bearer-token check, body cap, access log.
+// ApiRouter: maps the /v1 HTTP API onto the Service; request guard, body cap, access log.
 #include "service/api_router.h"
 
 #include <httplib.h>
+
+#include "service/connection_gate.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -23,19 +25,9 @@ int HttpStatusOf(const Status& st) {
 }
 
 std::string ErrorBody(const std::string& code, const std::string& message) {
-  return json{{"error", {{"code", code}, {"message", message}}}}.dump();
-}
-
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  // Every byte of the longer string is visited; the length difference is folded in.
-  const size_t n = std::max(a.size(), b.size());
-  unsigned char diff = static_cast<unsigned char>(a.size() != b.size());
-  for (size_t i = 0; i < n; ++i) {
-    const unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
-    const unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
-    diff |= static_cast<unsigned char>(x ^ y);
-  }
-  return diff == 0;
+  // Messages quote request input (a path, a name) that need not be UTF-8: replaced, never thrown.
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump(-1, ' ', false,
+                                                                      json::error_handler_t::replace);
 }
 
 namespace {
@@ -50,20 +42,98 @@ void SendError(httplib::Response& res, const Status& st) {
 void Send(httplib::Response& res, const Result<json>& r, int ok_status = 200) {
   if (!r.ok()) return SendError(res, r.status());
   res.status = ok_status;
-  res.set_content(r->dump(), kJson);
+  res.set_content(r->dump(-1, ' ', false, json::error_handler_t::replace), kJson);
+}
+
+// What the guard needs of a parsed request.
+RequestHead HeadOf(const httplib::Request& req) {
+  RequestHead h;
+  h.method = req.method;
+  h.path = req.path;
+  auto one = [&](const char* name, std::optional<std::string>* value, int* count) {
+    const size_t n = req.get_header_value_count(name);
+    if (count) *count = static_cast<int>(n);
+    if (n > 0) *value = req.get_header_value(name);
+  };
+  one("Host", &h.host, &h.host_count);
+  one("Origin", &h.origin, &h.origin_count);
+  one("Authorization", &h.authorization, nullptr);
+  one("Content-Type", &h.content_type, nullptr);
+  one("Content-Length", &h.content_length, &h.content_length_count);
+  one("Transfer-Encoding", &h.transfer_encoding, &h.transfer_encoding_count);
+  if (!req.local_addr.empty() && req.local_port > 0) {
+    std::string a = req.local_addr;
+    if (a.rfind("::ffff:", 0) == 0 && a.find('.') != std::string::npos) a = a.substr(7);  // IPv4-mapped
+    h.local_authority = (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(req.local_port);
+  }
+  return h;
+}
+
+// Reads the request body through `reader` into *body, at most `max` bytes whether it comes
+// with a Content-Length or chunked (the library caps only the former). A request with neither
+// header has no body (`curl -X POST .../pause`). Past the cap, up to kDrainBytes more are read
+// and dropped so that the client, still sending, gets to read the 413 (closing on unread data
+// would reset the connection under it). Returns false with `res` filled (413 or 400).
+constexpr std::int64_t kDrainBytes = 1 << 20;
+bool ReadBody(const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader,
+              std::int64_t max, std::string* body) {
+  if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) return true;
+  bool too_large = false;
+  std::int64_t dropped = 0;
+  const bool ok = reader([&](const char* data, size_t n) {
+    if (!too_large && static_cast<std::int64_t>(body->size() + n) > max) {
+      too_large = true;
+      std::string().swap(*body);
+    }
+    if (too_large) return (dropped += static_cast<std::int64_t>(n)) <= kDrainBytes;
+    body->append(data, n);
+    return true;
+  });
+  if (ok && !too_large) return true;
+  if (!ok) res.set_header("Connection", "close");  // the rest of the body was not read
+  if (too_large) {
+    res.status = 413;
+    res.set_content(ErrorBody("payload_too_large", "the request body exceeds --max-body-bytes (" +
+                                                       std::to_string(max) + " bytes)"),
+                    kJson);
+  } else {
+    res.status = 400;
+    res.set_content(ErrorBody("invalid_argument", "the request body could not be read"), kJson);
+  }
+  return false;
 }
 
 }  // namespace
 
+static GateOptions GateOptionsOf(const ApiServerOptions& o) {
+  GateOptions g;
+  g.threads = std::max(1, o.threads);
+  g.reserved_threads = std::min(4, g.threads / 4);
+  g.header_timeout_ms = o.header_timeout_ms;
+  g.body_timeout_ms = o.body_timeout_ms;
+  return g;
+}
+
 struct ApiRouter::Impl {
+  Impl(Service* s, ApiServerOptions o)
+      : svc(s), opts(std::move(o)), log(opts.log ? opts.log : NullLogSink()), server(GateOptionsOf(opts)) {}
   Service* svc;
   ApiServerOptions opts;
   LogSink* log;
-  httplib::Server server;
+  GatedServer server;
+  GuardConfig guard;  // complete once Bind() knows the port
   bool bound = false;
 
   void Log(LogLevel level, const std::string& msg) { log->Write(LogLine{level, "", 0, 0, msg}); }
   void Routes();
+  // A POST route whose handler gets the body read by ReadBody().
+  void Post(const char* pattern, std::function<void(const httplib::Request&, httplib::Response&, std::string)> fn) {
+    server.Post(pattern, [this, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res,
+                                                    const httplib::ContentReader& reader) {
+      std::string body;
+      if (ReadBody(req, res, reader, opts.max_body_bytes, &body)) fn(req, res, std::move(body));
+    });
+  }
 };
 
 void ApiRouter::Impl::Routes() {
@@ -75,22 +145,24 @@ void ApiRouter::Impl::Routes() {
     res.set_content(svc->MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
   });
   // Prompt sets.
-  s.Post(R"(/v1/prompt-sets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    Send(res, svc->ImportPromptSet(req.matches[1], req.body));
+  Post(R"(/v1/prompt-sets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, std::string body) {
+    Send(res, svc->ImportPromptSet(req.matches[1], body));
   });
   s.Get("/v1/prompt-sets", [this](const httplib::Request&, httplib::Response& res) { Send(res, svc->ListPromptSets()); });
   s.Get(R"(/v1/prompt-sets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     Send(res, svc->GetPromptSet(req.matches[1]));
   });
   // Runs.
-  s.Post("/v1/runs", [this](const httplib::Request& req, httplib::Response& res) {
-    Send(res, svc->StartRun(req.body), 202);
+  Post("/v1/runs", [this](const httplib::Request&, httplib::Response& res, std::string body) {
+    Send(res, svc->StartRun(body), 202);
   });
   s.Get("/v1/runs", [this](const httplib::Request&, httplib::Response& res) { Send(res, svc->ListRuns()); });
   s.Get(R"(/v1/runs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     Send(res, svc->GetRun(req.matches[1]));
   });
-  s.Post(R"(/v1/runs/([^/]+)/(pause|resume|cancel))", [this](const httplib::Request& req, httplib::Response& res) {
+  // The body of pause, resume and cancel is ignored (it may be empty or absent).
+  Post(R"(/v1/runs/([^/]+)/(pause|resume|cancel))", [this](const httplib::Request& req, httplib::Response& res,
+                                                            std::string) {
     const std::string name = req.matches[1];
     const std::string op = req.matches[2];
     if (op == "pause") Send(res, svc->PauseRun(name));
@@ -98,33 +170,39 @@ void ApiRouter::Impl::Routes() {
     else Send(res, svc->CancelRun(name));
   });
   // Exports.
-  s.Post("/v1/exports", [this](const httplib::Request& req, httplib::Response& res) {
-    Send(res, svc->StartExport(req.body), 202);
+  Post("/v1/exports", [this](const httplib::Request&, httplib::Response& res, std::string body) {
+    Send(res, svc->StartExport(body), 202);
   });
   s.Get(R"(/v1/exports/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     Send(res, svc->GetExport(req.matches[1]));
   });
+  // Any other POST: 404 without reading the body (the library would read a body without a
+  // length until the connection closes).
+  s.Post(".*", [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+    res.status = 404;
+    res.set_header("Connection", "close");
+    res.set_content(ErrorBody("not_found", "no route " + req.method + " " + req.path), kJson);
+  });
 }
 
-ApiRouter::ApiRouter(Service* service, ApiServerOptions opts) : impl_(std::make_unique<Impl>()) {
+ApiRouter::ApiRouter(Service* service, ApiServerOptions opts)
+    : impl_(std::make_unique<Impl>(service, std::move(opts))) {
   Impl& m = *impl_;
-  m.svc = service;
-  m.opts = std::move(opts);
-  m.log = m.opts.log ? m.opts.log : NullLogSink();
-  const int threads = std::max(1, m.opts.threads);
-  m.server.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   m.server.set_tcp_nodelay(true);
   m.server.set_payload_max_length(static_cast<size_t>(std::max<std::int64_t>(0, m.opts.max_body_bytes)));
-  // Auth before routing (and before the body is read). GET /healthz is open.
+  m.guard.token = m.opts.token;
+  m.guard.max_body_bytes = m.opts.max_body_bytes;
+  m.guard.allowed_hosts = AllowedHosts(m.opts.host, m.opts.port, m.opts.allowed_hosts);  // Bind() redoes it
+  // Host, Origin, token, Content-Type and framing before routing, before the body is read:
+  // a refused request costs no body read and never reaches the Service.
   m.server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    const Impl& im = *impl_;
-    if (im.opts.token.empty() || (req.method == "GET" && req.path == "/healthz"))
-      return httplib::Server::HandlerResponse::Unhandled;
-    const std::string auth = req.get_header_value("Authorization");
-    if (ConstantTimeEquals(auth, "Bearer " + im.opts.token)) return httplib::Server::HandlerResponse::Unhandled;
-    res.status = 401;
-    res.set_header("WWW-Authenticate", "Bearer");
-    res.set_content(ErrorBody("unauthenticated", "a valid 'Authorization: Bearer <token>' header is required"), kJson);
+    const GuardVerdict v = CheckRequest(impl_->guard, HeadOf(req));
+    if (v.ok()) return httplib::Server::HandlerResponse::Unhandled;
+    res.status = v.status;
+    if (v.status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    // The body (if any) is not read: the connection cannot carry another request.
+    res.set_header("Connection", "close");
+    res.set_content(ErrorBody(v.code, v.message), kJson);
     return httplib::Server::HandlerResponse::Handled;
   });
   // Errors produced by httplib itself (404 no route, 413 too large, 400 bad request) get JSON.
@@ -175,13 +253,20 @@ Result<int> ApiRouter::Bind() {
     return Status::IOError("cannot listen on " + m.opts.host + ":" + std::to_string(port) +
                            " (address in use or not available)");
   }
+  m.server.WidenBacklog();
+  m.guard.allowed_hosts = AllowedHosts(m.opts.host, port, m.opts.allowed_hosts);
+  if (!m.opts.host_name.empty())
+    for (const std::string& h : AllowedHosts(m.opts.host_name, port, {})) m.guard.allowed_hosts.push_back(h);
   m.bound = true;
   return port;
 }
 
 void ApiRouter::Serve() {
   if (impl_->bound) impl_->server.listen_after_bind();
+  impl_->server.Drain();
 }
+
+void ApiRouter::ServeConnection(int fd) { impl_->server.ServeConnectionInline(fd); }
 
 void ApiRouter::Stop() { impl_->server.stop(); }
 

@@ -69,10 +69,13 @@ Result<ExportOptions> ExportOptionsFromJson(const json& j) {
       Result<std::vector<SplitSpec>> s = ParseSplits(v.get_ref<const std::string&>());
       if (!s.ok()) return Status::InvalidArgument("split: " + FlagNamesToFields(s.status().message()));
       o.splits = *s;
-    } else if (k == "with_logprobs" || k == "keep_truncated" || k == "keep_duplicates") {
+    } else if (k == "with_logprobs" || k == "keep_truncated" || k == "keep_duplicates" ||
+               k == "drop_pattern_reasoning") {
       RETORT_RETURN_IF_ERROR(Expect(v.is_boolean(), k, "true or false"));
-      (k == "with_logprobs" ? o.with_logprobs : k == "keep_truncated" ? o.keep_truncated : o.keep_duplicates) =
-          v.get<bool>();
+      (k == "with_logprobs"     ? o.with_logprobs
+       : k == "keep_truncated"  ? o.keep_truncated
+       : k == "keep_duplicates" ? o.keep_duplicates
+                                : o.drop_pattern_reasoning) = v.get<bool>();
     } else if (k == "shard_records" || k == "shard_bytes" || k == "min_chars" || k == "max_chars") {
       RETORT_RETURN_IF_ERROR(Expect(v.is_number_integer(), k, "an integer"));
       const std::int64_t x = v.get<std::int64_t>();

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "service/service.h"
+#include "store/corpus_json.h"
 
 namespace retort {
 
@@ -157,6 +158,10 @@ Result<HarvestOptions> HarvestOptionsFromJson(const json& body) {
 }
 
 Result<json> ParseJsonObjectBody(std::string_view body) {
+  // Before anything builds a DOM: nlohmann parses iteratively, but dumping or copying a value
+  // recurses once per level, and a body nested 1,000,000 deep overflowed the stack (issue #12).
+  if (JsonNestingExceeds(body, kMaxJsonDepth))
+    return Status::InvalidArgument("body: JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded()) return Status::InvalidArgument("body: not valid JSON");
   if (!j.is_object()) return Status::InvalidArgument("body: expected a JSON object");

@@ -27,8 +27,9 @@ bool LooksLikeSecretField(const std::string& field);
 // taken from $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL as in `retort harvest`.
 Result<HarvestOptions> HarvestOptionsFromJson(const nlohmann::json& body);
 
-// Parses a request body that must hold one JSON object. Never throws. Errors (InvalidArgument):
-// "body: not valid JSON", "body: expected a JSON object".
+// Parses a request body that must hold one JSON object. Never throws; never recurses over the
+// body: nesting is checked first by a flat scan (JsonNestingExceeds). Errors (InvalidArgument):
+// "body: JSON nested deeper than 512 levels", "body: not valid JSON", "body: expected a JSON object".
 Result<nlohmann::json> ParseJsonObjectBody(std::string_view body);
 
 // A parsed POST /v1/runs body.

@@ -64,10 +64,12 @@ Status Service::ResumeSaved(const RunInfo& run) {
                                         "' was not started by retort serve; start it with POST /v1/runs");
     return saved.status();
   }
-  json j = json::parse(*saved, nullptr, false);
-  if (j.is_discarded()) return Status::Corruption("saved options of run '" + run.spec.name + "' are not JSON");
-  Result<HarvestOptions> o = HarvestOptionsFromJson(j);
+  Result<json> j = ParseJsonObjectBody(*saved);
+  if (!j.ok()) return Status::Corruption("saved options of run '" + run.spec.name + "': " + j.status().message());
+  Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
   if (!o.ok()) return o.status().WithContext("saved options of run '" + run.spec.name + "'");
+  // The operator may have narrowed the allow-lists since the run started.
+  RETORT_RETURN_IF_ERROR(opts_.policy.CheckRun(*o));
   std::lock_guard lk(mu_);
   if (shut_down_) return Status::Unavailable("the server is shutting down");
   auto& ctrl = runs_[run.spec.name];
@@ -169,6 +171,7 @@ Result<json> Service::StartRun(const std::string& body) {
   Result<RunRequest> req = ParseRunRequest(body);
   if (!req.ok()) return req.status();
   const HarvestOptions* o = &req->options;
+  RETORT_RETURN_IF_ERROR(opts_.policy.CheckRun(*o));
   if (Result<PromptSetInfo> set = store_->GetPromptSet(o->set); !set.ok()) {
     if (set.status().code() == StatusCode::kNotFound)
       return Status::NotFound("set: no prompt set named '" + o->set + "'");

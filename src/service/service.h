@@ -13,6 +13,7 @@
 #include "retort/status.h"
 #include "retort/store.h"
 #include "service/run_controller.h"
+#include "service/service_policy.h"
 
 namespace retort {
 
@@ -25,6 +26,9 @@ struct ServiceOptions {
   LogSink* log = nullptr;
   // How long pause/cancel requests wait for the harvest to settle before answering.
   int settle_wait_ms = 10'000;
+  // What requests may name: key variables, teacher URLs, the export root (see
+  // service_policy.h). The default policy has no export root: every export is refused.
+  ServicePolicy policy;
 };
 
 // Safe for concurrent use: every method may be called from any HTTP worker thread.
@@ -50,8 +54,9 @@ class Service {
 
   // ---- runs ----
   // Starts (or resumes, when the name exists) a run from its JSON options in the background.
-  // Errors: InvalidArgument (body), NotFound (set), FailedPrecondition (the run is harvesting,
-  // done, cancelled, or its stored parameters differ).
+  // Errors: InvalidArgument (body, or a key variable / teacher URL the policy does not allow),
+  // NotFound (set), FailedPrecondition (the run is harvesting, done, cancelled, or its stored
+  // parameters differ).
   Result<nlohmann::json> StartRun(const std::string& body);
   Result<nlohmann::json> ListRuns();
   Result<nlohmann::json> GetRun(const std::string& name);
@@ -61,7 +66,8 @@ class Service {
 
   // ---- exports ----
   // Starts an export from JSON options ("run", "out" and the export flags with '_'); returns
-  // {"id": N, "state": "running"}. Errors: InvalidArgument, NotFound (run).
+  // {"id": N, "state": "running"}. "out" is a folder below the policy's export root
+  // (ServicePolicy::ResolveExportDir). Errors: InvalidArgument (body, out), NotFound (run).
   Result<nlohmann::json> StartExport(const std::string& body);
   Result<nlohmann::json> GetExport(const std::string& id);
 

@@ -91,6 +91,10 @@ Result<json> Service::ImportPromptSet(const std::string& name, const std::string
 Result<json> Service::StartExport(const std::string& body) {
   Result<ExportOptions> o = ParseExportRequest(body);
   if (!o.ok()) return o.status();
+  const std::string out_name = o->out_dir;  // as the client named it, relative to the export root
+  Result<std::string> dir = opts_.policy.ResolveExportDir(out_name);
+  if (!dir.ok()) return dir.status();
+  o->out_dir = *dir;
   if (Result<RunInfo> r = store_->GetRun(o->run); !r.ok()) {
     if (r.status().code() == StatusCode::kNotFound) return Status::NotFound("run: no run named '" + o->run + "'");
     return r.status();
@@ -98,14 +102,14 @@ Result<json> Service::StartExport(const std::string& body) {
   Store* store = store_.get();
   LogSink* log = log_;
   ExportOptions opts = *o;
-  Result<std::int64_t> id = exports_->Start({{"run", opts.run}, {"out", opts.out_dir}}, [store, log, opts]() -> Result<json> {
+  Result<std::int64_t> id = exports_->Start({{"run", opts.run}, {"out", out_name}}, opts.out_dir, [store, log, opts, out_name]() -> Result<json> {
     Result<ExportSummary> s = RunExport(*store, opts, log);
     if (!s.ok()) return s.status();
     json manifest = json::parse(s->manifest_json, nullptr, false);
     json out = {{"export_id", s->export_id},
                 {"responses", s->responses},
                 {"exported", s->exported},
-                {"summary", s->ToLine(opts.out_dir, opts.run)}};
+                {"summary", s->ToLine(out_name, opts.run)}};
     out["manifest"] = manifest.is_discarded() ? json(s->manifest_json) : manifest;
     return out;
   });

@@ -310,65 +310,76 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
   Result<PromptSetInfo> set = GetPromptSet(spec.set);
   if (!set.ok()) return set.status();
   std::lock_guard lk(impl_->mu);
-  Result<RunInfo> existing = GetRun(spec.name);
-  if (existing.ok()) {
-    const RunSpec& old = existing->spec;
-    auto conflict = [&](const std::string& what) {
-      return Status::FailedPrecondition("run '" + spec.name + "' exists with different parameters: " + what +
-                                        " (use a new --run name to harvest with other parameters)");
-    };
-    if (old.set != spec.set) return conflict("set: stored '" + old.set + "', given '" + spec.set + "'");
-    if (old.provider != spec.provider)
-      return conflict("provider: stored '" + old.provider + "', given '" + spec.provider + "'");
-    if (old.model != spec.model) return conflict("model: stored '" + old.model + "', given '" + spec.model + "'");
-    std::string d = DiffParams(old.params, spec.params);
-    if (!d.empty()) return conflict(d);
-  } else if (existing.status().code() != StatusCode::kNotFound) {
-    return existing.status();
-  }
-  Status st = impl_->Txn([&]() -> Status {
-    std::int64_t run_id;
-    if (!existing.ok()) {
-      Result<SqliteStmt> ins = impl_->db->Cached(
-          "INSERT INTO runs(name, set_id, provider, base_urls, model, params, state, created_at, updated_at) "
-          "VALUES(?,?,?,?,?,?,'created',?,?)");
-      if (!ins.ok()) return ins.status();
-      ins->Bind(1, spec.name).Bind(2, set->id).Bind(3, spec.provider).Bind(4, json(spec.base_urls).dump());
-      ins->Bind(5, spec.model).Bind(6, ParamsToJson(spec.params)).Bind(7, impl_->Now()).Bind(8, impl_->Now());
-      RETORT_RETURN_IF_ERROR(ins->Run());
-      run_id = impl_->db->LastInsertId();
-    } else {
-      run_id = existing->id;
-      Result<SqliteStmt> up = impl_->db->Cached("UPDATE runs SET base_urls = ?, updated_at = ? WHERE id = ?");
-      if (!up.ok()) return up.status();
-      RETORT_RETURN_IF_ERROR(up->Bind(1, json(spec.base_urls).dump()).Bind(2, impl_->Now()).Bind(3, run_id).Run());
+  // Two passes at most: when another retort creates the run between the existence check and
+  // the insert (issue #12: the loser printed a raw "UNIQUE constraint failed"), the second pass
+  // treats it like any existing run; the run lock then decides who harvests it.
+  for (int pass = 0;; ++pass) {
+    bool raced = false;
+    Result<RunInfo> existing = GetRun(spec.name);
+    if (existing.ok()) {
+      const RunSpec& old = existing->spec;
+      auto conflict = [&](const std::string& what) {
+        return Status::FailedPrecondition("run '" + spec.name + "' exists with different parameters: " + what +
+                                          " (use a new --run name to harvest with other parameters)");
+      };
+      if (old.set != spec.set) return conflict("set: stored '" + old.set + "', given '" + spec.set + "'");
+      if (old.provider != spec.provider)
+        return conflict("provider: stored '" + old.provider + "', given '" + spec.provider + "'");
+      if (old.model != spec.model) return conflict("model: stored '" + old.model + "', given '" + spec.model + "'");
+      std::string d = DiffParams(old.params, spec.params);
+      if (!d.empty()) return conflict(d);
+    } else if (existing.status().code() != StatusCode::kNotFound) {
+      return existing.status();
     }
-    // Create the jobs of prompts that have none yet (new run, or prompts added since).
-    Result<SqliteStmt> missing = impl_->db->Cached(
-        "SELECT p.id, p.messages FROM prompts p WHERE p.set_id = ? AND NOT EXISTS "
-        "(SELECT 1 FROM jobs j WHERE j.run_id = ? AND j.prompt_id = p.id) ORDER BY p.id");
-    Result<SqliteStmt> ins = impl_->db->Cached(
-        "INSERT OR IGNORE INTO jobs(run_id, prompt_id, sample, job_key, state, updated_at) "
-        "VALUES(?,?,?,?,'pending',?)");
-    if (!missing.ok()) return missing.status();
-    if (!ins.ok()) return ins.status();
-    missing->Bind(1, set->id).Bind(2, run_id);
-    for (;;) {
-      Result<bool> row = missing->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      Result<std::vector<Message>> msgs = MessagesFromJson(missing->View(1));
-      if (!msgs.ok()) return msgs.status();
-      for (int s = 0; s < spec.params.samples; ++s) {
-        ins->Bind(1, run_id).Bind(2, missing->Int(0)).Bind(3, s);
-        ins->Bind(4, JobKey(spec.provider, spec.model, *msgs, spec.params, s)).Bind(5, impl_->Now());
+    Status st = impl_->Txn([&]() -> Status {
+      std::int64_t run_id;
+      if (!existing.ok()) {
+        Result<SqliteStmt> ins = impl_->db->Cached(
+            "INSERT INTO runs(name, set_id, provider, base_urls, model, params, state, created_at, updated_at) "
+            "VALUES(?,?,?,?,?,?,'created',?,?) ON CONFLICT(name) DO NOTHING");
+        if (!ins.ok()) return ins.status();
+        ins->Bind(1, spec.name).Bind(2, set->id).Bind(3, spec.provider).Bind(4, json(spec.base_urls).dump());
+        ins->Bind(5, spec.model).Bind(6, ParamsToJson(spec.params)).Bind(7, impl_->Now()).Bind(8, impl_->Now());
         RETORT_RETURN_IF_ERROR(ins->Run());
+        if (impl_->db->Changes() == 0) {
+          raced = true;
+          return Status::FailedPrecondition("run '" + spec.name + "' was created by another retort meanwhile");
+        }
+        run_id = impl_->db->LastInsertId();
+      } else {
+        run_id = existing->id;
+        Result<SqliteStmt> up = impl_->db->Cached("UPDATE runs SET base_urls = ?, updated_at = ? WHERE id = ?");
+        if (!up.ok()) return up.status();
+        RETORT_RETURN_IF_ERROR(up->Bind(1, json(spec.base_urls).dump()).Bind(2, impl_->Now()).Bind(3, run_id).Run());
       }
-    }
-    return Status::OK();
-  });
-  if (!st.ok()) return st;
-  return GetRun(spec.name);
+      // Create the jobs of prompts that have none yet (new run, or prompts added since).
+      Result<SqliteStmt> missing = impl_->db->Cached(
+          "SELECT p.id, p.messages FROM prompts p WHERE p.set_id = ? AND NOT EXISTS "
+          "(SELECT 1 FROM jobs j WHERE j.run_id = ? AND j.prompt_id = p.id) ORDER BY p.id");
+      Result<SqliteStmt> ins = impl_->db->Cached(
+          "INSERT OR IGNORE INTO jobs(run_id, prompt_id, sample, job_key, state, updated_at) "
+          "VALUES(?,?,?,?,'pending',?)");
+      if (!missing.ok()) return missing.status();
+      if (!ins.ok()) return ins.status();
+      missing->Bind(1, set->id).Bind(2, run_id);
+      for (;;) {
+        Result<bool> row = missing->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        Result<std::vector<Message>> msgs = MessagesFromJson(missing->View(1));
+        if (!msgs.ok()) return msgs.status();
+        for (int s = 0; s < spec.params.samples; ++s) {
+          ins->Bind(1, run_id).Bind(2, missing->Int(0)).Bind(3, s);
+          ins->Bind(4, JobKey(spec.provider, spec.model, *msgs, spec.params, s)).Bind(5, impl_->Now());
+          RETORT_RETURN_IF_ERROR(ins->Run());
+        }
+      }
+      return Status::OK();
+    });
+    if (raced && pass == 0) continue;  // rolled back: compare with the run as the other retort made it
+    if (!st.ok()) return st;
+    return GetRun(spec.name);
+  }
 }
 
 Status Store::SetRunState(std::int64_t run_id, RunState state, const std::string& stop_reason) {

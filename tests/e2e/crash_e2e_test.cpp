@@ -8,10 +8,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "retort/store.h"
+#include "sim/sim_answer.h"
+#include "store/corpus_json.h"
 #include "store/sha256.h"
 #include "sim/simulator.h"
 #include "test_support/corpus_fixture.h"
@@ -61,12 +66,54 @@ void CheckCompleteExport(const std::string& dir) {
   CHECK(shards > 0);
 }
 
+// prompt key -> the answer the simulator gives to that prompt (model sim-1, no seed, choice 0):
+// the simulator's answers are pure functions of the request (src/sim/sim_answer.h).
+std::map<std::string, std::string> ExpectedAnswers(const std::string& db, const SimulatorOptions& so) {
+  std::map<std::string, std::string> out;
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, "SELECT prompt_key, messages FROM prompts", -1, &st, nullptr) == SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const std::string key = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    Result<std::vector<Message>> msgs = MessagesFromJson(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
+    REQUIRE(msgs.ok());
+    out[key] = SimulatedAnswer("sim-1", *msgs, std::nullopt, 0, so.min_words, so.max_words);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+// How many stored responses hold exactly the expected answer of their own job's prompt.
+std::int64_t CountAnswersMatching(const std::string& db, const std::map<std::string, std::string>& expected) {
+  std::int64_t n = 0;
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h,
+                             "SELECT p.prompt_key, r.content FROM responses r JOIN jobs j ON j.id = r.job_id "
+                             "JOIN prompts p ON p.id = j.prompt_id",
+                             -1, &st, nullptr) == SQLITE_OK);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const std::string key = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    const char* content = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+    INFO("prompt " << key);
+    const bool ok = content && expected.count(key) && expected.at(key) == content;
+    CHECK(ok);
+    n += ok;
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 during harvest never changes or loses a committed response", "[e2e][crash]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
-  const int kPrompts = 300;
+  const int kPrompts = 400;
   test::AddPrompts(*test::OpenStoreAt(db), "s", kPrompts);
   SimulatorOptions so;
   so.latency_ms = 5;
@@ -76,11 +123,21 @@ TEST_CASE("kill -9 during harvest never changes or loses a committed response", 
   auto sim = test::StartSim(so);
   std::mt19937 rng(99);
   std::map<std::int64_t, std::string> committed;
-  for (int i = 0; i < 12; ++i) {
+  const auto done = [&] { return test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"); };
+  // A kill counts as mid-run when it killed the harvester (not a process that had already
+  // finished), after it had committed answers of its own, and before the run was complete.
+  int mid_run = 0, attempts = 0;
+  for (; attempts < 40 && mid_run < 12; ++attempts) {
+    const std::int64_t before = done();
+    if (before == kPrompts) break;
     test::Process p(Harvest(db, *sim, {"--concurrency", "8", "--max-attempts", "30"}));
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(20, 300)(rng)));  // random kill moment
+    // Bounded poll until this harvester has committed something, then a random moment more.
+    for (int i = 0; i < 2000 && done() == before; ++i) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 40)(rng)));
     p.Signal(SIGKILL);
-    p.Wait(30s);
+    const int rc = p.Wait(30s);
+    const std::int64_t after = done();
+    if (rc == 128 + SIGKILL && after > before && after < kPrompts) ++mid_run;
     CHECK(test::QueryText(db, "PRAGMA integrity_check") == "ok");
     auto now = test::ResponseDigests(db);
     for (const auto& [job, digest] : committed) {
@@ -89,18 +146,42 @@ TEST_CASE("kill -9 during harvest never changes or loses a committed response", 
     }
     committed = std::move(now);
   }
+  INFO(mid_run << " of " << attempts << " kills landed mid-run");
+  CHECK(mid_run >= 10);
   test::Process last(Harvest(db, *sim, {"--concurrency", "8", "--max-attempts", "30"}));
   REQUIRE(last.Wait(120s) == 0);
   auto final_snap = test::ResponseDigests(db);
   CHECK(final_snap.size() == static_cast<size_t>(kPrompts));
   for (const auto& [job, digest] : committed) CHECK(final_snap.at(job) == digest);
-  // The final export is exactly the expected set.
+  // Every stored answer is the simulator's answer to its own prompt (a kill never pairs a
+  // response with another job).
+  const std::map<std::string, std::string> expected = ExpectedAnswers(db, so);
+  REQUIRE(expected.size() == static_cast<size_t>(kPrompts));
+  CHECK(CountAnswersMatching(db, expected) == kPrompts);
+  // The final export is exactly the expected set: one record per prompt, each with its answer.
   test::Process ex({RETORT_BINARY, "export", "--db", db, "--run", "r", "--out", dir.path() + "/out"});
   REQUIRE(ex.Wait(60s) == 0);
-  std::int64_t lines = 0;
-  for (const auto& [name, bytes] : Files(dir.path() + "/out"))
-    if (name.rfind("data/", 0) == 0) lines += std::count(bytes.begin(), bytes.end(), '\n');
+  std::set<std::string> ids;
+  std::int64_t lines = 0, right = 0;
+  for (const auto& [name, bytes] : Files(dir.path() + "/out")) {
+    if (name.rfind("data/", 0) != 0) continue;
+    std::istringstream in(bytes);
+    for (std::string line; std::getline(in, line);) {
+      ++lines;
+      const nlohmann::json rec = nlohmann::json::parse(line, nullptr, false);
+      REQUIRE_FALSE(rec.is_discarded());
+      const std::string id = rec.value("id", "");
+      ids.insert(id);
+      const nlohmann::json& msgs = rec["messages"];
+      REQUIRE(msgs.is_array());
+      REQUIRE_FALSE(msgs.empty());
+      CHECK(msgs.back()["role"] == "assistant");
+      if (expected.count(id) && msgs.back()["content"] == expected.at(id)) ++right;
+    }
+  }
   CHECK(lines == kPrompts);
+  CHECK(ids.size() == static_cast<size_t>(kPrompts));
+  CHECK(right == kPrompts);
 }
 
 TEST_CASE("kill -9 during export leaves the previous export or a complete new one", "[e2e][crash]") {

@@ -273,6 +273,30 @@ TEST_CASE("a second harvester on the same run refuses clearly", "[e2e][harvest]"
   CHECK(first.Wait(30s) == 0);
 }
 
+TEST_CASE("Issue 12: two harvesters creating the same new run at once: one harvests, the other refuses clearly",
+          "[e2e][harvest]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 20);
+  SimulatorOptions so;
+  so.latency_ms = 100;  // the run outlives the second start
+  auto sim = test::StartSim(so);
+  for (int round = 0; round < 4; ++round) {
+    const std::string run = "new" + std::to_string(round);
+    test::Process a(HarvestArgs(db, *sim, run, {"--concurrency", "1"}));
+    test::Process b(HarvestArgs(db, *sim, run, {"--concurrency", "1"}));
+    const int ra = a.Wait(60s), rb = b.Wait(60s);
+    INFO("round " << round << "\na: " << ra << " " << a.err() << "\nb: " << rb << " " << b.err());
+    CHECK(a.err().find("UNIQUE") == std::string::npos);
+    CHECK(b.err().find("UNIQUE") == std::string::npos);
+    CHECK((ra == 0 || rb == 0));
+    for (const auto& [rc, err] : {std::pair{ra, a.err()}, std::pair{rb, b.err()}})
+      if (rc != 0) CHECK_THAT(err, Catch::Contains("being harvested by another retort"));
+    CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs j JOIN runs r ON r.id = j.run_id WHERE r.name = '" + run +
+                                 "' AND j.state = 'done'") == 20);
+  }
+}
+
 TEST_CASE("harvest with a budget stops before crossing it", "[e2e][harvest]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "retort/exporter.h"
 #include "store/sha256.h"
@@ -298,4 +299,35 @@ TEST_CASE("Exporter streams many row pages and writer buffers in key order, zstd
   }
   ZSTD_freeDStream(d);
   CHECK(unz == text);
+}
+
+TEST_CASE("Issue 12: concurrent exports to the same folder do not fail each other", "[export][regression]") {
+  // The temp folder was DIR.tmp-<pid>: two exports of one process (the service) removed and
+  // rewrote each other's files.
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  test::PopulateRun(*store, SomePrompts(200), 2, Answers);
+  ExportOptions o = Opts(dir.path() + "/ref");
+  o.shard_records = 50;
+  o.compress = Compression::kZstd;
+  REQUIRE(RunExport(*store, o, nullptr).ok());
+  const auto reference = ReadTree(dir.path() + "/ref");
+  o.out_dir = dir.path() + "/out";
+  for (int round = 0; round < 3; ++round) {
+    std::vector<Status> results(4);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < results.size(); ++i)
+      threads.emplace_back([&, i] {
+        Result<ExportSummary> r = RunExport(*store, o, nullptr);
+        results[i] = r.status();
+      });
+    for (std::thread& t : threads) t.join();
+    for (const Status& st : results) {
+      INFO(st.ToString());
+      CHECK(st.ok());
+    }
+    CHECK(ReadTree(dir.path() + "/out") == reference);
+  }
+  for (const auto& e : fs::directory_iterator(dir.path()))
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
 }

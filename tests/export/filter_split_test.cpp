@@ -89,3 +89,30 @@ TEST_CASE("ParseSplits validates names and fractions", "[export]") {
   CHECK(ParseSplits("train").status().code() == StatusCode::kInvalidArgument);
   CHECK(ParseSplits("train=x").status().code() == StatusCode::kInvalidArgument);
 }
+
+TEST_CASE("Issue 12: --drop-pattern matches the whole answer past a NUL, and reasoning when asked", "[export][regression]") {
+  ExportOptions o;
+  o.keep_duplicates = true;
+  o.drop_patterns = {"forbidden", "^Sure"};
+  auto f = ExportFilter::Create(o);
+  REQUIRE(f.ok());
+  // regexec on c_str() stopped at the NUL: the text after it was never matched.
+  const std::string nul_answer("harmless\0then forbidden text", 28);
+  CHECK(std::string((*f)->Check(Row("a", nul_answer))) == "drop_pattern");
+  CHECK(std::string((*f)->Check(Row("a", std::string("\0Sure", 5)))).empty());  // ^ is the start, not after NUL
+  CHECK(std::string((*f)->Check(Row("a", "Sure thing"))) == "drop_pattern");
+  // Reasoning is matched only with drop_pattern_reasoning.
+  ExportRow thinking = Row("b", "a clean answer");
+  thinking.response.reasoning = std::string("step one\0 forbidden step", 24);
+  CHECK(std::string((*f)->Check(thinking)).empty());
+  o.drop_pattern_reasoning = true;
+  auto g = ExportFilter::Create(o);
+  REQUIRE(g.ok());
+  CHECK(std::string((*g)->Check(thinking)) == "drop_pattern");
+  CHECK((*g)->pattern_counts()[0].second == 1);
+  CHECK(std::string((*g)->Check(Row("c", "a clean answer"))).empty());  // no reasoning at all
+  // The option is recorded in the export's options only when set.
+  CHECK(o.ToJson().find("\"drop_pattern_reasoning\":true") != std::string::npos);
+  o.drop_pattern_reasoning = false;
+  CHECK(o.ToJson().find("drop_pattern_reasoning") == std::string::npos);
+}

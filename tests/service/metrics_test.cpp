@@ -97,6 +97,15 @@ TEST_CASE("HarvestOptionsFromJson applies the option table and rejects loudly", 
   CHECK_THAT(r.status().message(), Catch::StartsWith("name:"));
 }
 
+TEST_CASE("ErrorBody is JSON even when the message quotes bytes that are not UTF-8", "[service][regression]") {
+  // Found by fuzz_service_router: POST /v1\xff/runs answered 500 (the 404 message quoted the
+  // path and the JSON dump threw).
+  const std::string body = ErrorBody("not_found", "no route POST /v1\xff/runs");
+  json j = json::parse(body, nullptr, false);
+  REQUIRE_FALSE(j.is_discarded());
+  CHECK(j["error"]["message"] == "no route POST /v1\xEF\xBF\xBD/runs");
+}
+
 TEST_CASE("ConstantTimeEquals and HttpStatusOf", "[service]") {
   CHECK(ConstantTimeEquals("Bearer abc", "Bearer abc"));
   CHECK_FALSE(ConstantTimeEquals("Bearer ab", "Bearer abc"));

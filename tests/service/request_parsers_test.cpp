@@ -89,6 +89,15 @@ TEST_CASE("ParseExportRequest reports a huge bad drop_pattern without a stack ov
   CHECK_THAT(r.status().message(), Catch::StartsWith("drop_pattern '" + std::string(200000, 'a') + "(': "));
 }
 
+TEST_CASE("ParseExportRequest reads drop_pattern_reasoning as a boolean", "[service]") {
+  Result<ExportOptions> o = ParseExportRequest(R"({"run":"r","out":"o","drop_pattern":"x","drop_pattern_reasoning":true})");
+  REQUIRE(o.ok());
+  CHECK(o->drop_pattern_reasoning);
+  Result<ExportOptions> bad = ParseExportRequest(R"({"run":"r","out":"o","drop_pattern_reasoning":"yes"})");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message() == "drop_pattern_reasoning: expected true or false");
+}
+
 TEST_CASE("ParseExportRequest names JSON fields, not flags, in messages", "[service]") {
   Result<ExportOptions> r = ParseExportRequest(R"({"run":"r","out":"/o","min_chars":5,"max_chars":2})");
   REQUIRE_FALSE(r.ok());
@@ -121,4 +130,29 @@ TEST_CASE("An uploaded line with a field named \"\" is rejected naming that fiel
   REQUIRE_FALSE(p.ok);
   CHECK(p.error.reason == LineErrorReason::kUnknownField);
   CHECK(p.error.field == "\"\"");
+}
+
+TEST_CASE("Issue 12: a run body nested 1,000,000 deep is refused before any recursive walk", "[service][regression]") {
+  // extra_body used to be re-serialised (recursively) before its depth was checked: 2 MB of
+  // brackets overflowed the stack and took `retort serve` and every harvest down with it.
+  const int kDepth = 1'000'000;
+  const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+  for (const std::string& body :
+       {R"({"name":"r","set":"s","model":"m","base_url":"http://127.0.0.1:1/v1","extra_body":{"x":)" + deep + "}}",
+        R"({"name":"r","set":"s","model":"m","base_url":"http://127.0.0.1:1/v1","stop":)" + deep + "}",
+        "{\"a\":" + std::string(kDepth, '{')}) {
+    Result<RunRequest> r = ParseRunRequest(body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    CHECK(r.status().message() == "body: JSON nested deeper than 512 levels");
+  }
+  Result<ExportOptions> e = ParseExportRequest(R"({"run":"r","out":"o","license":)" + deep + "}");
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.status().message() == "body: JSON nested deeper than 512 levels");
+  // The limit itself is accepted (nesting inside strings does not count).
+  const std::string ok_depth = std::string(500, '[') + std::string(500, ']');
+  Result<RunRequest> fine = ParseRunRequest(
+      R"({"name":"r","set":"s","model":"m","base_url":"http://127.0.0.1:1/v1","extra_body":{"x":)" + ok_depth +
+      R"(,"y":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}})");
+  CHECK(fine.ok());
 }

@@ -101,9 +101,10 @@ TEST_CASE("serve full cycle: upload a set, harvest, export, manifest, metrics fa
   json done = srv.PollRun("r", [](const json& j) { return j["state"] == "done"; });
   CHECK(done["jobs"]["done"] == 60);
 
-  const std::string out = dir.path() + "/export";
+  // The default export root is the folder "exports" next to the database.
+  const std::string out = dir.path() + "/exports/export";
   json ex = srv.Json("POST", "/v1/exports",
-                     json{{"run", "r"}, {"out", out}, {"split", "train=0.8,validation=0.2"}, {"seed", 7},
+                     json{{"run", "r"}, {"out", "export"}, {"split", "train=0.8,validation=0.2"}, {"seed", 7},
                           {"keep_duplicates", true}}.dump(), 202);
   REQUIRE(ex["id"].is_number_integer());
   json fin = PollExport(srv, ex["id"].get<std::int64_t>());
@@ -213,9 +214,11 @@ TEST_CASE("serve answers every error with the right status and a JSON error nami
   b = good;
   b["set"] = "nope";
   expect("POST", "/v1/runs", b.dump(), 404, "not_found", "set");
-  expect("POST", "/v1/exports", json{{"run", "nope"}, {"out", dir.path() + "/o"}}.dump(), 404, "not_found", "run");
+  expect("POST", "/v1/exports", json{{"run", "nope"}, {"out", "o"}}.dump(), 404, "not_found", "run");
   expect("GET", "/v1/exports/abc", "", 404, "not_found", "abc");
   expect("GET", "/v2/whatever", "", 404, "not_found", "/v2/whatever");
+  expect("GET", "/v1/runs/%FF", "", 404, "not_found", "no run");  // not UTF-8: still a JSON error
+  expect("POST", "/v1%FF/runs", "", 404, "not_found", "no route");
   // 413: a body over --max-body-bytes.
   expect("POST", "/v1/prompt-sets/big", Jsonl(200), 413, "payload_too_large", "max-body-bytes");
   // 409: conflicting state.
@@ -239,6 +242,12 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
     CHECK(p.Wait(20s) == 2);
     CHECK_THAT(p.err(), Catch::Contains("--token-env"));
   }
+  {  // Issue 12: a name that only starts like a loopback address is not one.
+    test::Process p({RETORT_BINARY, "serve", "--db", db, "--listen", "127.attacker.invalid:0"});
+    CHECK(p.Wait(20s) == 2);
+    CHECK_THAT(p.err(), Catch::Contains("--listen"));
+    CHECK(p.out().find("listening on") == std::string::npos);
+  }
   {  // --token-env naming an unset variable is refused too.
     test::Process p({RETORT_BINARY, "serve", "--db", db, "--listen", "0.0.0.0:0", "--token-env", "RETORT_UNSET_VAR_X"});
     CHECK(p.Wait(20s) == 2);
@@ -247,7 +256,8 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
   const std::string kToken = "tok-test-SECRET-456";
   auto sim = test::StartSim();
   // Bound to every interface; the test only ever connects over 127.0.0.1.
-  test::ServeProcess srv(db, {"--token-env", "RETORT_TEST_TOKEN", "--log-level", "debug"},
+  test::ServeProcess srv(db, {"--token-env", "RETORT_TEST_TOKEN", "--log-level", "debug", "--allow-key-env",
+                              "RETORT_TEST_KEY", "--export-root", dir.path() + "/ex-root"},
                          {"RETORT_TEST_KEY=" + kKey, "RETORT_TEST_TOKEN=" + kToken}, "0.0.0.0");
   // No token, a wrong token, a token without "Bearer": 401. /healthz is open.
   for (const char* path : {"/v1/runs", "/metrics", "/v1/prompt-sets"}) {
@@ -268,6 +278,17 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
   }
   CHECK(srv.Request("POST", "/v1/prompt-sets/s", Jsonl(10)).first == 401);
   CHECK(srv.Request("GET", "/healthz").first == 200);
+  {  // Issue 12: the scheme is case-insensitive (RFC 9110); the token is not.
+    auto c = srv.Client();
+    for (const std::string& value : {"bearer " + kToken, "BEARER " + kToken, "Bearer  " + kToken}) {
+      auto r = c->Get("/v1/runs", httplib::Headers{{"Authorization", value}});
+      REQUIRE(r);
+      CHECK(r->status == 200);
+    }
+    auto r = c->Get("/v1/runs", httplib::Headers{{"Authorization", "bearer TOK-TEST-SECRET-456"}});
+    REQUIRE(r);
+    CHECK(r->status == 401);
+  }
   srv.set_token(kToken);
   srv.Json("POST", "/v1/prompt-sets/s", Jsonl(10));
   json b = test::RunBody("r", sim->port());
@@ -276,7 +297,7 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
   srv.PollRun("r", [](const json& j) { return j["state"] == "done"; });
   srv.Json("GET", "/v1/runs");
   srv.Request("GET", "/metrics");
-  json ex = srv.Json("POST", "/v1/exports", json{{"run", "r"}, {"out", dir.path() + "/ex"}}.dump(), 202);
+  json ex = srv.Json("POST", "/v1/exports", json{{"run", "r"}, {"out", "ex"}}.dump(), 202);
   PollExport(srv, ex["id"].get<std::int64_t>());
   srv.process().Signal(SIGTERM);
   CHECK(srv.process().Wait(60s) == 0);
@@ -291,7 +312,7 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
       const std::string f = db + suffix;
       if (std::filesystem::exists(f)) CHECK(test::ReadFile(f).find(secret) == std::string::npos);
     }
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path() + "/ex"))
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path() + "/ex-root/ex"))
       if (e.is_regular_file()) CHECK(test::ReadFile(e.path().string()).find(secret) == std::string::npos);
   }
 }

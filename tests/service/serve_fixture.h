@@ -1,7 +1,12 @@
 // Test helper: a `retort serve` child process on 127.0.0.1:0 and an HTTP client for it.
 #pragma once
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -52,11 +57,12 @@ class ServeProcess {
 
   // Sends a request; returns {status, body}. status -1 = transport error.
   std::pair<int, std::string> Request(const std::string& method, const std::string& path, const std::string& body = "",
-                                      const std::string& content_type = "application/json") {
+                                      const std::string& content_type = "application/json",
+                                      const httplib::Headers& headers = {}) {
     auto c = Client();
-    httplib::Result r = method == "GET"    ? c->Get(path.c_str())
-                        : method == "POST" ? c->Post(path.c_str(), body, content_type.c_str())
-                                           : c->Delete(path.c_str());
+    httplib::Result r = method == "GET"    ? c->Get(path.c_str(), headers)
+                        : method == "POST" ? c->Post(path.c_str(), headers, body, content_type.c_str())
+                                           : c->Delete(path.c_str(), headers);
     if (!r) return {-1, ""};
     responses_ += r->body + "\n";
     return {r->status, r->body};
@@ -92,6 +98,59 @@ class ServeProcess {
   std::string token_;
   std::string responses_;
 };
+
+// True when `raw` holds a complete response with a Content-Length body.
+inline bool RawResponseComplete(const std::string& raw) {
+  const size_t end = raw.find("\r\n\r\n");
+  if (end == std::string::npos) return false;
+  std::string head = raw.substr(0, end);
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const size_t cl = head.find("\r\ncontent-length:");
+  if (cl == std::string::npos) return false;
+  return raw.size() >= end + 4 + std::stoull(head.substr(cl + 17));
+}
+
+// A raw HTTP exchange over loopback, for requests the client library would not send (no
+// Content-Length, chunked bodies, foreign Host headers): writes `request`, then reads until the
+// first response is complete, the server closes or `timeout` passes. Returns what was read.
+inline std::string RawExchange(int port, const std::string& request,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    size_t off = 0;
+    while (off < request.size()) {
+      const ssize_t n = ::send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) break;  // the server may refuse early and close: read what it answered
+      off += static_cast<size_t>(n);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+      pollfd p{fd, POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) break;
+      char buf[65536];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      if (RawResponseComplete(out)) break;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// The status code of the first response in `raw` ("HTTP/1.1 200 OK ..."), -1 when none.
+inline int RawStatus(const std::string& raw) {
+  if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) return -1;
+  return std::atoi(raw.substr(9, 3).c_str());
+}
 
 // The run options body for a run against the simulator on `sim_port`.
 inline json RunBody(const std::string& name, int sim_port, const std::string& set = "s") {

@@ -2,7 +2,9 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <latch>
 #include <string>
+#include <thread>
 
 #include "retort/store.h"
 #include "store/corpus_json.h"
@@ -216,4 +218,38 @@ TEST_CASE("Store run lock refuses a second live harvester", "[store]") {
   CHECK(store->AcquireRunLock(run->id, "host:2:b", 10000, [](const std::string&) { return false; }).ok());
   CHECK(store->HeartbeatRunLock(run->id, "host:1:a").code() == StatusCode::kFailedPrecondition);
   CHECK(store->ReleaseRunLock(run->id, "host:2:b").ok());
+}
+
+TEST_CASE("Issue 12: two connections creating the same new run at once both get the run", "[store][regression]") {
+  // The loser of the race used to fail with a raw "UNIQUE constraint failed: runs.name"; now it
+  // sees the run the winner created (and the run lock decides who harvests it).
+  test::TempDir dir;
+  const std::string path = dir.path() + "/c.db";
+  auto a = OpenStore(path);
+  auto b = OpenStore(path);
+  REQUIRE(a->CreatePromptSet("s").ok());
+  for (int round = 0; round < 40; ++round) {
+    const RunSpec spec{"r" + std::to_string(round), "s", "openai-chat", {}, "m", {}};
+    std::latch go(2);
+    Result<RunInfo> ra = Status::Internal("not run"), rb = Status::Internal("not run");
+    std::thread ta([&] {
+      go.arrive_and_wait();
+      ra = a->CreateOrResumeRun(spec);
+    });
+    std::thread tb([&] {
+      go.arrive_and_wait();
+      rb = b->CreateOrResumeRun(spec);
+    });
+    ta.join();
+    tb.join();
+    INFO("round " << round << ": " << ra.status().ToString() << " / " << rb.status().ToString());
+    REQUIRE(ra.ok());
+    REQUIRE(rb.ok());
+    CHECK(ra->id == rb->id);
+  }
+  // Different parameters still conflict, with the usual message.
+  const RunSpec other{"r0", "s", "openai-chat", {}, "other-model", {}};
+  Result<RunInfo> c = b->CreateOrResumeRun(other);
+  REQUIRE_FALSE(c.ok());
+  CHECK_THAT(c.status().message(), Catch::Contains("exists with different parameters"));
 }
