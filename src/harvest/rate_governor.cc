@@ -26,7 +26,7 @@ GovernorOptions Sanitized(GovernorOptions o) {
   for (double* v : {&o.rpm, &o.tpm, &o.itpm, &o.otpm}) {
     if (!(*v >= 0) || !Finite(*v)) *v = 0;
   }
-  if (!(o.pace_fraction > 0 && o.pace_fraction <= 1)) o.pace_fraction = 0.98;
+  if (!(o.pace_fraction > 0 && o.pace_fraction <= 1)) o.pace_fraction = 0.985;
   if (o.window_ms <= 0) o.window_ms = 1000;
   if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.9;
   if (!(o.increase_per_second >= 0) || !Finite(o.increase_per_second)) o.increase_per_second = 0.02;
@@ -115,7 +115,7 @@ void RateGovernor::AdvanceLocked(Millis now) {
     }
     last_ms_ = now;
   }
-  while (!window_.empty() && window_.front().at + opts_.window_ms <= now) {
+  while (!window_.empty() && window_.front().at + opts_.window_ms + kWindowGuardMs <= now) {
     for (int d = 0; d < kDims; ++d) dims_[d].window_sum -= window_.front().cost[d];
     window_.pop_front();
   }
@@ -132,9 +132,9 @@ Millis RateGovernor::WindowReadyAt(int dim, double cost, Millis now) const {
   for (const WindowEntry& e : window_) {
     freed += e.cost[dim];
     const double rest = d.window_sum - freed;
-    if (rest <= kEps || rest + cost <= cap + kEps) return std::max(now + 1, e.at + opts_.window_ms);
+    if (rest <= kEps || rest + cost <= cap + kEps) return std::max(now + 1, e.at + opts_.window_ms + kWindowGuardMs);
   }
-  return now + opts_.window_ms;  // not reached: the loop empties the window at the latest
+  return now + opts_.window_ms + kWindowGuardMs;  // not reached: the loop empties the window at the latest
 }
 
 double RateGovernor::HeaderAvailable(const HeaderBudget& b, Millis now) {
