@@ -28,7 +28,8 @@ GovernorOptions Sanitized(GovernorOptions o) {
   }
   if (!(o.pace_fraction > 0 && o.pace_fraction <= 1)) o.pace_fraction = 0.985;
   if (o.window_ms <= 0) o.window_ms = 1000;
-  if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.9;
+  if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.98;
+  if (!(o.min_event_factor > 0 && o.min_event_factor <= 1)) o.min_event_factor = 0.7;
   if (!(o.increase_per_second >= 0) || !Finite(o.increase_per_second)) o.increase_per_second = 0.02;
   if (o.max_pause_ms <= 0) o.max_pause_ms = 15 * 60 * 1000;
   return o;
@@ -47,6 +48,8 @@ Status GovernorOptions::Validate() const {
   if (window_ms <= 0) return Status::InvalidArgument("window_ms must be > 0, got " + std::to_string(window_ms));
   if (!(decrease_factor > 0 && decrease_factor < 1))
     return Status::InvalidArgument("decrease_factor must be in (0, 1), got " + std::to_string(decrease_factor));
+  if (!(min_event_factor > 0 && min_event_factor <= 1))
+    return Status::InvalidArgument("min_event_factor must be in (0, 1], got " + std::to_string(min_event_factor));
   if (!(increase_per_second >= 0) || !Finite(increase_per_second))
     return Status::InvalidArgument("increase_per_second must be >= 0, got " + std::to_string(increase_per_second));
   if (max_pause_ms <= 0) return Status::InvalidArgument("max_pause_ms must be > 0, got " + std::to_string(max_pause_ms));
@@ -370,28 +373,32 @@ void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Milli
       const Millis step = no_hint_step_ms_ > 0 ? no_hint_step_ms_ : kFirstNoHintPauseMs;
       paused_until_ms_ = now + std::min(step, opts_.max_pause_ms);
     }
-    return;
-  }
-
-  ++rate_limit_events_;
-  Millis delay;
-  if (hint) {
-    delay = *hint;
-    no_hint_step_ms_ = 0;
   } else {
-    no_hint_step_ms_ =
-        no_hint_step_ms_ == 0 ? kFirstNoHintPauseMs : std::min(kMaxNoHintPauseMs, no_hint_step_ms_ * 2);
-    delay = std::min(no_hint_step_ms_, opts_.max_pause_ms);
+    ++rate_limit_events_;
+    Millis delay;
+    if (hint) {
+      delay = *hint;
+      no_hint_step_ms_ = 0;
+    } else {
+      no_hint_step_ms_ =
+          no_hint_step_ms_ == 0 ? kFirstNoHintPauseMs : std::min(kMaxNoHintPauseMs, no_hint_step_ms_ * 2);
+      delay = std::min(no_hint_step_ms_, opts_.max_pause_ms);
+    }
+    paused_until_ms_ = std::max(paused_until_ms_, now + delay);
+    event_active_ = true;
+    event_initial_end_ms_ = paused_until_ms_;
+    for (Dimension& d : dims_) d.event_rate = d.rate;
   }
-  paused_until_ms_ = std::max(paused_until_ms_, now + delay);
-  event_active_ = true;
-  event_initial_end_ms_ = paused_until_ms_;
+  // Every 429 takes decrease_factor off, but one event no more than min_event_factor: a 429 or
+  // two (a window boundary that caught a late request) cost little, a burst (a limit well below
+  // the pace) brings the rate down fast.
   for (int i = 0; i < kDims; ++i) {
     Dimension& d = dims_[i];
     if (!d.limited) continue;
     const double floor = i == kRequests ? std::min(kMinRequestsPerMinute, d.limit)
                                         : std::max(std::min(1.0, d.limit), d.limit * kMinTokenFraction);
-    d.rate = std::max(floor, d.rate * opts_.decrease_factor);
+    const double lowered = std::max(d.rate * opts_.decrease_factor, d.event_rate * opts_.min_event_factor);
+    d.rate = std::max(floor, std::min(d.rate, lowered));
   }
 }
 

@@ -52,8 +52,12 @@ struct GovernorOptions {
   // grants carry at most limit x window_ms / 60 s of each capped dimension (but always at least
   // one request; see RateGovernor). OpenAI enforces per-minute limits over windows this short.
   Millis window_ms = 1000;
-  // Each distinct 429 event multiplies the effective rates by this factor (0 < f < 1).
-  double decrease_factor = 0.9;
+  // Each 429 multiplies the effective rates by this factor (0 < f < 1), but the 429s of one
+  // event (a burst, see OnRateLimited) never take them below min_event_factor (0 < f <= 1) of
+  // what they were when it began. A lone 429 from a window boundary that caught a late request
+  // costs 2 % for a second; a burst from a limit well below the pace brings the rates down fast.
+  double decrease_factor = 0.98;
+  double min_event_factor = 0.7;
   // Additive increase: per second without a 429 (and not paused), the effective rate regains
   // this fraction of the limit, up to the limit.
   double increase_per_second = 0.02;
@@ -62,7 +66,7 @@ struct GovernorOptions {
 
   // InvalidArgument naming the field when a value is out of range (negative or non-finite
   // limits, pace_fraction outside (0,1], window_ms <= 0, decrease_factor outside (0,1),
-  // increase_per_second < 0, max_pause_ms <= 0).
+  // min_event_factor outside (0,1], increase_per_second < 0, max_pause_ms <= 0).
   Status Validate() const;
 };
 
@@ -157,8 +161,9 @@ struct GovernorStats {
 // Learning: with rpm unknown, or no token limit configured, one probe request is granted; the
 // limits its response's headers announce then apply exactly as configured ones would, while the
 // header budget from the same response keeps grants within what the endpoint says remains.
-// 429s: every caller is paused until the server's hint; each distinct event multiplies the rates
-// by decrease_factor, and time without 429 adds them back linearly (AIMD).
+// 429s: every caller is paused until the server's hint; each 429 multiplies the rates by
+// decrease_factor (one burst by min_event_factor at most), and time without 429 adds them back
+// linearly (AIMD).
 //
 // Pure logic: no I/O, no threads, time only from the injected Clock. Safe for concurrent use.
 class RateGovernor {
@@ -199,8 +204,9 @@ class RateGovernor {
   // it). Pauses every caller until now + retry_after_ms (capped at max_pause_ms; without a
   // hint 1 s, doubling for consecutive hint-less events up to 60 s). A 429 arriving while paused
   // (or within 1 s after the pause of its event ended) belongs to the same event: it may extend
-  // the pause to its own hint but does not decrease the rates again. A new event multiplies the
-  // effective rates by decrease_factor (never below 1 rpm, nor below 1% of a token limit).
+  // the pause to its own hint, but starts no new one. Every 429 multiplies the effective rates
+  // by decrease_factor, never below min_event_factor of the rates its event began with (nor
+  // below 1 rpm, nor below 1% of a token limit).
   // `limits` as in OnResponse.
   void OnRateLimited(const GovernorGrant& grant, std::optional<Millis> retry_after_ms,
                      const RateLimitSnapshot& limits);
@@ -233,6 +239,7 @@ class RateGovernor {
     double rate = 0;          // effective per minute, in [min_rate, limit]
     double tat = 0;           // theoretical time of the next grant (ms, Clock::NowMs scale)
     double window_sum = 0;    // charged by the grants in window_
+    double event_rate = 0;    // `rate` when the current 429 event began
     HeaderBudget header;
   };
   // A grant of the last window_ms, oldest first (tickets increase along the deque).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -253,8 +254,8 @@ TEST_CASE("RateGovernor: no 1 s window exceeds limit/60 after a 429 pause either
   CHECK(SumBetween(sent, resumed - 700, resumed, &Sent::requests) == 0);
   CHECK(MaxInWindow(sent, 1000, &Sent::requests, resumed) <= 50);
   CHECK(MaxInWindow(sent, 200, &Sent::requests, resumed) <= 10);
-  // Paced again right after the pause (rate x0.9, then +2 %/s): ~44, 45, ... 49 a second.
-  CHECK(SumBetween(sent, resumed, resumed + 1000, &Sent::requests) >= 43);
+  // Paced again right after the pause (three 429s: rate x0.94, then +2 %/s).
+  CHECK(SumBetween(sent, resumed, resumed + 1000, &Sent::requests) >= 45);
   CHECK(SumBetween(sent, resumed, resumed + 10'000, &Sent::requests) >= 0.94 * 490);
   CHECK(SumBetween(sent, start, start + 30'000, &Sent::requests) >= 0.92 * 1500);
 }
@@ -379,8 +380,8 @@ TEST_CASE("RateGovernor resumes after a 429 pause without a burst", "[harvest][i
   clock.Advance(2000);
   GovernorGrant refusal;
   CHECK(GrantBurst(g, Cost(1), &refusal) == 1);  // a 2 s pause accumulated nothing
-  // Paced at 0.985 x 0.9 x 3000 now: 60000 / 2659.5 = 22.6 ms, less the 5 ms catch-up for the late start.
-  CHECK(refusal.retry_at_ms - clock.NowMs() == 17);
+  // Paced at 0.985 x 0.98 x 3000 now: 60000 / 2896 = 20.7 ms, less the 5 ms catch-up for the late start.
+  CHECK(refusal.retry_at_ms - clock.NowMs() == 15);
 }
 
 TEST_CASE("RateGovernor grants per minute converge to the request limit", "[harvest]") {
@@ -672,10 +673,10 @@ TEST_CASE("RateGovernor learned limits back off on a 429 and recover additively"
   CHECK(g.Stats().rpm_effective == Approx(800));
   CHECK(g.Stats().tpm_effective == 0);  // no token limit announced: tokens are not limited
   g.OnRateLimited(GovernorGrant{}, 1000, {});
-  CHECK(g.Stats().rpm_effective == Approx(720));
+  CHECK(g.Stats().rpm_effective == Approx(784));
   clock.Advance(1000);  // pause over; from here additive increase (2% of 800 per second)
-  clock.Advance(2000);
-  CHECK(g.Stats().rpm_effective == Approx(720 + 0.02 * 800 * 2));
+  clock.Advance(500);
+  CHECK(g.Stats().rpm_effective == Approx(784 + 0.02 * 800 * 0.5));
   clock.Advance(60'000);
   CHECK(g.Stats().rpm_effective == Approx(800));  // back at the limit, never above
 }
@@ -723,7 +724,7 @@ TEST_CASE("RateGovernor honours Retry-After and counts a 429 burst as one event"
   GovernorGrant r = g.TryAcquire(Cost(0));
   REQUIRE_FALSE(r.granted);
   CHECK(r.retry_at_ms == t0 + 5000);
-  CHECK(g.Stats().rpm_effective == Approx(540));
+  CHECK(g.Stats().rpm_effective == Approx(588));  // one 429: -2 %
 
   for (int i = 0; i < 9; ++i) {  // the rest of the burst, while paused
     clock.Advance(100);
@@ -732,7 +733,7 @@ TEST_CASE("RateGovernor honours Retry-After and counts a 429 burst as one event"
   auto st = g.Stats();
   CHECK(st.rate_limit_events == 1);
   CHECK(st.rate_limited_responses == 10);
-  CHECK(st.rpm_effective == Approx(540));          // decreased once
+  CHECK(st.rpm_effective == Approx(600 * std::pow(0.98, 10)));  // 2 % each
   CHECK(st.paused_until_ms == t0 + 900 + 5000);    // the last hinted one's own hint
   clock.Set(t0 + 5899);
   CHECK_FALSE(g.TryAcquire(Cost(0)).granted);
@@ -742,8 +743,20 @@ TEST_CASE("RateGovernor honours Retry-After and counts a 429 burst as one event"
   clock.Advance(2000);  // a 429 well after the pause: a new event
   g.OnRateLimited(GovernorGrant{}, 1000, {});
   CHECK(g.Stats().rate_limit_events == 2);
-  // 540 + 2 s of additive increase (12/s) = 564, then * 0.9
-  CHECK(g.Stats().rpm_effective == Approx(564 * 0.9));
+  // + 2 s of additive increase (12/s), then -2 %
+  CHECK(g.Stats().rpm_effective == Approx((600 * std::pow(0.98, 10) + 24) * 0.98));
+}
+
+TEST_CASE("RateGovernor takes at most min_event_factor off in one burst of 429s", "[harvest]") {
+  FakeClock clock;
+  RateGovernor g(Limits(600, 1e9), &clock);
+  for (int i = 0; i < 40; ++i) g.OnRateLimited(GovernorGrant{}, 100, {});  // 0.98^40 = 0.45
+  CHECK(g.Stats().rate_limit_events == 1);
+  CHECK(g.Stats().rpm_effective == Approx(420));  // 0.7 of 600
+  clock.Advance(1200);                             // pause and grace over
+  g.OnRateLimited(GovernorGrant{}, 100, {});       // a new event: from 420 (+ 1.1 s x 12/s)
+  CHECK(g.Stats().rate_limit_events == 2);
+  CHECK(g.Stats().rpm_effective == Approx((420 + 13.2) * 0.98));
 }
 
 TEST_CASE("RateGovernor counts a 429 just after the pause as the same event", "[harvest]") {
@@ -753,7 +766,7 @@ TEST_CASE("RateGovernor counts a 429 just after the pause as the same event", "[
   clock.Advance(1500);  // pause over, but a straggler of the same burst arrives
   g.OnRateLimited(GovernorGrant{}, std::nullopt, {});
   CHECK(g.Stats().rate_limit_events == 1);
-  CHECK(g.Stats().rpm_effective == Approx(540 + 0.02 * 600 * 0.5));  // no second decrease
+  CHECK(g.Stats().rpm_effective == Approx((588 + 0.02 * 600 * 0.5) * 0.98));
   CHECK(g.Stats().paused_until_ms == clock.NowMs() + 1000);          // its own (undoubled) pause
   clock.Advance(500);
   g.OnRateLimited(GovernorGrant{}, 3000, {});  // hinted, still inside the pause: extends to its own hint only
@@ -792,13 +805,13 @@ TEST_CASE("RateGovernor regains the rate additively after a 429", "[harvest]") {
   FakeClock clock;
   RateGovernor g(Limits(600, 60000), &clock);
   g.OnRateLimited(GovernorGrant{}, 1000, {});
-  CHECK(g.Stats().rpm_effective == Approx(540));
-  CHECK(g.Stats().tpm_effective == Approx(54000));
+  CHECK(g.Stats().rpm_effective == Approx(588));
+  CHECK(g.Stats().tpm_effective == Approx(58800));
   clock.Advance(1000);
-  CHECK(g.Stats().rpm_effective == Approx(540));  // no increase while paused
-  clock.Advance(2500);
-  CHECK(g.Stats().rpm_effective == Approx(570));  // + 2% of 600 per second
-  CHECK(g.Stats().tpm_effective == Approx(57000));
+  CHECK(g.Stats().rpm_effective == Approx(588));  // no increase while paused
+  clock.Advance(500);
+  CHECK(g.Stats().rpm_effective == Approx(594));  // + 2% of 600 per second
+  CHECK(g.Stats().tpm_effective == Approx(59400));
   clock.Advance(100'000);
   CHECK(g.TryAcquire(Cost(0)).granted);
   CHECK(g.Stats().rpm_effective == Approx(600));  // never above the limit
@@ -806,7 +819,10 @@ TEST_CASE("RateGovernor regains the rate additively after a 429", "[harvest]") {
 
 TEST_CASE("RateGovernor never decreases below 1 rpm", "[harvest]") {
   FakeClock clock;
-  RateGovernor g(Limits(3, 1e9), &clock);
+  GovernorOptions o = Limits(3, 1e9);
+  o.decrease_factor = 0.5;
+  o.min_event_factor = 0.5;
+  RateGovernor g(o, &clock);
   for (int i = 0; i < 30; ++i) {
     g.OnRateLimited(GovernorGrant{}, 10, {});
     clock.Advance(1011);  // past the pause and its grace: each one is a new event
@@ -819,7 +835,7 @@ TEST_CASE("RateGovernor never decreases below 1 rpm", "[harvest]") {
 TEST_CASE("RateGovernor refunds a 429'd grant but keeps a failed one", "[harvest]") {
   FakeClock clock;
   GovernorOptions o = Limits(60, 1e9);
-  o.decrease_factor = 0.7;
+  o.decrease_factor = 0.7;  // 42 rpm after one 429
   RateGovernor g(o, &clock);
   GovernorGrant a = g.TryAcquire(Cost(0));
   REQUIRE(a.granted);
@@ -903,6 +919,9 @@ TEST_CASE("GovernorOptions::Validate rejects out-of-range fields", "[harvest]") 
   o = GovernorOptions{};
   o.decrease_factor = 1.5;
   CHECK_FALSE(o.Validate().ok());
+  o = GovernorOptions{};
+  o.min_event_factor = 0;
+  CHECK(o.Validate().message().find("min_event_factor") != std::string::npos);
   o = GovernorOptions{};
   o.pace_fraction = 0;
   CHECK_FALSE(o.Validate().ok());
