@@ -235,7 +235,7 @@ void RateGovernor::LearnLocked(const RateLimitSnapshot& s, Millis now) {
   }
 }
 
-void RateGovernor::CorrectLocked(std::uint64_t ticket, const Costs& delta, Millis now) {
+void RateGovernor::CorrectLocked(std::uint64_t ticket, const Costs& delta, Millis now, bool bank) {
   const double floor_tat = static_cast<double>(now - kCatchUpMs);
   for (int i = 0; i < kDims; ++i) {
     if (delta[i] == 0) continue;
@@ -243,9 +243,16 @@ void RateGovernor::CorrectLocked(std::uint64_t ticket, const Costs& delta, Milli
     if (d.limited) {
       const double shift = delta[i] * IntervalPerUnitMs(d);
       if (delta[i] > 0) {
-        d.tat = std::max(d.tat, floor_tat) + shift;
+        const double repaid = std::min(d.credit, shift);  // a debt is paid from banked credit first
+        d.credit -= repaid;
+        d.tat = std::max(d.tat, floor_tat) + shift - repaid;
       } else {
-        d.tat = std::max(d.tat + shift, std::min(d.tat, floor_tat));  // credit: at most kCatchUpMs
+        // Credit goes back to tat, but never below kCatchUpMs ago; the rest is banked for the
+        // next grants (else overestimates that usage corrects late would be lost, underestimates
+        // not: a bias of ~1 % towards slow).
+        const double lowest = std::min(d.tat, floor_tat);
+        if (bank && d.tat + shift < lowest) d.credit = std::min(kMaxCreditMs, d.credit + lowest - (d.tat + shift));
+        d.tat = std::max(d.tat + shift, lowest);
       }
     }
     if (d.header.active) d.header.used = std::max(0.0, d.header.used + delta[i]);
@@ -288,7 +295,13 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
   const double floor_tat = static_cast<double>(now - kCatchUpMs);
   for (int i = 0; i < kDims; ++i) {
     Dimension& d = dims_[i];
-    if (d.limited) d.tat = std::max(d.tat, floor_tat) + cost[i] * IntervalPerUnitMs(d);
+    if (d.limited) {
+      // Banked credit shortens the next intervals, by half at most: no burst.
+      const double advance = cost[i] * IntervalPerUnitMs(d);
+      const double spent = std::min(d.credit, advance / 2);
+      d.credit -= spent;
+      d.tat = std::max(d.tat, floor_tat) + advance - spent;
+    }
     d.window_sum += cost[i];
     if (d.header.active) d.header.used += cost[i];
   }
@@ -319,7 +332,7 @@ bool RateGovernor::OnResponse(const GovernorGrant& grant, const TokenUsage& usag
     dc = actual - grant.completion_charged;
   }
   const Costs delta = {0, dp + (opts_.tpm_completion == CompletionCharge::kActual ? dc : 0), dp, dc};
-  CorrectLocked(grant.ticket, delta, now);
+  CorrectLocked(grant.ticket, delta, now, /*bank=*/true);
   if (now >= paused_until_ms_) no_hint_step_ms_ = 0;  // a success after the pause ends the hint-less streak
   LearnLocked(limits, now);
   if (probing_) {
@@ -350,7 +363,7 @@ void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Milli
   // The request did not count: refund its charges.
   Costs refund = ChargesOf(grant);
   for (double& c : refund) c = -c;
-  CorrectLocked(grant.ticket, refund, now);
+  CorrectLocked(grant.ticket, refund, now, /*bank=*/false);  // a paused 429 leaves no credit
   LearnLocked(limits, now);
   if (probing_) {
     probe_outstanding_ = false;

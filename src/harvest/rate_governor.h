@@ -152,8 +152,11 @@ struct GovernorStats {
 // ratio of reported completion tokens to max_tokens (until the first usage: all of max_tokens).
 // The combined dimension counts the completion as max_tokens when the endpoint does
 // (CompletionCharge::kReserved, OpenAI) and as the output charge otherwise. The usage of the
-// response corrects every dimension, in the pacing and in the window log; a correction never
-// gives more than kCatchUpMs of credit. Output is charged at what is expected, not reserved at
+// response corrects every token dimension, in the pacing and in the window log (requests are
+// never corrected: the bound above holds as is). Credit that would take the pacing more than
+// kCatchUpMs back is banked (up to 100 ms) and spent on the next grants, shortening each
+// interval by half at most: so corrections stay unbiased (output lengths vary a lot around
+// their mean) without a burst. Output is charged at what is expected, not reserved at
 // max_tokens: paced without a burst, a full reservation per request in flight would hold back
 // the next grant until the response gave it back, one request at a time (an endpoint that
 // reserves max_tokens, as Anthropic's bucket holding a minute does, has room for those).
@@ -172,6 +175,8 @@ class RateGovernor {
   static constexpr Millis kCatchUpMs = 5;
   // The window log holds grants this much longer than window_ms (see the class comment).
   static constexpr Millis kWindowGuardMs = 10;
+  // Most credit from usage corrections a dimension carries to its next grants.
+  static constexpr double kMaxCreditMs = 100;
 
   // REQUIRES: opts.Validate().ok() (out-of-range values are clamped to sane ones);
   // `clock` outlives the governor.
@@ -240,6 +245,7 @@ class RateGovernor {
     double tat = 0;           // theoretical time of the next grant (ms, Clock::NowMs scale)
     double window_sum = 0;    // charged by the grants in window_
     double event_rate = 0;    // `rate` when the current 429 event began
+    double credit = 0;        // ms of pacing that usage gave back beyond kCatchUpMs (see CorrectLocked)
     HeaderBudget header;
   };
   // A grant of the last window_ms, oldest first (tickets increase along the deque).
@@ -264,8 +270,9 @@ class RateGovernor {
   void LearnLocked(const RateLimitSnapshot& limits, Millis now);
   void UpdateHeadersLocked(const RateLimitSnapshot& limits, Millis now);
   // Adds `delta` to a grant's charges (pacing, window log, header budgets). Credit never
-  // takes a dimension's tat below now - kCatchUpMs.
-  void CorrectLocked(std::uint64_t ticket, const Costs& delta, Millis now);
+  // takes a dimension's tat below now - kCatchUpMs; with `bank`, what would is kept in
+  // Dimension::credit (up to kMaxCreditMs) for the next grants.
+  void CorrectLocked(std::uint64_t ticket, const Costs& delta, Millis now, bool bank);
   static double HeaderAvailable(const HeaderBudget& b, Millis now);
   static Millis HeaderReadyAt(const HeaderBudget& b, double need, Millis now);
   static void AdoptBudget(HeaderBudget& b, std::int64_t remaining, std::optional<std::int64_t> limit,

@@ -330,6 +330,21 @@ TEST_CASE("RateGovernor paces input and output tokens separately, output estimat
     CHECK(MaxInWindow(sent, 1000, &Sent::input) <= 100);
     CHECK(SumBetween(sent, start, start + 60'000, &Sent::input) >= 0.97 * 6000);
   }
+  SECTION("output lengths vary around their mean: corrections stay unbiased") {
+    FakeClock clock;
+    GovernorOptions o = Limits(1e6, 0);
+    o.itpm = 600'000;
+    o.otpm = 60000;
+    RateGovernor g(o, &clock);
+    WorkerSim sim;
+    sim.estimate = Cost(20, 64);
+    sim.usage = [](const GovernorGrant& gr) { return Usage(20, gr.ticket % 2 ? 4 : 44); };  // mean 24
+    sim.latency = [](std::mt19937_64& rng) { return static_cast<Millis>(50 + rng() % 100); };
+    const Millis start = clock.NowMs();
+    const std::vector<Sent> sent = sim.Run(g, clock);
+    CHECK(SumBetween(sent, start, start + 60'000, &Sent::output) >= 0.975 * 60000);
+    CHECK(SumBetween(sent, start, start + 60'000, &Sent::output) <= 60000);
+  }
   SECTION("the output-token limit binds: corrected from usage, and waiters are woken") {
     FakeClock clock;
     GovernorOptions o = Limits(1e6, 0);
