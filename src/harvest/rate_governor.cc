@@ -16,7 +16,7 @@ constexpr Millis kMaxNoHintPauseMs = 60'000;
 constexpr Millis kEventGraceMs = 1000;     // 429s this soon after an event's pause still belong to it
 constexpr Millis kDefaultHeaderWindowMs = 60'000;  // a remaining-count without a reset: assume a minute
 constexpr Millis kNewWindowSlackMs = 1000; // a reset this much later than ours = a new window
-constexpr double kRatioWeight = 0.1;       // EWMA weight of a new reported/estimated sample
+constexpr double kRatioDecay = 0.02;       // per report: weight the sums of reported and estimated tokens lose
 constexpr double kMinRatio = 0.01, kMaxRatio = 20;
 constexpr double kEps = 1e-6;              // float slack when comparing charges
 
@@ -84,11 +84,14 @@ RateGovernor::Costs RateGovernor::ChargesOf(const GovernorGrant& g) const {
   return {1.0, g.prompt_charged + combined_completion, g.prompt_charged, g.completion_charged};
 }
 
-void RateGovernor::LearnRatio(double& ratio, bool& known, double actual, double estimate) {
-  if (!(estimate > 0)) return;
-  const double sample = std::clamp(actual / estimate, kMinRatio, kMaxRatio);
-  ratio = known ? ratio + kRatioWeight * (sample - ratio) : sample;
-  known = true;
+void RateGovernor::Ratio::Add(double reported, double estimated) {
+  if (!(estimated > 0)) return;
+  actual = actual * (1 - kRatioDecay) + reported;
+  estimate = estimate * (1 - kRatioDecay) + estimated;
+}
+
+double RateGovernor::Ratio::value() const {
+  return estimate > 0 ? std::clamp(actual / estimate, kMinRatio, kMaxRatio) : 1.0;
 }
 
 void RateGovernor::LimitLocked(Dimension& d, double per_minute, Millis now) {
@@ -283,8 +286,8 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
     return g;
   }
   g.estimate = estimate;
-  g.prompt_charged = static_cast<double>(estimate.prompt) * prompt_ratio_;
-  g.completion_charged = static_cast<double>(estimate.completion) * completion_ratio_;
+  g.prompt_charged = static_cast<double>(estimate.prompt) * prompt_ratio_.value();
+  g.completion_charged = static_cast<double>(estimate.completion) * completion_ratio_.value();
   const Costs cost = ChargesOf(g);
   const Millis ready = ReadyAtLocked(cost, now);
   if (ready > now) {
@@ -323,12 +326,12 @@ bool RateGovernor::OnResponse(const GovernorGrant& grant, const TokenUsage& usag
   double dp = 0, dc = 0;
   if (usage.prompt_tokens >= 0) {
     const double actual = static_cast<double>(usage.prompt_tokens);
-    LearnRatio(prompt_ratio_, prompt_ratio_known_, actual, static_cast<double>(grant.estimate.prompt));
+    prompt_ratio_.Add(actual, static_cast<double>(grant.estimate.prompt));
     dp = actual - grant.prompt_charged;
   }
   if (usage.completion_tokens >= 0) {
     const double actual = static_cast<double>(usage.completion_tokens);
-    LearnRatio(completion_ratio_, completion_ratio_known_, actual, static_cast<double>(grant.estimate.completion));
+    completion_ratio_.Add(actual, static_cast<double>(grant.estimate.completion));
     dc = actual - grant.completion_charged;
   }
   const Costs delta = {0, dp + (opts_.tpm_completion == CompletionCharge::kActual ? dc : 0), dp, dc};
@@ -441,8 +444,8 @@ GovernorStats RateGovernor::Stats() const {
   s.rate_limited_responses = rate_limited_responses_;
   s.paused_until_ms = paused_until_ms_;
   s.probing = probing_;
-  s.prompt_ratio = prompt_ratio_;
-  s.completion_ratio = completion_ratio_;
+  s.prompt_ratio = prompt_ratio_.value();
+  s.completion_ratio = completion_ratio_.value();
   auto remaining = [now](const HeaderBudget& b) -> std::optional<std::int64_t> {
     if (!b.active || now >= b.reset_at_ms) return std::nullopt;
     return static_cast<std::int64_t>(std::floor(HeaderAvailable(b, now) + kEps));

@@ -99,8 +99,8 @@ struct GovernorStats {
   std::int64_t rate_limited_responses = 0;  // every 429 response reported
   Millis paused_until_ms = 0;               // > now while every caller is paused by a 429
   bool probing = false;                     // learning limits: one request at a time until the first response
-  double prompt_ratio = 1.0;                // reported / estimated prompt tokens (smoothed)
-  double completion_ratio = 1.0;            // reported completion tokens / max_tokens (smoothed)
+  double prompt_ratio = 1.0;                // reported / estimated prompt tokens (last ~50 reports)
+  double completion_ratio = 1.0;            // reported completion tokens / max_tokens (likewise)
   // What the latest adopted headers say is left, minus what was granted since (nullopt when
   // no header budget is in force).
   std::optional<std::int64_t> header_remaining_requests;
@@ -148,7 +148,7 @@ struct GovernorStats {
 // or fixed), or as a token bucket holding up to a minute, receives no more than its limit.
 //
 // Estimates: a grant charges the caller's prompt estimate times the ratio of reported to
-// estimated prompt tokens seen so far (smoothed), and for output tokens max_tokens times the
+// estimated prompt tokens over the last ~50 reports, and for output tokens max_tokens times the
 // ratio of reported completion tokens to max_tokens (until the first usage: all of max_tokens).
 // The combined dimension counts the completion as max_tokens when the endpoint does
 // (CompletionCharge::kReserved, OpenAI) and as the output charge otherwise. The usage of the
@@ -248,6 +248,13 @@ class RateGovernor {
     double credit = 0;        // ms of pacing that usage gave back beyond kCatchUpMs (see CorrectLocked)
     HeaderBudget header;
   };
+  // Reported over estimated tokens: a ratio of decaying sums (the last ~50 reports), so that
+  // estimates scaled by it are unbiased (a mean of per-request ratios is not). 1 until a report.
+  struct Ratio {
+    double actual = 0, estimate = 0;
+    void Add(double reported, double estimated);
+    double value() const;
+  };
   // A grant of the last window_ms, oldest first (tickets increase along the deque).
   struct WindowEntry {
     Millis at;
@@ -256,9 +263,7 @@ class RateGovernor {
   };
 
   Costs ChargesOf(const GovernorGrant& g) const;
-  // Moves a smoothed reported/estimated ratio towards actual / estimate (the first sample is
-  // adopted as is).
-  static void LearnRatio(double& ratio, bool& known, double actual, double estimate);
+
   void AdvanceLocked(Millis now);
   double IntervalPerUnitMs(const Dimension& d) const;
   double WindowCap(const Dimension& d) const;
@@ -286,10 +291,8 @@ class RateGovernor {
   std::array<Dimension, kDims> dims_;
   std::deque<WindowEntry> window_;
   std::uint64_t next_ticket_ = 1;
-  double prompt_ratio_ = 1.0;
-  bool prompt_ratio_known_ = false;
-  double completion_ratio_ = 1.0;
-  bool completion_ratio_known_ = false;
+  Ratio prompt_ratio_;
+  Ratio completion_ratio_;
   Millis latest_hint_ms_ = 0;   // latest retry time handed to a refused caller (0 = none pending)
   Millis last_ms_ = 0;          // last time the rates were advanced
   bool probing_ = false;
