@@ -45,9 +45,13 @@ struct HarvestOptions {
   // TLS: CA bundle path, or skip verification (explicit only).
   std::string ca_file;
   bool insecure = false;
-  // Rate limits (0 = learn from the provider's headers).
+  // Rate limits per minute (0 = learn from the provider's headers): requests, combined tokens
+  // (prompt + max_tokens at request time for openai-chat), and Anthropic's separate input
+  // (ITPM) and output (OTPM) token limits.
   double rpm = 0;
   double tpm = 0;
+  double itpm = 0;
+  double otpm = 0;
   // Error attempts per job before it fails (429s do not count).
   int max_attempts = 8;
   // Budgets: stop cleanly when the next request could cross one. 0 = none.

@@ -89,8 +89,34 @@ void AddSimCommand(CLI::App& app, int& rc) {
   sub->add_option("--latency-ms", o.latency_ms, "Base delay per request (ms)")->capture_default_str();
   sub->add_option("--latency-jitter-ms", o.latency_jitter_ms, "Extra uniform delay U[0,j) per request (ms)")->capture_default_str();
   sub->add_option("--token-latency-ms", o.token_latency_ms, "Delay per streamed token (ms)")->capture_default_str();
-  sub->add_option("--rpm", o.rpm, "Requests per sliding minute (0 = unlimited)")->capture_default_str();
-  sub->add_option("--tpm", o.tpm, "Tokens per sliding minute (0 = unlimited)")->capture_default_str();
+  sub->add_option("--rpm", o.rpm, "Requests per minute (0 = unlimited), enforced per --limit-model")
+      ->capture_default_str();
+  sub->add_option("--tpm", o.tpm, "Tokens per minute (0 = unlimited): prompt + completion as --token-count says")
+      ->capture_default_str();
+  sub->add_option("--itpm", o.itpm,
+                  "Input (prompt) tokens per minute, Anthropic's ITPM (0 = unlimited; announced in "
+                  "anthropic-ratelimit-input-tokens-* headers only)")
+      ->capture_default_str();
+  sub->add_option("--otpm", o.otpm,
+                  "Output tokens per minute, Anthropic's OTPM (0 = unlimited): charged as --token-count says "
+                  "when admitted, corrected to the tokens produced once the response is; announced in "
+                  "anthropic-ratelimit-output-tokens-* headers only")
+      ->capture_default_str();
+  sub->add_option("--limit-model", o.limit_model,
+                  "How limits are enforced: sliding = at most limit x W / 60 in any window of W = "
+                  "--limit-window-s seconds; bucket = a token bucket holding a full minute, starting full, "
+                  "refilling continuously (Anthropic); calendar = fixed wall-clock minutes reset at :00")
+      ->check(CLI::IsMember({"sliding", "bucket", "calendar"}))
+      ->capture_default_str();
+  sub->add_option("--limit-window-s", o.limit_window_s,
+                  "Sliding window W in seconds: 60 = a plain per-minute window; 1 = OpenAI's "
+                  "'60,000 RPM may be enforced as 1,000 requests per second'")
+      ->capture_default_str();
+  sub->add_option("--token-count", o.token_count,
+                  "What a request is charged when admitted: max_tokens = prompt + max_tokens x n (OpenAI; the "
+                  "produced completion if the request sets no max_tokens); actual = prompt + produced completion")
+      ->check(CLI::IsMember({"max_tokens", "actual"}))
+      ->capture_default_str();
   sub->add_option("--fail-5xx", o.fail_5xx, "Probability of a 500 (OpenAI) / 529 (Anthropic)")->capture_default_str();
   sub->add_option("--fail-reset", o.fail_reset, "Probability of dropping the connection")->capture_default_str();
   sub->add_option("--fail-truncate", o.fail_truncate, "Probability of a body cut in half")->capture_default_str();

@@ -172,6 +172,8 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
       Flag("insecure", "Skip HTTPS certificate verification (explicit opt-in)", &HarvestOptions::insecure),
       Dbl("rpm", "Requests-per-minute limit (0 = learn from the provider's rate-limit headers)", &HarvestOptions::rpm),
       Dbl("tpm", "Tokens-per-minute limit (0 = learn from the provider's rate-limit headers)", &HarvestOptions::tpm),
+      Dbl("itpm", "Input-tokens-per-minute limit, Anthropic ITPM (0 = learn from the headers)", &HarvestOptions::itpm),
+      Dbl("otpm", "Output-tokens-per-minute limit, Anthropic OTPM (0 = learn from the headers)", &HarvestOptions::otpm),
       Int("max-attempts", "Error attempts per job before it fails (429s do not count)", &HarvestOptions::max_attempts),
       Int("max-requests", "Stop cleanly after this many requests (0 = no limit)", &HarvestOptions::max_requests),
       Int("max-total-tokens", "Stop cleanly before total tokens would exceed this (0 = no limit)",
@@ -213,6 +215,8 @@ Status HarvestOptions::Validate() const {
   if (!(idle_timeout_s >= 0)) return Status::InvalidArgument("--idle-timeout: expected >= 0 seconds (0 = --timeout)");
   if (rpm < 0) return Status::InvalidArgument("--rpm: expected >= 0");
   if (tpm < 0) return Status::InvalidArgument("--tpm: expected >= 0");
+  if (itpm < 0) return Status::InvalidArgument("--itpm: expected >= 0");
+  if (otpm < 0) return Status::InvalidArgument("--otpm: expected >= 0");
   if (max_attempts < 1) return Status::InvalidArgument("--max-attempts: expected >= 1");
   if (params.samples < 1 || params.samples > 1000) return Status::InvalidArgument("--samples: expected 1..1000");
   if (params.max_tokens && *params.max_tokens < 1) return Status::InvalidArgument("--max-tokens: expected >= 1");

@@ -184,8 +184,8 @@ struct Harvester::Impl {
     return !stopping;
   }
   std::uint64_t GovernorEpoch() const { return governor_epoch.load(); }
-  // A governor's probe was reported: workers refused while it was out may ask again now
-  // (instead of at the retry time they were given).
+  // A governor's probe was reported, or a response gave back part of what its grant reserved:
+  // workers refused meanwhile may ask again now (instead of at the retry time they were given).
   void GovernorChanged() {
     {
       std::lock_guard lk(stop_mu);
@@ -223,7 +223,7 @@ struct Harvester::Impl {
     std::size_t replica_index = 0;
     ChatRequest req;
     std::int64_t prompt_est = 0, completion_est = 0;
-    bool probe = false;  // this grant is the governor's probe
+    GovernorGrant grant;  // the governor's grant, handed back when the attempt is reported
     HttpResponse resp;
     std::unique_ptr<StreamAssembler> assembler;  // --stream only
     Status stream_status;
@@ -231,6 +231,7 @@ struct Harvester::Impl {
     Result<ChatResponse> parsed = Status::Corruption("no body");
     Millis wall_now = 0;
     std::int64_t est() const { return prompt_est + completion_est; }
+    TokenCost cost() const { return {prompt_est, completion_est}; }
   };
   // A worker with nothing to send closes its connections: an idle keep-alive connection holds
   // a worker thread of thread-per-connection servers (llama.cpp's, cpp-httplib's) that another
@@ -290,6 +291,10 @@ Status Harvester::Impl::Setup() {
     GovernorOptions g;
     g.rpm = opts.rpm;
     g.tpm = opts.tpm;
+    g.itpm = opts.itpm;
+    g.otpm = opts.otpm;
+    // OpenAI counts max_tokens against the token limit at request time; Anthropic corrects to usage.
+    g.tpm_completion = opts.provider == "anthropic-messages" ? CompletionCharge::kActual : CompletionCharge::kReserved;
     rep->governor = std::make_unique<RateGovernor>(g, clock);
     ConcurrencyOptions c;
     c.max = opts.concurrency;
@@ -541,7 +546,7 @@ void Harvester::Impl::Process(WorkItem item, Transports& transports, Replica*& c
     ~ProbeReported() {
       if (probe) m->GovernorChanged();
     }
-  } probe_reported{this, a.probe};
+  } probe_reported{this, a.grant.probe};
   if (!Send(a, transports)) return;
   ParseBody(a);
   const Classification c = ClassifyAttempt(a.resp, a.parsed.ok() ? Status::OK() : a.parsed.status(), *provider,
@@ -598,9 +603,9 @@ bool Harvester::Impl::Grant(Attempt& a, Transports& transports, Replica*& carrie
 
   for (;;) {
     const std::uint64_t epoch = GovernorEpoch();
-    const GovernorGrant grant = a.rep->governor->TryAcquire(a.est());
+    const GovernorGrant grant = a.rep->governor->TryAcquire(a.cost());
     if (grant.granted) {
-      a.probe = grant.probe;
+      a.grant = grant;
       return true;
     }
     if (!WaitUntil(grant.retry_at_ms, epoch)) {
@@ -617,14 +622,14 @@ bool Harvester::Impl::Grant(Attempt& a, Transports& transports, Replica*& carrie
 bool Harvester::Impl::Send(Attempt& a, Transports& transports) {
   Replica* rep = a.rep;
   if (!ReserveBudget(a.prompt_est, a.completion_est)) {
-    rep->governor->OnFailure(a.est());
+    rep->governor->OnFailure(a.grant);
     ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
     Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
     return false;
   }
   auto give_up = [&](const std::string& why, const Status& st) {
     reserved_tokens -= a.est();
-    rep->governor->OnFailure(a.est());
+    rep->governor->OnFailure(a.grant);
     ReleaseReplica(rep, LimiterOutcome::kIgnore, 0);
     RequestStop(why, st);
     Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
@@ -685,10 +690,7 @@ void Harvester::Impl::OnSuccess(Attempt& a, const RateLimitSnapshot& limits) {
   Replica* rep = a.rep;
   const HttpResponse& resp = a.resp;
   const ChatResponse& cr = *a.parsed;
-  std::int64_t actual = -1;
-  if (cr.usage.prompt_tokens >= 0 || cr.usage.completion_tokens >= 0)
-    actual = std::max<std::int64_t>(0, cr.usage.prompt_tokens) + std::max<std::int64_t>(0, cr.usage.completion_tokens);
-  rep->governor->OnResponse(a.est(), actual >= 0 ? std::optional<std::int64_t>(actual) : std::nullopt, limits);
+  if (rep->governor->OnResponse(a.grant, cr.usage, limits)) GovernorChanged();
   ReleaseReplica(rep, LimiterOutcome::kOk, resp.latency_ms, false);
   if (resp.response_start_ms >= 0) {
     std::lock_guard lk(rep->mu);
@@ -732,7 +734,7 @@ void Harvester::Impl::OnSuccess(Attempt& a, const RateLimitSnapshot& limits) {
 // lease and without using an attempt.
 void Harvester::Impl::OnRateLimited(Attempt& a, const Classification& c, const RateLimitSnapshot& limits) {
   ++rate_limited;
-  a.rep->governor->OnRateLimited(a.est(), c.retry_after_ms, limits);
+  a.rep->governor->OnRateLimited(a.grant, c.retry_after_ms, limits);
   ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms, false);
   if (observer) observer->OnRequest("rate_limited", a.resp.latency_ms / 1000.0);
   Log(LogLevel::kDebug, a.item.jobs.front().id, a.number, c.reason);
@@ -750,7 +752,7 @@ void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
   Replica* rep = a.rep;
   const HttpResponse& resp = a.resp;
   ++errors;
-  rep->governor->OnFailure(a.est());
+  rep->governor->OnFailure(a.grant);
   const bool overload = resp.error != TransportError::kNone || resp.status >= 500 || resp.status == 408;
   ReleaseReplica(rep, overload ? LimiterOutcome::kOverload : LimiterOutcome::kIgnore, resp.latency_ms, false);
   {
@@ -799,7 +801,7 @@ void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
 // with its status and error body kept.
 void Harvester::Impl::OnJobFailed(Attempt& a, const Classification& c) {
   ++errors;
-  a.rep->governor->OnFailure(a.est());
+  a.rep->governor->OnFailure(a.grant);
   ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms, false);
   if (observer) observer->OnRequest("failed", a.resp.latency_ms / 1000.0);
   Log(LogLevel::kWarn, a.item.jobs.front().id, a.number, "failed: " + c.reason);
@@ -815,7 +817,7 @@ void Harvester::Impl::OnStopRun(Attempt& a, const Classification& c) {
   Replica* rep = a.rep;
   const HttpResponse& resp = a.resp;
   ++errors;
-  rep->governor->OnFailure(a.est());
+  rep->governor->OnFailure(a.grant);
   ReleaseReplica(rep, LimiterOutcome::kIgnore, resp.latency_ms, false);
   if (observer) observer->OnRequest("failed", resp.latency_ms / 1000.0);
   std::string msg;

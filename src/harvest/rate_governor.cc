@@ -1,4 +1,4 @@
-// RateGovernor: smoothed token buckets + header budgets + AIMD on 429s.
+// RateGovernor: virtual scheduling (GCRA) + a short-window log + header budgets + AIMD on 429s.
 #include "harvest/rate_governor.h"
 
 #include <algorithm>
@@ -9,38 +9,28 @@ namespace retort {
 namespace {
 
 constexpr double kMinRequestsPerMinute = 1.0;  // multiplicative decrease never goes below this
-constexpr double kMinTokenFraction = 0.01;     // ... nor below 1% of the token limit
+constexpr double kMinTokenFraction = 0.01;     // ... nor below 1% of a token limit
 constexpr Millis kProbeWaitMs = 250;       // retry hint while the single probe is outstanding
 constexpr Millis kFirstNoHintPauseMs = 1000;
 constexpr Millis kMaxNoHintPauseMs = 60'000;
 constexpr Millis kEventGraceMs = 1000;     // 429s this soon after an event's pause still belong to it
 constexpr Millis kDefaultHeaderWindowMs = 60'000;  // a remaining-count without a reset: assume a minute
 constexpr Millis kNewWindowSlackMs = 1000; // a reset this much later than ours = a new window
-constexpr double kEps = 1e-6;              // float slack when comparing bucket levels
+constexpr double kRatioDecay = 0.02;       // per report: weight the sums of reported and estimated tokens lose
+constexpr double kMinRatio = 0.01, kMaxRatio = 20;
+constexpr double kEps = 1e-6;              // float slack when comparing charges
 
-// True when the snapshot carries anything (local so this module needs only the struct).
-bool HasAnyLimit(const RateLimitSnapshot& s) {
-  return s.limit_requests || s.remaining_requests || s.reset_requests_ms || s.limit_tokens || s.remaining_tokens ||
-         s.reset_tokens_ms || s.limit_input_tokens || s.remaining_input_tokens || s.reset_input_tokens_ms ||
-         s.limit_output_tokens || s.remaining_output_tokens || s.reset_output_tokens_ms;
-}
-
-// The smallest of the present values, if any.
-std::optional<std::int64_t> MinPresent(std::optional<std::int64_t> a, std::optional<std::int64_t> b,
-                                       std::optional<std::int64_t> c) {
-  std::optional<std::int64_t> out;
-  for (const auto& v : {a, b, c}) {
-    if (v && (!out || *v < *out)) out = v;
-  }
-  return out;
-}
+bool Finite(double v) { return std::isfinite(v); }
 
 GovernorOptions Sanitized(GovernorOptions o) {
-  if (!(o.rpm >= 0) || !std::isfinite(o.rpm)) o.rpm = 0;
-  if (!(o.tpm >= 0) || !std::isfinite(o.tpm)) o.tpm = 0;
-  if (!(o.burst_seconds > 0) || !std::isfinite(o.burst_seconds)) o.burst_seconds = 1.0;
-  if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.7;
-  if (!(o.increase_per_second >= 0) || !std::isfinite(o.increase_per_second)) o.increase_per_second = 0.02;
+  for (double* v : {&o.rpm, &o.tpm, &o.itpm, &o.otpm}) {
+    if (!(*v >= 0) || !Finite(*v)) *v = 0;
+  }
+  if (!(o.pace_fraction > 0 && o.pace_fraction <= 1)) o.pace_fraction = 0.985;
+  if (o.window_ms <= 0) o.window_ms = 1000;
+  if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.98;
+  if (!(o.min_event_factor > 0 && o.min_event_factor <= 1)) o.min_event_factor = 0.7;
+  if (!(o.increase_per_second >= 0) || !Finite(o.increase_per_second)) o.increase_per_second = 0.02;
   if (o.max_pause_ms <= 0) o.max_pause_ms = 15 * 60 * 1000;
   return o;
 }
@@ -48,56 +38,109 @@ GovernorOptions Sanitized(GovernorOptions o) {
 }  // namespace
 
 Status GovernorOptions::Validate() const {
-  if (!(rpm >= 0) || !std::isfinite(rpm)) return Status::InvalidArgument("rpm must be >= 0, got " + std::to_string(rpm));
-  if (!(tpm >= 0) || !std::isfinite(tpm)) return Status::InvalidArgument("tpm must be >= 0, got " + std::to_string(tpm));
-  if (!(burst_seconds > 0) || !std::isfinite(burst_seconds))
-    return Status::InvalidArgument("burst_seconds must be > 0, got " + std::to_string(burst_seconds));
+  const std::pair<const char*, double> limits[] = {{"rpm", rpm}, {"tpm", tpm}, {"itpm", itpm}, {"otpm", otpm}};
+  for (const auto& [name, v] : limits) {
+    if (!(v >= 0) || !Finite(v))
+      return Status::InvalidArgument(std::string(name) + " must be >= 0, got " + std::to_string(v));
+  }
+  if (!(pace_fraction > 0 && pace_fraction <= 1))
+    return Status::InvalidArgument("pace_fraction must be in (0, 1], got " + std::to_string(pace_fraction));
+  if (window_ms <= 0) return Status::InvalidArgument("window_ms must be > 0, got " + std::to_string(window_ms));
   if (!(decrease_factor > 0 && decrease_factor < 1))
     return Status::InvalidArgument("decrease_factor must be in (0, 1), got " + std::to_string(decrease_factor));
-  if (!(increase_per_second >= 0) || !std::isfinite(increase_per_second))
+  if (!(min_event_factor > 0 && min_event_factor <= 1))
+    return Status::InvalidArgument("min_event_factor must be in (0, 1], got " + std::to_string(min_event_factor));
+  if (!(increase_per_second >= 0) || !Finite(increase_per_second))
     return Status::InvalidArgument("increase_per_second must be >= 0, got " + std::to_string(increase_per_second));
   if (max_pause_ms <= 0) return Status::InvalidArgument("max_pause_ms must be > 0, got " + std::to_string(max_pause_ms));
   return Status::OK();
 }
 
 RateGovernor::RateGovernor(GovernorOptions opts, Clock* clock) : opts_(Sanitized(opts)), clock_(clock) {
-  auto configure = [this](Dimension& d, double per_minute) {
-    if (per_minute <= 0) return;  // to be learned
-    d.known = true;
+  const Millis now = clock_->NowMs();
+  const double limits[kDims] = {opts_.rpm, opts_.tpm, opts_.itpm, opts_.otpm};
+  for (int d = 0; d < kDims; ++d) {
+    if (limits[d] <= 0) continue;  // to be learned
+    dims_[d].configured = true;
+    LimitLocked(dims_[d], limits[d], now);
+  }
+  const bool tokens_known = dims_[kTokens].configured || dims_[kInput].configured || dims_[kOutput].configured;
+  probing_ = !dims_[kRequests].configured || !tokens_known;
+  last_ms_ = now;
+}
+
+double RateGovernor::IntervalPerUnitMs(const Dimension& d) const {
+  return 60'000.0 / (opts_.pace_fraction * d.rate);
+}
+
+double RateGovernor::WindowCap(const Dimension& d) const {
+  return d.limit * static_cast<double>(opts_.window_ms) / 60'000.0;
+}
+
+RateGovernor::Costs RateGovernor::ChargesOf(const GovernorGrant& g) const {
+  const double reserved = static_cast<double>(std::max<std::int64_t>(0, g.estimate.completion));
+  const double combined_completion =
+      opts_.tpm_completion == CompletionCharge::kReserved ? reserved : g.completion_charged;
+  return {1.0, g.prompt_charged + combined_completion, g.prompt_charged, g.completion_charged};
+}
+
+void RateGovernor::Ratio::Add(double reported, double estimated) {
+  if (!(estimated > 0)) return;
+  actual = actual * (1 - kRatioDecay) + reported;
+  estimate = estimate * (1 - kRatioDecay) + estimated;
+}
+
+double RateGovernor::Ratio::value() const {
+  return estimate > 0 ? std::clamp(actual / estimate, kMinRatio, kMaxRatio) : 1.0;
+}
+
+void RateGovernor::LimitLocked(Dimension& d, double per_minute, Millis now) {
+  if (!d.limited) {
+    // From an empty bucket: the first grant may go now, the next one a paced interval later.
     d.limited = true;
     d.limit = per_minute;
     d.rate = per_minute;
-    d.level = Capacity(d);
-  };
-  configure(req_, opts_.rpm);
-  configure(tok_, opts_.tpm);
-  probing_ = !req_.known || !tok_.known;
-  last_ms_ = clock_->NowMs();
+    d.tat = static_cast<double>(now);
+  } else if (per_minute != d.limit) {
+    d.rate = std::min(per_minute, d.rate * per_minute / d.limit);
+    d.limit = per_minute;
+  }
 }
-
-double RateGovernor::Capacity(const Dimension& d) const {
-  return std::max(1.0, d.rate / 60.0 * opts_.burst_seconds);
-}
-
-void RateGovernor::ClampLevel(Dimension& d) const { d.level = std::min(d.level, Capacity(d)); }
 
 void RateGovernor::AdvanceLocked(Millis now) {
-  if (now <= last_ms_) return;
-  const double dt = static_cast<double>(now - last_ms_);
-  for (Dimension* d : {&req_, &tok_}) {
-    if (d->limited) d->level = std::min(Capacity(*d), d->level + d->rate * dt / 60'000.0);
-  }
-  // Additive increase over the part of the interval that was not paused.
-  const Millis from = std::max(last_ms_, paused_until_ms_);
-  if (now > from) {
-    const double seconds = static_cast<double>(now - from) / 1000.0;
-    for (Dimension* d : {&req_, &tok_}) {
-      if (d->limited && d->rate < d->limit) {
-        d->rate = std::min(d->limit, d->rate + opts_.increase_per_second * d->limit * seconds);
+  if (now > last_ms_) {
+    // Additive increase over the part of the interval that was not paused.
+    const Millis from = std::max(last_ms_, paused_until_ms_);
+    if (now > from) {
+      const double seconds = static_cast<double>(now - from) / 1000.0;
+      for (Dimension& d : dims_) {
+        if (d.limited && d.rate < d.limit) {
+          d.rate = std::min(d.limit, d.rate + opts_.increase_per_second * d.limit * seconds);
+        }
       }
     }
+    last_ms_ = now;
   }
-  last_ms_ = now;
+  while (!window_.empty() && window_.front().at + opts_.window_ms + kWindowGuardMs <= now) {
+    for (int d = 0; d < kDims; ++d) dims_[d].window_sum -= window_.front().cost[d];
+    window_.pop_front();
+  }
+  if (window_.empty()) {
+    for (Dimension& d : dims_) d.window_sum = 0;  // no float drift survives an empty window
+  }
+}
+
+Millis RateGovernor::WindowReadyAt(int dim, double cost, Millis now) const {
+  const Dimension& d = dims_[dim];
+  const double cap = WindowCap(d);
+  if (d.window_sum <= kEps || d.window_sum + cost <= cap + kEps) return now;
+  double freed = 0;
+  for (const WindowEntry& e : window_) {
+    freed += e.cost[dim];
+    const double rest = d.window_sum - freed;
+    if (rest <= kEps || rest + cost <= cap + kEps) return std::max(now + 1, e.at + opts_.window_ms + kWindowGuardMs);
+  }
+  return now + opts_.window_ms + kWindowGuardMs;  // not reached: the loop empties the window at the latest
 }
 
 double RateGovernor::HeaderAvailable(const HeaderBudget& b, Millis now) {
@@ -120,6 +163,41 @@ Millis RateGovernor::HeaderReadyAt(const HeaderBudget& b, double need, Millis no
   return std::max(at, now + 1);
 }
 
+Millis RateGovernor::TatReadyAt(const Dimension& d) {
+  // The clock counts whole ms: a grant at ms n stands for [n, n + 1), so it may go once tat < n + 1.
+  return static_cast<Millis>(std::floor(d.tat + kEps));
+}
+
+bool RateGovernor::WindowCapped(int dim) const {
+  // Charges that usage later corrects (output tokens; combined tokens counted as used) follow
+  // a token bucket (Anthropic), which a reservation of max_tokens does not overfill: paced only.
+  if (dim == kOutput) return false;
+  if (dim == kTokens) return opts_.tpm_completion == CompletionCharge::kReserved;
+  return true;
+}
+
+Millis RateGovernor::ReadyAtLocked(const Costs& cost, Millis now) {
+  Millis ready = now;
+  for (const Dimension& d : dims_) {
+    if (d.limited) ready = std::max(ready, TatReadyAt(d));
+  }
+  if (ready > now) return ready;  // the window log and headers are looked at when it is time
+  for (int i = 0; i < kDims; ++i) {
+    if (dims_[i].limited && WindowCapped(i)) ready = std::max(ready, WindowReadyAt(i, cost[i], now));
+  }
+  for (int i = 0; i < kDims; ++i) {
+    HeaderBudget& b = dims_[i].header;
+    if (!b.active) continue;
+    if (now >= b.reset_at_ms) {
+      b.active = false;
+      continue;
+    }
+    const double need = i == kRequests ? 1.0 : std::max(1.0, cost[i]);
+    if (HeaderAvailable(b, now) < need - kEps) ready = std::max(ready, HeaderReadyAt(b, need, now));
+  }
+  return ready;
+}
+
 void RateGovernor::AdoptBudget(HeaderBudget& b, std::int64_t remaining, std::optional<std::int64_t> limit,
                                std::optional<Millis> reset_ms, Millis now) {
   b.active = true;
@@ -132,136 +210,171 @@ void RateGovernor::AdoptBudget(HeaderBudget& b, std::int64_t remaining, std::opt
 }
 
 void RateGovernor::UpdateHeadersLocked(const RateLimitSnapshot& s, Millis now) {
-  auto merge = [now](HeaderBudget& b, std::int64_t remaining, std::optional<std::int64_t> limit,
+  auto merge = [now](HeaderBudget& b, std::optional<std::int64_t> remaining, std::optional<std::int64_t> limit,
                      std::optional<Millis> reset_ms) {
+    if (!remaining) return;
     const Millis reset_at = now + (reset_ms ? std::max<Millis>(0, *reset_ms) : kDefaultHeaderWindowMs);
     const bool in_force = b.active && now < b.reset_at_ms;
-    const bool stale = in_force && static_cast<double>(remaining) > HeaderAvailable(b, now) &&
+    const bool stale = in_force && static_cast<double>(*remaining) > HeaderAvailable(b, now) &&
                        reset_at <= b.reset_at_ms + kNewWindowSlackMs;
-    if (!stale) AdoptBudget(b, remaining, limit, reset_ms, now);
+    if (!stale) AdoptBudget(b, *remaining, limit, reset_ms, now);
   };
-  if (s.remaining_requests) merge(req_.header, *s.remaining_requests, s.limit_requests, s.reset_requests_ms);
+  merge(dims_[kRequests].header, s.remaining_requests, s.limit_requests, s.reset_requests_ms);
+  merge(dims_[kTokens].header, s.remaining_tokens, s.limit_tokens, s.reset_tokens_ms);
+  merge(dims_[kInput].header, s.remaining_input_tokens, s.limit_input_tokens, s.reset_input_tokens_ms);
+  merge(dims_[kOutput].header, s.remaining_output_tokens, s.limit_output_tokens, s.reset_output_tokens_ms);
+}
 
-  // Tokens: the most restrictive of total, input and output.
-  struct Candidate {
-    std::optional<std::int64_t> remaining, limit;
-    std::optional<Millis> reset;
-  };
-  const Candidate cands[] = {{s.remaining_tokens, s.limit_tokens, s.reset_tokens_ms},
-                             {s.remaining_input_tokens, s.limit_input_tokens, s.reset_input_tokens_ms},
-                             {s.remaining_output_tokens, s.limit_output_tokens, s.reset_output_tokens_ms}};
-  const Candidate* best = nullptr;
-  for (const Candidate& c : cands) {
-    if (c.remaining && (!best || *c.remaining < *best->remaining)) best = &c;
+void RateGovernor::LearnLocked(const RateLimitSnapshot& s, Millis now) {
+  // Assumption: limits are per minute (OpenAI/Anthropic RPM/TPM/ITPM/OTPM; documented). From
+  // here on exactly as if configured, paced from an empty bucket; the headers that announced
+  // the limit also say what remains, and that header budget bounds every grant, so a limit
+  // shared with other clients is not overrun.
+  const std::optional<std::int64_t> limits[kDims] = {s.limit_requests, s.limit_tokens, s.limit_input_tokens,
+                                                     s.limit_output_tokens};
+  for (int d = 0; d < kDims; ++d) {
+    if (dims_[d].configured || !limits[d] || *limits[d] <= 0) continue;
+    LimitLocked(dims_[d], static_cast<double>(*limits[d]), now);
   }
-  if (best) merge(tok_.header, *best->remaining, best->limit, best->reset);
 }
 
-void RateGovernor::LearnLocked(const RateLimitSnapshot& s) {
-  auto learn = [this](Dimension& d, std::optional<std::int64_t> limit) {
-    if (d.known) return;
-    d.known = true;
-    if (!limit || *limit <= 0) {  // no limit announced: this dimension is not rate limited
-      d.limited = false;
-      return;
+void RateGovernor::CorrectLocked(std::uint64_t ticket, const Costs& delta, Millis now, bool bank) {
+  const double floor_tat = static_cast<double>(now - kCatchUpMs);
+  for (int i = 0; i < kDims; ++i) {
+    if (delta[i] == 0) continue;
+    Dimension& d = dims_[i];
+    if (d.limited) {
+      const double shift = delta[i] * IntervalPerUnitMs(d);
+      if (delta[i] > 0) {
+        const double repaid = std::min(d.credit, shift);  // a debt is paid from banked credit first
+        d.credit -= repaid;
+        d.tat = std::max(d.tat, floor_tat) + shift - repaid;
+      } else {
+        // Credit goes back to tat, but never below kCatchUpMs ago; the rest is banked for the
+        // next grants (else overestimates that usage corrects late would be lost, underestimates
+        // not: a bias of ~1 % towards slow).
+        const double lowest = std::min(d.tat, floor_tat);
+        if (bank && d.tat + shift < lowest) d.credit = std::min(kMaxCreditMs, d.credit + lowest - (d.tat + shift));
+        d.tat = std::max(d.tat + shift, lowest);
+      }
     }
-    // Assumption: limits are per minute (OpenAI/Anthropic RPM/TPM; documented).
-    d.limited = true;
-    d.limit = static_cast<double>(*limit);
-    // From here on exactly as if configured (--rpm/--tpm): the same smoothed bucket of
-    // burst_seconds. The headers that announced the limit also say what remains, and that
-    // header budget bounds every grant, so a limit shared with other clients is not overrun.
-    d.rate = d.limit;
-    d.level = Capacity(d);
-  };
-  learn(req_, s.limit_requests);
-  learn(tok_, MinPresent(s.limit_tokens, s.limit_input_tokens, s.limit_output_tokens));
+    if (d.header.active) d.header.used = std::max(0.0, d.header.used + delta[i]);
+  }
+  auto it = std::lower_bound(window_.begin(), window_.end(), ticket,
+                             [](const WindowEntry& e, std::uint64_t t) { return e.ticket < t; });
+  if (it == window_.end() || it->ticket != ticket) return;  // left the window: nothing to correct there
+  for (int i = 0; i < kDims; ++i) {
+    const double corrected = std::max(0.0, it->cost[i] + delta[i]);
+    dims_[i].window_sum += corrected - it->cost[i];
+    it->cost[i] = corrected;
+  }
 }
 
-GovernorGrant RateGovernor::TryAcquire(std::int64_t est_tokens) {
-  const double est = static_cast<double>(std::max<std::int64_t>(0, est_tokens));
+GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
+  estimate.prompt = std::max<std::int64_t>(0, estimate.prompt);
+  estimate.completion = std::max<std::int64_t>(0, estimate.completion);
   std::lock_guard<std::mutex> lock(mu_);
   const Millis now = clock_->NowMs();
   AdvanceLocked(now);
-  if (now < paused_until_ms_) return {false, paused_until_ms_, false};
-  if (probing_ && probe_outstanding_) return {false, now + kProbeWaitMs, false};
-
-  Millis ready = now;
-  auto bucket = [&](const Dimension& d, double need) {
-    if (!d.limited || d.level >= need - kEps) return;
-    const double per_ms = d.rate / 60'000.0;
-    const Millis wait = static_cast<Millis>(std::ceil((need - d.level) / per_ms));
-    ready = std::max(ready, now + std::max<Millis>(1, wait));
-  };
-  bucket(req_, 1.0);
-  bucket(tok_, std::min(est, Capacity(tok_)));  // a full bucket always admits one request
-
-  auto header = [&](HeaderBudget& b, double need) {
-    if (!b.active) return;
-    if (now >= b.reset_at_ms) {
-      b.active = false;
-      return;
-    }
-    if (HeaderAvailable(b, now) < need - kEps) ready = std::max(ready, HeaderReadyAt(b, need, now));
-  };
-  header(req_.header, 1.0);
-  header(tok_.header, std::max(1.0, est));
-
-  if (ready > now) return {false, ready, false};
-
-  if (req_.limited) req_.level -= 1;
-  if (tok_.limited) tok_.level -= est;
-  if (req_.header.active) req_.header.used += 1;
-  if (tok_.header.active) tok_.header.used += est;
-  if (!probing_) return {true, 0, false};
-  probe_outstanding_ = true;
-  return {true, 0, true};
-}
-
-void RateGovernor::OnResponse(std::int64_t est_tokens, std::optional<std::int64_t> actual_tokens,
-                              const RateLimitSnapshot& limits) {
-  const double est = static_cast<double>(std::max<std::int64_t>(0, est_tokens));
-  std::lock_guard<std::mutex> lock(mu_);
-  const Millis now = clock_->NowMs();
-  AdvanceLocked(now);
-  if (actual_tokens) {
-    const double refund = est - static_cast<double>(std::max<std::int64_t>(0, *actual_tokens));
-    if (tok_.limited) {
-      tok_.level += refund;
-      ClampLevel(tok_);
-    }
-    if (tok_.header.active) tok_.header.used = std::max(0.0, tok_.header.used - refund);
+  GovernorGrant g;
+  if (now < paused_until_ms_) {
+    g.retry_at_ms = paused_until_ms_;
+    return g;
   }
-  if (now >= paused_until_ms_) no_hint_step_ms_ = 0;  // a success after the pause ends the hint-less streak
+  if (probing_ && probe_outstanding_) {
+    g.retry_at_ms = now + kProbeWaitMs;
+    return g;
+  }
+  g.estimate = estimate;
+  g.prompt_charged = static_cast<double>(estimate.prompt) * prompt_ratio_.value();
+  g.completion_charged = static_cast<double>(estimate.completion) * completion_ratio_.value();
+  const Costs cost = ChargesOf(g);
+  const Millis ready = ReadyAtLocked(cost, now);
+  if (ready > now) {
+    latest_hint_ms_ = std::max(latest_hint_ms_, ready);
+    return GovernorGrant{false, ready, false, 0, {}, 0, 0};
+  }
+
+  const double floor_tat = static_cast<double>(now - kCatchUpMs);
+  for (int i = 0; i < kDims; ++i) {
+    Dimension& d = dims_[i];
+    if (d.limited) {
+      // Banked credit shortens the next intervals, by half at most: no burst.
+      const double advance = cost[i] * IntervalPerUnitMs(d);
+      const double spent = std::min(d.credit, advance / 2);
+      d.credit -= spent;
+      d.tat = std::max(d.tat, floor_tat) + advance - spent;
+    }
+    d.window_sum += cost[i];
+    if (d.header.active) d.header.used += cost[i];
+  }
+  g.granted = true;
+  g.ticket = next_ticket_++;
+  window_.push_back({now, g.ticket, cost});
+  if (latest_hint_ms_ <= now) latest_hint_ms_ = 0;
   if (probing_) {
-    LearnLocked(limits);
+    probe_outstanding_ = true;
+    g.probe = true;
+  }
+  return g;
+}
+
+bool RateGovernor::OnResponse(const GovernorGrant& grant, const TokenUsage& usage, const RateLimitSnapshot& limits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Millis now = clock_->NowMs();
+  AdvanceLocked(now);
+  double dp = 0, dc = 0;
+  if (usage.prompt_tokens >= 0) {
+    const double actual = static_cast<double>(usage.prompt_tokens);
+    prompt_ratio_.Add(actual, static_cast<double>(grant.estimate.prompt));
+    dp = actual - grant.prompt_charged;
+  }
+  if (usage.completion_tokens >= 0) {
+    const double actual = static_cast<double>(usage.completion_tokens);
+    completion_ratio_.Add(actual, static_cast<double>(grant.estimate.completion));
+    dc = actual - grant.completion_charged;
+  }
+  const Costs delta = {0, dp + (opts_.tpm_completion == CompletionCharge::kActual ? dc : 0), dp, dc};
+  CorrectLocked(grant.ticket, delta, now, /*bank=*/true);
+  if (now >= paused_until_ms_) no_hint_step_ms_ = 0;  // a success after the pause ends the hint-less streak
+  LearnLocked(limits, now);
+  if (probing_) {
     probing_ = false;
     probe_outstanding_ = false;
   }
-  if (HasAnyLimit(limits)) UpdateHeadersLocked(limits, now);
+  if (limits.any()) UpdateHeadersLocked(limits, now);
+
+  // Callers refused before this correction were told to come back at latest_hint_ms_; wake
+  // them if the pacing now allows a grant earlier than that.
+  if (latest_hint_ms_ <= now) return false;
+  Millis earliest = std::max(now, paused_until_ms_);
+  for (const Dimension& d : dims_) {
+    if (d.limited) earliest = std::max(earliest, TatReadyAt(d));
+  }
+  if (earliest >= latest_hint_ms_) return false;
+  latest_hint_ms_ = 0;
+  return true;
 }
 
-void RateGovernor::OnRateLimited(std::int64_t est_tokens, std::optional<Millis> retry_after_ms,
+void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Millis> retry_after_ms,
                                  const RateLimitSnapshot& limits) {
-  const double est = static_cast<double>(std::max<std::int64_t>(0, est_tokens));
   std::lock_guard<std::mutex> lock(mu_);
   const Millis now = clock_->NowMs();
   AdvanceLocked(now);
   ++rate_limited_responses_;
 
-  // The request did not count: refund its reservation.
-  if (req_.limited) {
-    req_.level += 1;
-    ClampLevel(req_);
+  // The request did not count: refund its charges.
+  Costs refund = ChargesOf(grant);
+  for (double& c : refund) c = -c;
+  CorrectLocked(grant.ticket, refund, now, /*bank=*/false);  // a paused 429 leaves no credit
+  LearnLocked(limits, now);
+  if (probing_) {
+    probe_outstanding_ = false;
+    // Limits announced on the 429 end the learning; otherwise the next probe goes after the pause.
+    if (limits.limit_requests || limits.limit_tokens || limits.limit_input_tokens || limits.limit_output_tokens)
+      probing_ = false;
   }
-  if (tok_.limited) {
-    tok_.level += est;
-    ClampLevel(tok_);
-  }
-  if (req_.header.active) req_.header.used = std::max(0.0, req_.header.used - 1);
-  if (tok_.header.active) tok_.header.used = std::max(0.0, tok_.header.used - est);
-  if (probing_) probe_outstanding_ = false;
-  if (HasAnyLimit(limits)) UpdateHeadersLocked(limits, now);
+  if (limits.any()) UpdateHeadersLocked(limits, now);
 
   std::optional<Millis> hint;
   if (retry_after_ms) hint = std::clamp<Millis>(*retry_after_ms, 0, opts_.max_pause_ms);
@@ -276,37 +389,39 @@ void RateGovernor::OnRateLimited(std::int64_t est_tokens, std::optional<Millis> 
       const Millis step = no_hint_step_ms_ > 0 ? no_hint_step_ms_ : kFirstNoHintPauseMs;
       paused_until_ms_ = now + std::min(step, opts_.max_pause_ms);
     }
-    return;
-  }
-
-  ++rate_limit_events_;
-  Millis delay;
-  if (hint) {
-    delay = *hint;
-    no_hint_step_ms_ = 0;
   } else {
-    no_hint_step_ms_ =
-        no_hint_step_ms_ == 0 ? kFirstNoHintPauseMs : std::min(kMaxNoHintPauseMs, no_hint_step_ms_ * 2);
-    delay = std::min(no_hint_step_ms_, opts_.max_pause_ms);
+    ++rate_limit_events_;
+    Millis delay;
+    if (hint) {
+      delay = *hint;
+      no_hint_step_ms_ = 0;
+    } else {
+      no_hint_step_ms_ =
+          no_hint_step_ms_ == 0 ? kFirstNoHintPauseMs : std::min(kMaxNoHintPauseMs, no_hint_step_ms_ * 2);
+      delay = std::min(no_hint_step_ms_, opts_.max_pause_ms);
+    }
+    paused_until_ms_ = std::max(paused_until_ms_, now + delay);
+    event_active_ = true;
+    event_initial_end_ms_ = paused_until_ms_;
+    for (Dimension& d : dims_) d.event_rate = d.rate;
   }
-  paused_until_ms_ = std::max(paused_until_ms_, now + delay);
-  event_active_ = true;
-  event_initial_end_ms_ = paused_until_ms_;
-  const double floors[] = {std::min(kMinRequestsPerMinute, req_.limit),
-                           std::max(std::min(1.0, tok_.limit), tok_.limit * kMinTokenFraction)};
-  Dimension* dims[] = {&req_, &tok_};
-  for (int i = 0; i < 2; ++i) {
-    Dimension* d = dims[i];
-    if (!d->limited) continue;
-    d->rate = std::max(floors[i], d->rate * opts_.decrease_factor);
-    ClampLevel(*d);
+  // Every 429 takes decrease_factor off, but one event no more than min_event_factor: a 429 or
+  // two (a window boundary that caught a late request) cost little, a burst (a limit well below
+  // the pace) brings the rate down fast.
+  for (int i = 0; i < kDims; ++i) {
+    Dimension& d = dims_[i];
+    if (!d.limited) continue;
+    const double floor = i == kRequests ? std::min(kMinRequestsPerMinute, d.limit)
+                                        : std::max(std::min(1.0, d.limit), d.limit * kMinTokenFraction);
+    const double lowered = std::max(d.rate * opts_.decrease_factor, d.event_rate * opts_.min_event_factor);
+    d.rate = std::max(floor, std::min(d.rate, lowered));
   }
 }
 
-void RateGovernor::OnFailure(std::int64_t /*est_tokens*/) {
+void RateGovernor::OnFailure(const GovernorGrant& /*grant*/) {
   std::lock_guard<std::mutex> lock(mu_);
   AdvanceLocked(clock_->NowMs());
-  if (probing_) probe_outstanding_ = false;  // reservation kept; another probe may go
+  if (probing_) probe_outstanding_ = false;  // charges kept; another probe may go
 }
 
 GovernorStats RateGovernor::Stats() const {
@@ -321,18 +436,24 @@ GovernorStats RateGovernor::Stats() const {
     if (d.rate >= d.limit) return d.rate;
     return std::min(d.limit, d.rate + opts_.increase_per_second * d.limit * seconds);
   };
-  s.rpm_effective = effective(req_);
-  s.tpm_effective = effective(tok_);
+  s.rpm_effective = effective(dims_[kRequests]);
+  s.tpm_effective = effective(dims_[kTokens]);
+  s.itpm_effective = effective(dims_[kInput]);
+  s.otpm_effective = effective(dims_[kOutput]);
   s.rate_limit_events = rate_limit_events_;
   s.rate_limited_responses = rate_limited_responses_;
   s.paused_until_ms = paused_until_ms_;
   s.probing = probing_;
+  s.prompt_ratio = prompt_ratio_.value();
+  s.completion_ratio = completion_ratio_.value();
   auto remaining = [now](const HeaderBudget& b) -> std::optional<std::int64_t> {
     if (!b.active || now >= b.reset_at_ms) return std::nullopt;
     return static_cast<std::int64_t>(std::floor(HeaderAvailable(b, now) + kEps));
   };
-  s.header_remaining_requests = remaining(req_.header);
-  s.header_remaining_tokens = remaining(tok_.header);
+  s.header_remaining_requests = remaining(dims_[kRequests].header);
+  s.header_remaining_tokens = remaining(dims_[kTokens].header);
+  s.header_remaining_input_tokens = remaining(dims_[kInput].header);
+  s.header_remaining_output_tokens = remaining(dims_[kOutput].header);
   return s;
 }
 

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "sim/sim_anthropic.h"
@@ -61,7 +63,20 @@ Status SimulatorOptions::Validate() const {
   if (!(latency_ms >= 0) || !(latency_jitter_ms >= 0) || !(token_latency_ms >= 0) || !(hang_ms >= 0)) {
     return Status::InvalidArgument("latencies and hang_ms must be >= 0");
   }
-  if (rpm < 0 || tpm < 0) return Status::InvalidArgument("rpm and tpm must be >= 0");
+  if (rpm < 0 || tpm < 0 || itpm < 0 || otpm < 0) {
+    return Status::InvalidArgument("rpm, tpm, itpm and otpm must be >= 0");
+  }
+  const std::optional<SimLimitModel> model = ParseSimLimitModel(limit_model);
+  if (!model) return Status::InvalidArgument("limit_model must be sliding, bucket or calendar");
+  if (!(limit_window_s > 0) || !std::isfinite(limit_window_s) || limit_window_s > 3600) {
+    return Status::InvalidArgument("limit_window_s must be in (0, 3600]");
+  }
+  if (*model == SimLimitModel::kSliding && rpm > 0 && static_cast<double>(rpm) * limit_window_s / 60 < 1) {
+    return Status::InvalidArgument("rpm x limit_window_s / 60 must be >= 1: a window must hold a request");
+  }
+  if (token_count != "max_tokens" && token_count != "actual") {
+    return Status::InvalidArgument("token_count must be max_tokens or actual");
+  }
   for (double p : {fail_5xx, fail_reset, fail_truncate, fail_malformed, fail_hang}) {
     if (!IsProbability(p)) return Status::InvalidArgument("fault probabilities must be in [0, 1]");
   }
@@ -102,16 +117,29 @@ std::string SimulatorStatsJson(const SimulatorStats& s) {
       {"completion_tokens", s.completion_tokens},
       {"max_requests_in_any_window", s.max_requests_in_any_window},
       {"max_tokens_in_any_window", s.max_tokens_in_any_window},
+      {"max_requests_in_any_second", s.max_requests_in_any_second},
+      {"max_tokens_in_any_second", s.max_tokens_in_any_second},
       {"in_flight", s.in_flight},
       {"in_flight_max", s.in_flight_max}};
   return SimDump(j);
 }
 
 struct Simulator::Impl {
+  static SimLimits LimitsOf(const SimulatorOptions& o) {
+    SimLimits l;
+    l.rpm = o.rpm;
+    l.tpm = o.tpm;
+    l.itpm = o.itpm;
+    l.otpm = o.otpm;
+    l.model = ParseSimLimitModel(o.limit_model).value_or(SimLimitModel::kSliding);
+    l.window_ms = static_cast<Millis>(std::llround(o.limit_window_s * 1000));
+    return l;
+  }
+
   explicit Impl(const SimulatorOptions& o)
       : opts(o),
         clock(o.clock != nullptr ? o.clock : SystemClock()),
-        limiter(o.rpm, o.tpm, clock),
+        limiter(LimitsOf(o), clock),
         fault_state(o.seed),
         latency_state(o.seed ^ 0x6a09e667f3bcc909ULL) {}
 
@@ -170,32 +198,47 @@ struct Simulator::Impl {
     }
   }
 
+  // x-ratelimit-{limit,remaining,reset}-{requests,tokens} (OpenAI: the reset a Go duration) or
+  // anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}
+  // (an RFC 3339 instant, whole seconds rounded up), for each limited dimension.
   void SetLimitHeaders(Api api, const SimLimitSnapshot& s, httplib::Response& res) {
-    auto put = [&](const char* what, std::int64_t limit, std::int64_t remaining, Millis reset) {
-      if (limit <= 0) return;
+    auto put = [&](const char* what, const SimLimitState& st) {
+      if (st.limit <= 0) return;
       if (api == Api::kOpenAI) {
-        PutHeader(res, std::string("x-ratelimit-limit-") + what, std::to_string(limit));
-        PutHeader(res, std::string("x-ratelimit-remaining-") + what, std::to_string(remaining));
-        PutHeader(res, std::string("x-ratelimit-reset-") + what, GoDuration(reset));
+        PutHeader(res, std::string("x-ratelimit-limit-") + what, std::to_string(st.limit));
+        PutHeader(res, std::string("x-ratelimit-remaining-") + what, std::to_string(st.remaining));
+        PutHeader(res, std::string("x-ratelimit-reset-") + what, GoDuration(st.reset_ms));
       } else {
         const std::string base = std::string("anthropic-ratelimit-") + what;
-        PutHeader(res, base + "-limit", std::to_string(limit));
-        PutHeader(res, base + "-remaining", std::to_string(remaining));
-        PutHeader(res, base + "-reset", Rfc3339(s.wall_now_ms + reset));
+        PutHeader(res, base + "-limit", std::to_string(st.limit));
+        PutHeader(res, base + "-remaining", std::to_string(st.remaining));
+        PutHeader(res, base + "-reset", Rfc3339(s.wall_now_ms + st.reset_ms));
       }
     };
-    put("requests", s.rpm, s.remaining_requests, s.reset_requests_ms);
-    put("tokens", s.tpm, s.remaining_tokens, s.reset_tokens_ms);
+    put("requests", s.requests);
+    put("tokens", s.tokens);
+    if (api == Api::kAnthropic) {
+      put("input-tokens", s.input_tokens);
+      put("output-tokens", s.output_tokens);
+    }
+  }
+
+  std::int64_t LimitNamed(const std::string& name) const {
+    if (name == "requests") return opts.rpm;
+    if (name == "tokens") return opts.tpm;
+    if (name == "input_tokens") return opts.itpm;
+    return opts.otpm;
   }
 
   void RateLimited(Api api, const SimAdmission& a, httplib::Response& res, const std::string& rid) {
     ++rate_limited;
     ++over_limit_requests;
-    res.set_header("retry-after", std::to_string(std::max<Millis>(1, (a.retry_after_ms + 999) / 1000)));
-    res.set_header("retry-after-ms", std::to_string(a.retry_after_ms));
-    std::string msg = "Rate limit reached for " + a.limit + " (simulated): limit " +
-                      std::to_string(a.limit == "requests" ? opts.rpm : opts.tpm) + " per min.";
-    if (a.too_large) msg = "Request too large for tokens per min (simulated): limit " + std::to_string(opts.tpm) + ".";
+    // A fractional Retry-After (seconds), as both providers' SDKs parse it; OpenAI also sends ms.
+    res.set_header("retry-after", DecimalSeconds(std::max<Millis>(1, a.retry_after_ms)));
+    if (api == Api::kOpenAI) res.set_header("retry-after-ms", std::to_string(a.retry_after_ms));
+    const std::string limit = std::to_string(LimitNamed(a.limit));
+    std::string msg = "Rate limit reached for " + a.limit + " (simulated): limit " + limit + " per min.";
+    if (a.too_large) msg = "Request too large for " + a.limit + " per min (simulated): limit " + limit + ".";
     if (api == Api::kOpenAI) {
       SetError(api, res, 429, a.limit, "rate_limit_exceeded", msg, rid);
     } else {
@@ -220,6 +263,8 @@ struct Simulator::Impl {
     s.completion_tokens = completion_tokens;
     s.max_requests_in_any_window = limiter.MaxRequestsInWindow();
     s.max_tokens_in_any_window = limiter.MaxTokensInWindow();
+    s.max_requests_in_any_second = limiter.MaxRequestsInAnySecond();
+    s.max_tokens_in_any_second = limiter.MaxTokensInAnySecond();
     s.in_flight = in_flight;
     s.in_flight_max = in_flight_max;
     return s;
@@ -295,7 +340,16 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
   double latency = 0;
   const Fault fault = DrawFault(&latency);
   const bool produces = fault == Fault::kNone || fault == Fault::kTruncate || fault == Fault::kMalformed;
-  const SimAdmission a = limiter.Admit(c.prompt_tokens + (produces ? c.completion_tokens : 0));
+  const std::int64_t produced = produces ? c.completion_tokens : 0;
+  std::int64_t charged = produced;
+  if (opts.token_count == "max_tokens" && r.max_tokens) {
+    charged = *r.max_tokens > INT64_MAX / r.n ? INT64_MAX - c.prompt_tokens : *r.max_tokens * r.n;
+  }
+  SimCost cost;
+  cost.tokens = c.prompt_tokens + charged;
+  cost.input = c.prompt_tokens;
+  cost.output = charged;
+  const SimAdmission a = limiter.Admit(cost);
   if (opts.limit_headers) SetLimitHeaders(api, a.snapshot, res);
   if (!a.admitted) {
     RateLimited(api, a, res, rid);
@@ -303,7 +357,9 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
   }
   prompt_tokens += c.prompt_tokens;
   if (produces) completion_tokens += c.completion_tokens;
-  if (!Wait(latency)) {
+  const bool answered = Wait(latency);
+  limiter.SettleOutput(a.ticket, answered ? produced : 0);  // the output is known now
+  if (!answered) {
     Abort(res);
     return;
   }

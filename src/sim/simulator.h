@@ -27,9 +27,22 @@ struct SimulatorOptions {
   double latency_ms = 0, latency_jitter_ms = 0;
   // Extra delay before each token-carrying SSE event when streaming.
   double token_latency_ms = 0;
-  // Requests / tokens per sliding 60 s window (0 = unlimited). Tokens of a request are its
-  // prompt estimate plus the completion tokens it actually produced.
-  std::int64_t rpm = 0, tpm = 0;
+  // Limits per minute (0 = unlimited): requests, combined tokens, and Anthropic-style input
+  // (ITPM) and output (OTPM) tokens. All are enforced on both APIs; itpm/otpm are announced only
+  // in Anthropic's anthropic-ratelimit-input-tokens-* / -output-tokens-* headers.
+  std::int64_t rpm = 0, tpm = 0, itpm = 0, otpm = 0;
+  // How the limits are enforced: "sliding" (any window of limit_window_s holds at most
+  // limit x limit_window_s / 60), "bucket" (a token bucket holding a minute, starting full,
+  // refilling continuously) or "calendar" (fixed wall-clock minutes). See SimLimitModel.
+  std::string limit_model = "sliding";
+  // The sliding window in seconds. 60 (the default) is a plain per-minute window; 1 is
+  // OpenAI's documented short-window enforcement. REQUIRES rpm x limit_window_s / 60 >= 1.
+  double limit_window_s = 60;
+  // What a request is charged at admission: "max_tokens" (prompt tokens + max_tokens x n,
+  // as OpenAI documents; the produced completion when the request sets no max_tokens) or
+  // "actual" (prompt + the completion it produces). Output tokens (otpm) are charged the same
+  // way and corrected to what was produced once the response is (as Anthropic documents).
+  std::string token_count = "max_tokens";
   // Per-request fault probabilities (sum <= 1): 5xx = 500 (OpenAI) / 529 (Anthropic) JSON
   // error; reset = connection dropped without a response; truncate = 200 whose body is cut
   // in half (Content-Length of the full body; streams stop halfway); malformed = 200 with a
@@ -60,7 +73,8 @@ struct SimulatorOptions {
   Clock* clock = nullptr;
 
   // InvalidArgument naming the first bad field: a port outside 0..65535, a negative
-  // latency/limit, a probability outside [0,1] or a sum above 1, an unknown reasoning mode,
+  // latency/limit, an unknown limit_model or token_count, limit_window_s <= 0 or too short to
+  // hold one request, a probability outside [0,1] or a sum above 1, an unknown reasoning mode,
   // min_words < 1 or > max_words, threads outside 1..4096, or a bad fail_status_for_model.
   Status Validate() const;
 };
@@ -77,8 +91,13 @@ struct SimulatorStats {
                fault_hang = 0;
   std::int64_t prompt_tokens = 0;       // of admitted requests
   std::int64_t completion_tokens = 0;   // actually produced (incl. reasoning)
-  std::int64_t max_requests_in_any_window = 0;  // most admitted requests in one 60 s window
-  std::int64_t max_tokens_in_any_window = 0;    // most tokens in one 60 s window
+  // Most admitted requests / combined tokens held at once: in one sliding window, one calendar
+  // minute, or drawn from the bucket.
+  std::int64_t max_requests_in_any_window = 0;
+  std::int64_t max_tokens_in_any_window = 0;
+  // Most admitted requests / combined tokens (as charged) within any 1 s, whatever the model.
+  std::int64_t max_requests_in_any_second = 0;
+  std::int64_t max_tokens_in_any_second = 0;
   std::int64_t in_flight = 0;           // chat requests being handled now
   std::int64_t in_flight_max = 0;       // most chat requests handled at once
 };

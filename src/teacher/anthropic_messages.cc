@@ -1,7 +1,6 @@
 // AnthropicMessagesProvider: request body, response parsing, limits and errors.
 #include "teacher/anthropic_messages.h"
 
-#include <algorithm>
 
 #include "teacher/anthropic_messages_stream.h"
 #include "teacher/provider_error.h"
@@ -140,15 +139,7 @@ std::unique_ptr<StreamAssembler> AnthropicMessagesProvider::NewStreamAssembler(b
 }
 
 RateLimitSnapshot AnthropicMessagesProvider::ReadLimits(const HeaderList& headers, Millis wall_now_ms) const {
-  RateLimitSnapshot s = ParseAnthropicRateLimitHeaders(headers, wall_now_ms);
-  if (!s.limit_tokens && s.limit_input_tokens && s.limit_output_tokens) {
-    s.limit_tokens = *s.limit_input_tokens + *s.limit_output_tokens;
-    if (s.remaining_input_tokens && s.remaining_output_tokens)
-      s.remaining_tokens = *s.remaining_input_tokens + *s.remaining_output_tokens;
-    if (s.reset_input_tokens_ms && s.reset_output_tokens_ms)
-      s.reset_tokens_ms = std::max(*s.reset_input_tokens_ms, *s.reset_output_tokens_ms);
-  }
-  return s;
+  return ParseAnthropicRateLimitHeaders(headers, wall_now_ms);
 }
 
 ProviderError AnthropicMessagesProvider::ParseError(std::string_view body) const {

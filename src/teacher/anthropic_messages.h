@@ -28,8 +28,8 @@ class AnthropicMessagesProvider : public Provider {
   // stop_reason -> finish_reason, input (+cache creation/read) -> prompt_tokens.
   Result<ChatResponse> ParseResponse(std::string_view body, bool split_think) const override;
   std::unique_ptr<StreamAssembler> NewStreamAssembler(bool split_think) const override;
-  // ParseAnthropicRateLimitHeaders; when no combined tokens-* limit is sent but both the
-  // input and output limits are, the combined fields are their sum (resets: the later one).
+  // ParseAnthropicRateLimitHeaders. Input and output token limits stay separate (the
+  // governor paces each); no combined limit is derived from them.
   RateLimitSnapshot ReadLimits(const HeaderList& headers, Millis wall_now_ms) const override;
   ProviderError ParseError(std::string_view body) const override;
 };

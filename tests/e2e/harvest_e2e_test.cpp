@@ -168,6 +168,55 @@ TEST_CASE("harvest learns an unknown limit from headers with few 429s", "[e2e][h
   CHECK(st.rate_limited <= 1);
 }
 
+// Issue #11: an endpoint that enforces its per-minute limit over every 1 s window. Bound on
+// 429s: the governor's grants carry at most the 1 s share within any 1010 ms, so a 429 needs a
+// request to reach the simulator over 10 ms later than one granted after it. On an idle
+// machine that does not happen (0 in the benchmark); under a sanitizer or a loaded CI runner a
+// few can, and each costs only a pause of the fractional Retry-After and one re-sent request:
+// at most 2 % of the requests is "very few". No assertion on wall time.
+TEST_CASE("harvest keeps a 1 s sliding window of 1200 rpm with at most a few 429s", "[e2e][harvest][governor][issue-11]") {
+  const bool learned = GENERATE(false, true);
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 200);
+  SimulatorOptions so;
+  so.rpm = 1200;  // 20 in any second
+  so.limit_window_s = 1;
+  so.latency_ms = 20;
+  so.latency_jitter_ms = 60;
+  auto sim = test::StartSim(so);
+  std::vector<std::string> extra = {"--concurrency", "64"};
+  if (!learned) extra.insert(extra.end(), {"--rpm", "1200"});
+  test::Process p(HarvestArgs(db, *sim, "r", extra));
+  REQUIRE(p.Wait(120s) == 0);
+  SimulatorStats st = sim->Stats();
+  INFO((learned ? "learned: " : "given: ") << st.rate_limited << " 429s of " << st.requests << " requests");
+  CHECK(st.ok == 200);
+  CHECK(st.rate_limited <= 4);
+  CHECK(st.max_requests_in_any_second <= 20);
+}
+
+TEST_CASE("harvest learns Anthropic's input-token limit and keeps its 1 s share", "[e2e][harvest][governor][issue-11]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 150);
+  SimulatorOptions so;
+  so.rpm = 60000;
+  so.itpm = 21600;  // 360 input tokens in any second: 20 of these 18-token prompts
+  so.otpm = 600000;
+  so.limit_window_s = 1;
+  auto sim = test::StartSim(so);
+  std::vector<std::string> args = HarvestArgs(db, *sim, "r", {"--provider", "anthropic-messages", "--max-tokens", "64"});
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--base-url") args[i + 1] = "http://127.0.0.1:" + std::to_string(sim->port());
+  test::Process p(args, {"ANTHROPIC_API_KEY=test"});
+  REQUIRE(p.Wait(120s) == 0);
+  SimulatorStats st = sim->Stats();
+  INFO(st.rate_limited << " 429s of " << st.requests << " requests");
+  CHECK(st.ok == 150);
+  CHECK(st.rate_limited <= 3);  // as above: at most 2 %
+}
+
 TEST_CASE("harvest survives repeated kill -9 with every job done exactly once", "[e2e][harvest][crash]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";

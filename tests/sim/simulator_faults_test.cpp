@@ -74,6 +74,74 @@ TEST_CASE("Simulator enforces rpm with 429, Retry-After and limit headers and th
   CHECK(st.ok == 6);
 }
 
+TEST_CASE("Simulator enforces a 1 s sliding window with a fractional Retry-After", "[teacher][issue-11]") {
+  retort::FakeClock clock;
+  SimulatorOptions opts;
+  opts.rpm = 120;  // 2 in any second
+  opts.limit_window_s = 1;
+  opts.clock = &clock;
+  auto sim = StartSim(opts);
+  auto cli = ClientFor(*sim);
+  const json body = ChatBody(kMessages);
+  for (int i = 0; i < 2; ++i) {
+    auto res = PostChat(*cli, body);
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    CHECK(res->get_header_value("x-ratelimit-limit-requests") == "120");
+    CHECK(res->get_header_value("x-ratelimit-remaining-requests") == std::to_string(1 - i));
+    clock.Advance(100);
+  }
+  auto limited = PostChat(*cli, body);
+  REQUIRE(limited);
+  CHECK(limited->status == 429);
+  CHECK(limited->get_header_value("retry-after") == "0.8");  // the first leaves 1 s after it came
+  CHECK(limited->get_header_value("retry-after-ms") == "800");
+  CHECK(limited->get_header_value("x-ratelimit-reset-requests") == "800ms");
+  clock.Advance(800);
+  auto again = PostChat(*cli, body);
+  REQUIRE(again);
+  CHECK(again->status == 200);
+  CHECK(sim->Stats().max_requests_in_any_second == 2);
+}
+
+TEST_CASE("Simulator announces Anthropic input and output token limits and settles output to usage",
+          "[teacher][issue-11]") {
+  retort::FakeClock clock;
+  SimulatorOptions opts;
+  opts.itpm = 1000;
+  opts.otpm = 100;
+  opts.limit_model = "bucket";
+  opts.min_words = 10;
+  opts.max_words = 10;
+  opts.clock = &clock;
+  auto sim = StartSim(opts);
+  auto cli = ClientFor(*sim);
+  const json body = {{"model", "m"}, {"max_tokens", 64}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  // Each request is charged 64 output tokens when admitted and settled to the 10 it produces.
+  for (int i = 0; i < 4; ++i) {
+    auto res = PostMessages(*cli, body);
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    CHECK(res->get_header_value("anthropic-ratelimit-output-tokens-limit") == "100");
+    CHECK(res->get_header_value("anthropic-ratelimit-output-tokens-remaining") == std::to_string(36 - 10 * i));
+    CHECK(res->get_header_value("anthropic-ratelimit-input-tokens-limit") == "1000");
+    CHECK(res->get_header_value("anthropic-ratelimit-input-tokens-remaining") == std::to_string(1000 - 5 * (i + 1)));
+    CHECK_FALSE(res->has_header("anthropic-ratelimit-tokens-limit"));  // no combined limit set
+  }
+  auto limited = PostMessages(*cli, body);
+  REQUIRE(limited);
+  CHECK(limited->status == 429);
+  CHECK_THAT(ParseJson(limited->body)["error"]["message"].get<std::string>(), Catch::Contains("output_tokens"));
+  CHECK(limited->get_header_value("retry-after") == "2.4");  // 4 tokens at 100 per minute
+  CHECK_FALSE(limited->has_header("retry-after-ms"));
+  // The OpenAI wire has no input/output headers; the limits still apply.
+  auto chat = PostChat(*cli, ChatBody(kMessages));
+  REQUIRE(chat);
+  CHECK(chat->status == 200);  // no max_tokens: charged the 10 it produces
+  CHECK_FALSE(chat->has_header("anthropic-ratelimit-output-tokens-limit"));
+  CHECK_FALSE(chat->has_header("x-ratelimit-limit-tokens"));
+}
+
 TEST_CASE("Simulator enforces tpm with a tokens 429", "[teacher]") {
   retort::FakeClock clock;
   SimulatorOptions opts;

@@ -273,7 +273,7 @@ TEST_CASE("AnthropicMessagesProvider parses error bodies with details", "[teache
   CHECK(e.detail_code.empty());
 }
 
-TEST_CASE("AnthropicMessagesProvider reads limits and derives a combined token limit", "[teacher]") {
+TEST_CASE("AnthropicMessagesProvider reads limits, input and output tokens separately", "[teacher]") {
   AnthropicMessagesProvider p;
   RateLimitSnapshot s = p.ReadLimits({{"anthropic-ratelimit-tokens-limit", "5000"},
                                       {"anthropic-ratelimit-input-tokens-limit", "4000"},
@@ -287,8 +287,12 @@ TEST_CASE("AnthropicMessagesProvider reads limits and derives a combined token l
                     {"anthropic-ratelimit-output-tokens-remaining", "700"},
                     {"anthropic-ratelimit-output-tokens-reset", "2026-01-01T00:00:05Z"}},
                    kNow);
-  CHECK(s.limit_tokens == 4800);
-  CHECK(s.remaining_tokens == 3700);
-  CHECK(s.reset_tokens_ms == 5000);
+  CHECK_FALSE(s.limit_tokens.has_value());  // no combined limit derived: the governor paces each
+  CHECK_FALSE(s.remaining_tokens.has_value());
   CHECK(s.limit_input_tokens == 4000);
+  CHECK(s.remaining_input_tokens == 3000);
+  CHECK(s.reset_input_tokens_ms == 2000);
+  CHECK(s.limit_output_tokens == 800);
+  CHECK(s.remaining_output_tokens == 700);
+  CHECK(s.reset_output_tokens_ms == 5000);
 }
