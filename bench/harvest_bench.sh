@@ -33,6 +33,7 @@ want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 # start_sim ARGS...: starts `retort sim` on an ephemeral port; sets SIM_PID and URL.
 start_sim() {
   stop_sim
+  rm -f "$WORK/sim.out"  # else the loop below may read the previous sim's port
   "$RETORT" sim --listen 127.0.0.1:0 --seed 1 "$@" > "$WORK/sim.out" 2> "$WORK/sim.err" &
   SIM_PID=$!
   for _ in $(seq 1 100); do

@@ -26,7 +26,7 @@ GovernorOptions Sanitized(GovernorOptions o) {
   for (double* v : {&o.rpm, &o.tpm, &o.itpm, &o.otpm}) {
     if (!(*v >= 0) || !Finite(*v)) *v = 0;
   }
-  if (!(o.pace_fraction > 0 && o.pace_fraction <= 1)) o.pace_fraction = 0.985;
+  if (!(o.pace_fraction > 0 && o.pace_fraction <= 1)) o.pace_fraction = 0.99;
   if (o.window_ms <= 0) o.window_ms = 1000;
   if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.98;
   if (!(o.min_event_factor > 0 && o.min_event_factor <= 1)) o.min_event_factor = 0.7;

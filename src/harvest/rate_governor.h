@@ -45,9 +45,9 @@ struct GovernorOptions {
   double otpm = 0;
   // How the combined token limit counts completions (OpenAI: kReserved; Anthropic: kActual).
   CompletionCharge tpm_completion = CompletionCharge::kReserved;
-  // Grants are paced at this fraction of each limit (0 < f <= 1). The rest absorbs the jitter
-  // between a grant and its arrival at the endpoint; see RateGovernor.
-  double pace_fraction = 0.985;
+  // Grants are paced at this fraction of each limit (0 < f <= 1); with the window log's guard
+  // it leaves room for the jitter between a grant and its arrival; see RateGovernor.
+  double pace_fraction = 0.99;
   // The short window no sequence of grants overfills: within any window_ms (any alignment),
   // grants carry at most limit x window_ms / 60 s of each capped dimension (but always at least
   // one request; see RateGovernor). OpenAI enforces per-minute limits over windows this short.
@@ -123,27 +123,28 @@ struct GovernorStats {
 // kCatchUpMs (5 ms), which only makes up for callers waking late (thread wake-up); the clock's
 // 1 ms resolution adds up to 1 ms more (a grant at ms n stands for [n, n + 1)).
 // For the requests dimension, m + 1 grants thus span at least m / r - 6 ms, so any window of
-// T ms holds at most ceil((T + 6) x r) of them: with r = 0.985 x limit and T = 1 s that is
-// ceil(0.991 x limit / 60), never more than the per-second share of a limit divisible by 60.
+// T ms holds at most ceil((T + 6) x r) of them: with r = 0.99 x limit and T = 1 s that is
+// ceil(0.996 x limit / 60), never more than the per-second share of a limit divisible by 60.
 // In addition, a log of the grants of the last window_ms + kWindowGuardMs caps each dimension
 // whose charge is final when the request is sent (requests, input tokens, combined tokens
 // counted with max_tokens) at limit x window_ms / 60 s (an empty window always admits one
 // request, however large). This matters for tokens, where one request may be a sizable part of
 // a second's share and the pacing bound gains a request's worth. The cap is the full share, not
-// pace_fraction of it: with whole requests, 0.985 x 10 per second would allow only 9 (and where
+// pace_fraction of it: with whole requests, 0.99 x 10 per second would allow only 9 (and where
 // the share is not whole, 700 rpm = 11.67/s, a second holds 11: the most any client can send
-// to an endpoint that enforces it over every 1 s window).
+// to an endpoint that enforces it over every 1 s window; likewise floor(share / cost) requests
+// when each costs a sizable part of a second's token share).
 // Jitter: requests reach the endpoint a little after their grant, not all equally late. The
 // window log's 10 ms guard means any 1010 ms of grants carry at most the 1 s share, so the
 // endpoint's 1 s windows see no more than the share as long as no request arrives 10 ms later
-// than one granted after it (evenly paced requests leave more: share + 1 of them span
-// 1000 / 0.985 = 1015 ms, minus the 6 ms of catch-up and clock). The pace of 0.985 is that
-// slack's cost in the long run: N requests take N / (0.985 x limit), 1.5 % over the ideal time,
-// which leaves room for start-up and the last responses within 1.03 x; the cap itself allows
-// 1000 / 1010 = 0.99 of the limit and so does not slow the pace. Output tokens (and combined
-// tokens counted as used), which usage corrects after the fact, follow Anthropic's token
-// bucket: paced, not capped (an endpoint reserving max_tokens would hold a sizable part of a
-// second's share per request in flight, which a short-window cap would turn into a throttle).
+// than one granted after it. The pace of 0.99 matches it: evenly paced, share + 1 requests
+// span 1000 / 0.99 = 1010 ms, so the cap seldom has to step in, and the long run costs 1 %:
+// N requests take N / (0.99 x limit), which leaves room for start-up and the last responses
+// within 1.03 x the ideal time N / limit.
+// Output tokens (and combined tokens counted as used), which usage corrects after the fact,
+// follow Anthropic's token bucket: paced, not capped (an endpoint reserving max_tokens would
+// hold a sizable part of a second's share per request in flight, which a short-window cap
+// would turn into a throttle).
 // Together: an endpoint that enforces a per-minute limit over any window of >= 1 s (sliding
 // or fixed), or as a token bucket holding up to a minute, receives no more than its limit.
 //
