@@ -135,7 +135,6 @@ struct Harvester::Impl {
   std::atomic<std::int64_t> requests{0}, retries{0}, rate_limited{0}, errors{0}, in_flight{0};
   std::atomic<std::int64_t> done{0}, failed{0}, prompt_tokens{0}, completion_tokens{0}, reasoning_tokens{0};
   std::atomic<std::int64_t> bytes_stored{0};
-  std::atomic<std::int64_t> stalls{0};  // stall events seen by CheckStalls
   std::atomic<std::int64_t> reserved_tokens{0};   // estimates of requests in flight
   std::int64_t total_jobs = 0, done_at_start = 0, failed_at_start = 0;
   std::int64_t tokens_at_start = 0;
@@ -561,11 +560,10 @@ void Harvester::Impl::Process(WorkItem item, Transports& transports, Replica*& c
   }
   // A connection the server serves, closed now, frees one of its threads for a connection it
   // left waiting.
-  if (a.rep->retire.load() > 0 && a.rep->retire.fetch_sub(1) > 0) {
-    transports[a.replica_index]->CloseIdle();
-  } else if (a.rep->retire.load() < 0) {
-    a.rep->retire.store(0);
+  int pending = a.rep->retire.load();
+  while (pending > 0 && !a.rep->retire.compare_exchange_weak(pending, pending - 1)) {
   }
+  if (pending > 0) transports[a.replica_index]->CloseIdle();
   // Keep the slot (and the warm connection) for the next item while the limit allows: the set
   // of busy workers, and so of open connections, stays as small as the limit instead of the
   // slots rotating through every worker's connection.
@@ -867,7 +865,6 @@ void Harvester::Impl::CheckStalls() {
       }
     }
     if (stalled == 0) continue;
-    ++stalls;
     r->limiter->Stalled();
     r->retire += stalled;
     Log(LogLevel::kInfo, 0, 0,
