@@ -107,7 +107,8 @@ void AddExportCommand(CLI::App& app, int& rc) {
   sub->add_option("--max-chars", o.max_chars, "Drop answers longer than N characters (0 = off)")
       ->capture_default_str();
   sub->add_option("--drop-pattern", o.drop_patterns,
-                  "Drop answers matching this POSIX extended regex (repeatable); the whole text is matched, "
+                  "Drop answers in which this regex is found (POSIX extended syntax, RE2 engine: no "
+                  "backreferences, counts up to 1000; repeatable, at most 64); the whole text is searched, "
                   "NUL characters included")
       ->take_all();
   sub->add_flag("--drop-pattern-reasoning", o.drop_pattern_reasoning,

@@ -1,34 +1,15 @@
-// ExportFilter implementation (POSIX extended regexes for --drop-pattern).
+// ExportFilter implementation.
 #include "export/export_filter.h"
-
-#include <regex.h>
 
 namespace retort {
 
-struct ExportFilter::Regexes {
-  std::vector<regex_t> compiled;
-  ~Regexes() {
-    for (regex_t& r : compiled) regfree(&r);
-  }
-};
-
 Result<std::unique_ptr<ExportFilter>> ExportFilter::Create(const ExportOptions& opts) {
-  auto re = std::make_unique<Regexes>();
-  re->compiled.reserve(opts.drop_patterns.size());
-  for (const std::string& p : opts.drop_patterns) {
-    regex_t r;
-    int rc = regcomp(&r, p.c_str(), REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-      char buf[256];
-      regerror(rc, &r, buf, sizeof buf);
-      return Status::InvalidArgument("--drop-pattern '" + p + "': " + buf);
-    }
-    re->compiled.push_back(r);
-  }
-  return std::unique_ptr<ExportFilter>(new ExportFilter(opts, std::move(re)));
+  Result<std::unique_ptr<DropPatterns>> re = DropPatterns::Compile(opts.drop_patterns);
+  if (!re.ok()) return re.status();
+  return std::unique_ptr<ExportFilter>(new ExportFilter(opts, std::move(*re)));
 }
 
-ExportFilter::ExportFilter(const ExportOptions& opts, std::unique_ptr<Regexes> re)
+ExportFilter::ExportFilter(const ExportOptions& opts, std::unique_ptr<DropPatterns> re)
     : opts_(opts), re_(std::move(re)), per_pattern_(opts.drop_patterns.size(), 0) {
   for (const char* n : {kFilterEmpty, kFilterTruncated, kFilterTooShort, kFilterTooLong, kFilterPattern,
                         kFilterDuplicate})
@@ -47,18 +28,6 @@ std::vector<std::pair<std::string, std::int64_t>> ExportFilter::pattern_counts()
   std::vector<std::pair<std::string, std::int64_t>> out;
   for (size_t i = 0; i < opts_.drop_patterns.size(); ++i) out.emplace_back(opts_.drop_patterns[i], per_pattern_[i]);
   return out;
-}
-
-int ExportFilter::FirstMatch(std::string_view text) const {
-  // REG_STARTEND (glibc, BSD): the text is delimited by pmatch[0], not by a NUL, so an answer
-  // holding a NUL character is matched to its end (a c_str() stopped at the NUL, issue #12).
-  for (size_t i = 0; i < re_->compiled.size(); ++i) {
-    regmatch_t range[1];
-    range[0].rm_so = 0;
-    range[0].rm_eo = static_cast<regoff_t>(text.size());
-    if (regexec(&re_->compiled[i], text.data(), 1, range, REG_STARTEND) == 0) return static_cast<int>(i);
-  }
-  return -1;
 }
 
 const char* ExportFilter::Drop(const char* name) {
@@ -86,9 +55,9 @@ const char* ExportFilter::Check(const ExportRowView& row) {
     if (opts_.min_chars > 0 && n < opts_.min_chars) return Drop(kFilterTooShort);
     if (opts_.max_chars > 0 && n > opts_.max_chars) return Drop(kFilterTooLong);
   }
-  if (!re_->compiled.empty()) {
-    int hit = FirstMatch(answer);
-    if (hit < 0 && opts_.drop_pattern_reasoning && row.reasoning) hit = FirstMatch(*row.reasoning);
+  if (!re_->empty()) {
+    int hit = re_->FirstMatch(answer);
+    if (hit < 0 && opts_.drop_pattern_reasoning && row.reasoning) hit = re_->FirstMatch(*row.reasoning);
     if (hit >= 0) {
       ++per_pattern_[static_cast<size_t>(hit)];
       return Drop(kFilterPattern);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "export/drop_patterns.h"
 #include "retort/exporter.h"
 #include "retort/store.h"
 
@@ -44,14 +45,11 @@ class ExportFilter {
   static std::int64_t CodePoints(std::string_view s);
 
  private:
-  struct Regexes;
-  ExportFilter(const ExportOptions& opts, std::unique_ptr<Regexes> re);
-  // The index of the first --drop-pattern matching the whole of `text`, or -1.
-  int FirstMatch(std::string_view text) const;
+  ExportFilter(const ExportOptions& opts, std::unique_ptr<DropPatterns> re);
   const char* Drop(const char* name);
 
   const ExportOptions opts_;
-  std::unique_ptr<Regexes> re_;
+  std::unique_ptr<DropPatterns> re_;
   std::map<std::string, std::int64_t> counts_;
   std::vector<std::int64_t> per_pattern_;
   std::string current_key_;

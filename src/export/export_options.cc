@@ -1,5 +1,4 @@
 // ExportOptions: flag parsing helpers, validation and the canonical options JSON.
-#include <regex.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "export/drop_patterns.h"
 #include "retort/exporter.h"
 
 namespace retort {
@@ -65,61 +65,6 @@ static bool ValidSplitName(const std::string& n) {
   // ^\w+(\.\w+)*$ as HF datasets requires.
   static const std::regex re(R"(^\w+(\.\w+)*$)");
   return n.size() < 200 && std::regex_match(n, re);
-}
-
-// glibc's regcomp copies a repeated sub-expression once per count, so nested bounds multiply:
-// "(((a{1,255}){1,255}){1,255})" takes seconds and gigabytes to compile. An upper estimate of the
-// expanded size (atoms times the repetition bounds around them) bounds what a pattern may cost.
-constexpr double kMaxPatternExpansion = 100000;
-
-static double PatternExpansion(const std::string& p) {
-  std::vector<double> total{0};  // per open group: size so far
-  std::vector<double> last{0};   // per open group: size of its last atom (what a {m,n} repeats)
-  for (size_t i = 0; i < p.size(); ++i) {
-    const char c = p[i];
-    double atom = 1;
-    if (c == '(') {
-      total.push_back(0);
-      last.push_back(0);
-      continue;
-    } else if (c == ')' && total.size() > 1) {
-      atom = total.back();
-      total.pop_back();
-      last.pop_back();
-    } else if (c == '{') {
-      size_t j = i + 1;
-      double lo = 0, hi = -1;
-      while (j < p.size() && p[j] >= '0' && p[j] <= '9' && lo < 1e6) lo = lo * 10 + (p[j++] - '0');
-      if (j < p.size() && p[j] == ',') {
-        ++j;
-        if (j < p.size() && p[j] >= '0' && p[j] <= '9') hi = 0;
-        while (j < p.size() && p[j] >= '0' && p[j] <= '9' && hi < 1e6) hi = hi * 10 + (p[j++] - '0');
-        if (hi < 0) hi = lo + 1;  // {m,}: m copies and a star
-      } else {
-        hi = lo;
-      }
-      const double copies = std::max({lo, hi, 1.0});
-      total.back() += last.back() * (copies - 1);
-      last.back() *= copies;
-      if (j < p.size() && p[j] == '}') i = j;
-      continue;
-    } else if (c == '\\') {
-      ++i;
-    } else if (c == '[') {
-      size_t j = i + 1;
-      if (j < p.size() && p[j] == '^') ++j;
-      if (j < p.size() && p[j] == ']') ++j;
-      while (j < p.size() && p[j] != ']') ++j;
-      i = j;
-    } else if (c == '*' || c == '+' || c == '?' || c == '|') {
-      continue;
-    }
-    total.back() += atom;
-    last.back() = atom;
-  }
-  double sum = 0;
-  for (double t : total) sum += t;
-  return sum;
 }
 
 static Status CheckSplits(const std::vector<SplitSpec>& splits) {
@@ -181,19 +126,7 @@ Status ExportOptions::Validate() const {
   if (max_chars < 0) return Status::InvalidArgument("--max-chars: must be >= 0");
   if (max_chars > 0 && min_chars > max_chars) return Status::InvalidArgument("--min-chars: larger than --max-chars");
   RETORT_RETURN_IF_ERROR(CheckSplits(splits));
-  for (const std::string& p : drop_patterns) {
-    if (PatternExpansion(p) > kMaxPatternExpansion)
-      return Status::InvalidArgument("--drop-pattern '" + p + "': too complex: its repetition counts expand to more than " +
-                                     std::to_string(static_cast<int>(kMaxPatternExpansion)) + " elements");
-    regex_t r;
-    int rc = regcomp(&r, p.c_str(), REG_EXTENDED | REG_NOSUB);
-    if (rc != 0) {
-      char buf[256];
-      regerror(rc, &r, buf, sizeof buf);
-      return Status::InvalidArgument("--drop-pattern '" + p + "': " + buf);
-    }
-    regfree(&r);
-  }
+  if (Result<std::unique_ptr<DropPatterns>> re = DropPatterns::Compile(drop_patterns); !re.ok()) return re.status();
   if (license.find_first_of("\r\n") != std::string::npos)
     return Status::InvalidArgument("--license: must be one line");
   return Status::OK();

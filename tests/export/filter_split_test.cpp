@@ -116,3 +116,30 @@ TEST_CASE("Issue 12: --drop-pattern matches the whole answer past a NUL, and rea
   o.drop_pattern_reasoning = false;
   CHECK(o.ToJson().find("drop_pattern_reasoning") == std::string::npos);
 }
+
+TEST_CASE("DropPatterns keep the documented POSIX-style semantics on RE2", "[export]") {
+  auto Hit = [](const std::string& pattern, const std::string& text) {
+    Result<std::unique_ptr<DropPatterns>> p = DropPatterns::Compile({pattern});
+    REQUIRE(p.ok());
+    return (*p)->FirstMatch(text) == 0;
+  };
+  CHECK(Hit("a.b", "a\nb"));              // '.' matches a newline
+  CHECK_FALSE(Hit("^second", "first\nsecond"));  // ^ and $ anchor the whole text, not lines
+  CHECK(Hit("first$", "second\nfirst"));
+  CHECK_FALSE(Hit("first$", "first\nsecond"));
+  CHECK(Hit("\\bAI\\b", "As an AI, I"));  // \b \d \s \w
+  CHECK_FALSE(Hit("\\bAI\\b", "MAIL"));
+  CHECK(Hit("[[:digit:]]{3}-\\d{4}", "call 555-1234"));
+  CHECK(Hit("(sorry|cannot){1,3}", "I cannot"));
+  CHECK(Hit("é+", "caf\xc3\xa9\xc3\xa9"));  // UTF-8 text and patterns
+  CHECK(Hit("after", std::string("before\0after", 12)));  // past a NUL
+  // Which pattern matched first is reported by index.
+  Result<std::unique_ptr<DropPatterns>> two = DropPatterns::Compile({"zzz", "b+"});
+  REQUIRE(two.ok());
+  CHECK((*two)->FirstMatch("abc") == 1);
+  CHECK((*two)->FirstMatch("xyz") == -1);
+  // Backreferences are not supported by RE2: refused with a reason, not silently misread.
+  Result<std::unique_ptr<DropPatterns>> br = DropPatterns::Compile({"(a)\\1"});
+  REQUIRE_FALSE(br.ok());
+  CHECK_THAT(br.status().message(), Catch::StartsWith("--drop-pattern '(a)\\1': "));
+}
