@@ -17,6 +17,7 @@ const char* StatusCodeName(StatusCode code) {
     case StatusCode::kFailedPrecondition: return "failed_precondition";
     case StatusCode::kUnauthenticated: return "unauthenticated";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kRejected: return "rejected";
   }
   return "unknown";
 }

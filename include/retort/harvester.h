@@ -66,6 +66,18 @@ struct HarvestOptions {
   double unreachable_timeout_s = 600;
   // Seconds to wait for in-flight requests on a graceful stop before abandoning them.
   double shutdown_timeout_s = 30;
+  // Fail fast: stop early, jobs left pending, when the first answers are all the same
+  // non-retryable refusal (a mistyped --model, a --base-url without /v1) or when the teacher
+  // refuses connections before it ever answered (a wrong port). false = --no-fail-fast.
+  bool fail_fast = true;
+  // Fill a job from the answer to an identical canonical request (provider, model, messages,
+  // generation parameters, sample) stored by another run of the database, without a request.
+  // false = --no-reuse.
+  bool reuse = true;
+  // On resume: failed jobs go back to pending (attempts reset, their errors kept in history).
+  bool retry_failed = false;
+  // On resume: the run may take a new model while none of its jobs is done.
+  bool allow_model_change = false;
   // Seed of the retry jitter.
   std::uint64_t jitter_seed = 0x5eed;
 
@@ -89,6 +101,7 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable();
 // Live counters of a harvest. Plain values; a snapshot.
 struct HarvestProgress {
   std::int64_t total_jobs = 0, done = 0, failed = 0, pending = 0;
+  std::int64_t reused = 0;  // of `done`: filled from other runs' identical requests, without a request
   std::int64_t requests = 0, retries = 0, rate_limited = 0, errors = 0;
   std::int64_t in_flight = 0;
   int concurrency_limit = 0;
@@ -109,6 +122,16 @@ struct HarvestSummary {
   std::string stop_reason;  // "" when done
   HarvestProgress progress;
 };
+
+// The exit status of `retort harvest` (documented in its --help and the README).
+inline constexpr int kHarvestExitDone = 0;          // every job done
+inline constexpr int kHarvestExitError = 1;         // could not harvest: database, run lock, run parameters
+inline constexpr int kHarvestExitUsage = 2;         // bad flags or options, unknown prompt set
+inline constexpr int kHarvestExitSomeFailed = 3;    // finished, some jobs failed (--retry-failed retries them)
+inline constexpr int kHarvestExitStoppedEarly = 4;  // stopped with jobs pending: budget, signal, teacher
+                                                    // unreachable, key or quota refused, systematic error
+// `error` is Run()'s error (OK when it returned a summary); `summary` is read when `error` is OK.
+int HarvestExitCode(const Status& error, const HarvestSummary& summary);
 
 // Optional hooks for the service and metrics. Called from harvest threads; must be thread-safe.
 struct HarvestObserver {

@@ -24,6 +24,8 @@ enum class StatusCode : int {
   kFailedPrecondition = 9,// state conflict: run is locked, parameters differ, ...
   kUnauthenticated = 10,  // 401/403 from the teacher, or a missing service token
   kInternal = 11,         // a bug
+  kRejected = 12,         // the teacher refuses every request the same way (404, 400, 422): the
+                          // run's options are wrong, not one prompt
 };
 
 // Returns a stable lower_snake_case name for `code` ("invalid_argument", ...).
@@ -48,6 +50,7 @@ class [[nodiscard]] Status {
   static Status FailedPrecondition(std::string msg) { return {StatusCode::kFailedPrecondition, std::move(msg)}; }
   static Status Unauthenticated(std::string msg) { return {StatusCode::kUnauthenticated, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status Rejected(std::string msg) { return {StatusCode::kRejected, std::move(msg)}; }
 
   bool ok() const { return state_ == nullptr; }
   StatusCode code() const { return state_ ? state_->code : StatusCode::kOk; }

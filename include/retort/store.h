@@ -79,6 +79,9 @@ struct RunInfo {
 // Totals over a run's stored responses.
 struct RunTotals {
   JobCounts jobs;
+  // Token sums below are over the answers this run paid for; `reused` answers were copied from
+  // identical requests of other runs (see Store::ReuseAnswers) and cost nothing.
+  std::int64_t reused = 0;
   std::int64_t prompt_tokens = 0, completion_tokens = 0, reasoning_tokens = 0;
   std::int64_t response_bytes = 0;           // sum of raw body sizes
   Millis first_received_ms = 0, last_received_ms = 0;  // 0 when no response
@@ -129,6 +132,7 @@ struct ExportRowView {
   std::string_view content;
   std::optional<std::string_view> reasoning;
   std::string_view finish_reason;
+  bool reused = false;                       // copied from another run's identical request
   const std::vector<TokenLogprob>* logprobs = nullptr;  // decoded; empty unless asked for
   Millis received_at_ms = 0;
 };
@@ -209,8 +213,10 @@ class Store {
   // ---- runs ----
   // Creates the run (state created) or checks that `spec` matches the stored one (FailedPrecondition
   // naming the first differing field; base_urls may change), then creates any missing jobs
-  // (one per prompt x sample). Returns the run.
-  Result<RunInfo> CreateOrResumeRun(const RunSpec& spec);
+  // (one per prompt x sample). Returns the run. A run's identity is its set, provider, model and
+  // generation parameters: they decide what its answers are. With `allow_model_change` the model
+  // may change while none of the run's jobs is done (the jobs' keys follow it).
+  Result<RunInfo> CreateOrResumeRun(const RunSpec& spec, bool allow_model_change = false);
   Result<RunInfo> GetRun(const std::string& name);  // NotFound
   Result<std::vector<RunInfo>> ListRuns();
   Status SetRunState(std::int64_t run_id, RunState state, const std::string& stop_reason);
@@ -219,6 +225,15 @@ class Store {
   Result<JobCounts> CountJobs(std::int64_t run_id);
   Result<RunTotals> Totals(std::int64_t run_id);
   Result<std::vector<FailedJobInfo>> RecentFailures(std::int64_t run_id, int limit);
+  // Returns the run's failed jobs to pending with their attempts reset; each one's error, status,
+  // body and attempts are kept in job_errors. Returns how many.
+  Result<std::int64_t> RetryFailedJobs(std::int64_t run_id);
+  // Errors of a job's earlier failures that --retry-failed moved to history, oldest first.
+  Result<std::vector<std::string>> JobErrorHistory(std::int64_t job_id);
+  // Fills the run's pending jobs whose canonical request (job key: provider, model, messages,
+  // generation parameters, sample) another run has answered: the answer is copied (reused_from =
+  // the answering job) and the job becomes done, in one transaction. Returns how many.
+  Result<std::int64_t> ReuseAnswers(std::int64_t run_id);
   // The service's saved start options of a run (a JSON object, never a secret), replaced on each
   // save. LoadRunOptions: NotFound when none were saved (e.g. a run started by `retort harvest`).
   Status SaveRunOptions(std::int64_t run_id, const std::string& options_json);

@@ -49,6 +49,7 @@ nlohmann::json ProgressJson(const HarvestProgress& p, const std::string& run) {
           {"state", p.state},
           {"done", p.done},
           {"failed", p.failed},
+          {"reused", p.reused},
           {"pending", p.pending},
           {"total", p.total_jobs},
           {"requests", p.requests},
@@ -186,7 +187,10 @@ int RunHarvest(const HarvestFlags& f) {
   kill(getpid(), SIGTERM);  // wake the signal thread so it can exit (signal is blocked: sigwait takes it)
   signals.join();
   if (line) std::fprintf(stderr, "\r\033[K");
-  if (!result.ok()) return ReportError(result.status());
+  if (!result.ok()) {
+    (void)ReportError(result.status());
+    return HarvestExitCode(result.status(), HarvestSummary{});
+  }
   const HarvestSummary& s = *result;
   if (json) std::fprintf(stderr, "%s\n", ProgressJson(s.progress, opts.run).dump().c_str());
   std::printf("run %s: %s%s%s; %lld done, %lld failed, %lld pending; %lld requests, %lld retries, %lld rate-limited; "
@@ -197,13 +201,28 @@ int RunHarvest(const HarvestFlags& f) {
               static_cast<long long>(s.progress.requests), static_cast<long long>(s.progress.retries),
               static_cast<long long>(s.progress.rate_limited), static_cast<long long>(s.progress.prompt_tokens),
               static_cast<long long>(s.progress.completion_tokens));
-  return 0;
+  if (s.progress.reused > 0)
+    std::printf("run %s: %lld jobs were filled from identical requests of other runs (no request sent)\n",
+                opts.run.c_str(), static_cast<long long>(s.progress.reused));
+  if (s.final_state == RunState::kDone && s.progress.failed > 0)
+    std::printf("run %s: %lld jobs failed; `retort status --db %s --run %s` shows why, and the same harvest command "
+                "with --retry-failed retries them\n",
+                opts.run.c_str(), static_cast<long long>(s.progress.failed), f.db.c_str(), opts.run.c_str());
+  return HarvestExitCode(Status::OK(), s);
 }
 
 }  // namespace
 
 void AddHarvestCommand(CLI::App& app, int& rc) {
   auto* sub = app.add_subcommand("harvest", "Send a prompt set to a teacher and store every response exactly once");
+  sub->footer(
+      "Exit status: 0 every job done; 1 error (database, run lock, run parameters differ); 2 usage error (flags, "
+      "options, unknown prompt set); 3 finished but some jobs failed (--retry-failed retries them); 4 stopped early "
+      "with jobs pending (budget, signal, teacher unreachable, key or quota refused, systematic error such as a "
+      "mistyped --model); 130 a second SIGINT.\n"
+      "A run's identity is its set, provider, model and generation parameters (they decide its answers); "
+      "--base-url, --api-key-env, --concurrency, limits, timeouts and budgets may change when it resumes, the model "
+      "only with --allow-model-change before any job is done.");
   auto f = std::make_shared<HarvestFlags>();
   sub->add_option("--config", f->config, "TOML file holding any option below as key = value (flags override it)");
   sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();

@@ -136,6 +136,8 @@ void AddSimCommand(CLI::App& app, int& rc) {
                 "Close the connection after each SSE response although keep-alive was announced (as llama-server does)");
   sub->add_option("--fail-status-for-model", o.fail_status_for_model,
                   "HTTP status (e.g. 400) returned for requests naming model 'bad-model'");
+  sub->add_option("--fail-status-for-prompt", o.fail_status_for_prompt,
+                  "HTTP status (e.g. 400) returned for requests whose messages contain 'bad-prompt'");
   sub->add_option("--api-key-env", f->api_key_env,
                   "Require the API key held in this environment variable (401 otherwise)");
   sub->add_flag("--print-stats", f->print_stats, "Print the stats JSON to stdout on exit");

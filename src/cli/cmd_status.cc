@@ -43,7 +43,9 @@ nlohmann::json CostJson(const RunTotals& t, const StatusFlags& f) {
   const double pin = std::max(0.0, f.price_input), pout = std::max(0.0, f.price_output);
   const double so_far = (static_cast<double>(t.prompt_tokens) * pin + static_cast<double>(t.completion_tokens) * pout) / 1e6;
   nlohmann::json projected = nullptr;
-  if (t.jobs.done > 0) projected = so_far / static_cast<double>(t.jobs.done) * static_cast<double>(t.jobs.total() - t.jobs.failed);
+  const std::int64_t paid = t.jobs.done - t.reused;  // reused answers cost nothing
+  if (paid > 0)
+    projected = so_far / static_cast<double>(paid) * static_cast<double>(t.jobs.total() - t.jobs.failed - t.reused);
   return {{"so_far", so_far}, {"projected_total", projected}, {"price_input_per_mtok", pin},
           {"price_output_per_mtok", pout}};
 }
@@ -74,7 +76,8 @@ Result<nlohmann::json> RunJson(Store& store, const RunInfo& r, const StatusFlags
         {"pending", t->jobs.pending},
         {"leased", t->jobs.leased},
         {"done", t->jobs.done},
-        {"failed", t->jobs.failed}}},
+        {"failed", t->jobs.failed},
+        {"reused", t->reused}}},
       {"tokens",
        {{"prompt", t->prompt_tokens}, {"completion", t->completion_tokens}, {"reasoning", t->reasoning_tokens}}},
       {"response_bytes", t->response_bytes},
@@ -117,6 +120,9 @@ int RunStatus(const StatusFlags& f) {
     std::printf("  jobs: %lld done, %lld failed, %lld pending, %lld in flight, %lld total\n",
                 jobs["done"].get<long long>(), jobs["failed"].get<long long>(), jobs["pending"].get<long long>(),
                 jobs["leased"].get<long long>(), jobs["total"].get<long long>());
+    if (jobs["reused"].get<long long>() > 0)
+      std::printf("  reused: %lld answers copied from identical requests of other runs (%lld requests saved)\n",
+                  jobs["reused"].get<long long>(), jobs["reused"].get<long long>());
     std::printf("  tokens: %lld prompt, %lld completion (%lld reasoning)\n",
                 j["tokens"]["prompt"].get<long long>(), j["tokens"]["completion"].get<long long>(),
                 j["tokens"]["reasoning"].get<long long>());

@@ -126,7 +126,7 @@ struct Pipeline {
   const RecordFormatter& formatter;
   std::vector<std::unique_ptr<ShardWriter>>& writers;
   ExportSummary& sum;
-  std::int64_t reasoning_records = 0, reasoning_dropped = 0, unrepresentable = 0;
+  std::int64_t reasoning_records = 0, reasoning_dropped = 0, unrepresentable = 0, reused_records = 0;
   Millis first_received_ms = 0, last_received_ms = 0;  // over every response, 0 when none
   std::string line;       // reused for every record
   MessageLiterals msgs;   // reused for every record
@@ -149,6 +149,7 @@ struct Pipeline {
       ++reasoning_records;
       if (opts.EffectiveReasoning() == ReasoningMode::kDrop) ++reasoning_dropped;
     }
+    if (row.reused) ++reused_records;
     ++sum.exported;
     return writers[assigner.Assign(row.prompt_key)]->Write(line);
   }
@@ -166,7 +167,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
     writers.push_back(std::make_unique<ShardWriter>(tmp + "/data", "data/", s.name, opts.compress, opts.shard_records,
                                                     opts.shard_bytes));
   ExportSummary sum;
-  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, {}, {}};
+  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, 0, {}, {}};
   {
     // The store is read on a second thread into flat pages (a copy of the columns, no
     // allocation per row); rows are filtered and formatted here from views into those pages;
@@ -197,6 +198,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   mi.pattern_counts = (*filter)->pattern_counts();
   mi.reasoning_records = p.reasoning_records;
   mi.reasoning_dropped = p.reasoning_dropped;
+  mi.reused_records = p.reused_records;
   sum.manifest_json = BuildManifestJson(mi);
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/manifest.json", sum.manifest_json));
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/README.md", BuildDatasetCard(mi)));

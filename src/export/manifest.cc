@@ -72,6 +72,7 @@ std::string BuildManifestJson(const ManifestInput& in) {
   counts["drop_patterns"] = pats;
   counts["records_with_reasoning"] = in.reasoning_records;
   counts["reasoning_dropped"] = in.reasoning_dropped;
+  counts["reused"] = in.reused_records;
   m["counts"] = counts;
   ojson splits = ojson::array();
   const std::vector<SplitSpec> specs =

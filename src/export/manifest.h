@@ -20,6 +20,7 @@ struct ManifestInput {
   std::vector<std::pair<std::string, std::int64_t>> pattern_counts;
   std::int64_t reasoning_records = 0;  // exported records that had reasoning text
   std::int64_t reasoning_dropped = 0;  // ... whose reasoning was dropped (--reasoning drop / minimal)
+  std::int64_t reused_records = 0;     // exported records copied from another run's identical request
 };
 
 // "host[:port]" of a base URL: scheme, userinfo, path, query and fragment removed.

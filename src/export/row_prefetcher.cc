@@ -28,6 +28,7 @@ RowPrefetcher::RowPrefetcher(Store& store, std::int64_t run_id, bool with_logpro
       r.sample = v.sample;
       r.has_reasoning = v.reasoning.has_value();
       r.received_at_ms = v.received_at_ms;
+      r.reused = v.reused;
       const std::string_view fields[6] = {v.prompt_key, v.messages_json, v.metadata_json,
                                           v.content,    v.reasoning.value_or(std::string_view()), v.finish_reason};
       for (int f = 0; f < 6; ++f) {
@@ -98,6 +99,7 @@ Status RowPrefetcher::ForEach(const std::function<Status(const ExportRowView&)>&
       v.reasoning = r.has_reasoning ? std::optional<std::string_view>(f[4]) : std::nullopt;
       v.finish_reason = f[5];
       v.received_at_ms = r.received_at_ms;
+      v.reused = r.reused;
       v.logprobs = with_logprobs_ ? &page->logprobs[i] : &no_logprobs_;
       st = fn(v);
     }

@@ -40,6 +40,7 @@ class RowPrefetcher {
     int sample = 0;
     bool has_reasoning = false;
     std::int64_t received_at_ms = 0;
+    bool reused = false;
     std::uint32_t field_end[6] = {};  // ends of key, messages, metadata, content, reasoning, finish_reason
   };
   struct Page {

@@ -75,6 +75,18 @@ HarvestOptionSpec Flag(const char* name, const char* help, bool HarvestOptions::
           [](const HarvestOptions&) { return std::string(); }};
 }
 
+// A flag that turns a default-on behaviour off: --no-reuse sets reuse = false.
+HarvestOptionSpec NoFlag(const char* name, const char* help, bool HarvestOptions::*member) {
+  return {name, help, Kind::kBool,
+          [name, member](HarvestOptions& o, const std::string& v) {
+            bool off = false;
+            RETORT_RETURN_IF_ERROR(ParseBool(name, v, &off));
+            o.*member = !off;
+            return Status::OK();
+          },
+          [](const HarvestOptions&) { return std::string(); }};
+}
+
 // Generation parameters live in o.params.
 template <typename Set>
 HarvestOptionSpec Param(const char* name, const char* help, Kind kind, Set set) {
@@ -186,6 +198,19 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
           &HarvestOptions::unreachable_timeout_s),
       Dbl("shutdown-timeout", "Seconds to wait for in-flight requests on a graceful stop",
           &HarvestOptions::shutdown_timeout_s),
+      NoFlag("no-fail-fast",
+             "Do not stop early when the first answers are all the same refusal (404, 400, 422) or the teacher "
+             "refuses connections before ever answering",
+             &HarvestOptions::fail_fast),
+      NoFlag("no-reuse",
+             "Send every request, even when an identical request (model, messages, parameters, sample) was "
+             "answered in another run of this database",
+             &HarvestOptions::reuse),
+      Flag("retry-failed",
+           "Return the run's failed jobs to pending (attempts reset, errors kept in history) and harvest them",
+           &HarvestOptions::retry_failed),
+      Flag("allow-model-change", "Let a resumed run take a new --model, as long as none of its jobs is done yet",
+           &HarvestOptions::allow_model_change),
   };
   return kTable;
 }

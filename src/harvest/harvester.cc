@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -40,6 +41,12 @@ constexpr std::size_t kStallSamples = 32;
 constexpr std::size_t kStallMinSamples = 8;
 constexpr double kStallFactor = 8.0;
 constexpr double kStallMinMs = 2000.0;
+// Fail fast: this many answers that all refuse the same way (one non-retryable status), before
+// any success, stop the run as a systematic error; so does any mix of 4x as many refusals.
+constexpr int kFailFastRefusals = 5;
+// A teacher that never answered and refuses connections for this long stops the run (one that
+// answered before is retried for --unreachable-timeout).
+constexpr Millis kNeverAnsweredUnreachableMs = 2'000;
 
 // "host:pid:nonce" — the run lock owner id of this process.
 std::string MakeOwnerId() {
@@ -64,6 +71,37 @@ std::string UrlHost(const std::string& url) {
   std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
   size_t at = host.rfind('@');
   return at == std::string::npos ? host : host.substr(at + 1);
+}
+
+// The one line a systematic refusal stops the run with: what was answered, the likely cause and
+// the fix. The jobs are all pending, so the fixed command resumes the run.
+std::string RefusalMessage(const std::string& base_url, const std::string& host, const std::string& model, int status,
+                           int count, const std::string& reason) {
+  std::string m = "the teacher at " + host + " refused the first " + std::to_string(count) + " requests alike (" +
+                  reason + "): ";
+  if (status == 404) {
+    const bool v1 = base_url.find("/v1") != std::string::npos;
+    m += "the model '" + model + "' may not exist there (check --model" +
+         (v1 ? ")" : ", and --base-url, which for openai-chat ends in /v1, e.g. http://127.0.0.1:8000/v1)");
+  } else if (status == 400 || status == 422) {
+    m += "the request itself is refused: check --model and the generation parameters (--max-tokens, "
+         "--temperature, --param ...)";
+  } else {
+    m += "check --base-url and --provider";
+  }
+  return m + ". Every job is still pending: fix the option and re-run (a run's model changes only with "
+             "--allow-model-change, before any job is done); --no-fail-fast turns this check off";
+}
+
+// The one line for a teacher that refused connections before it ever answered.
+std::string NeverAnsweredMessage(const std::string& host, Millis for_ms, const std::string& reason) {
+  std::string why = "is it running, and is the port in --base-url right?";
+  if (reason.find("resolve") != std::string::npos) why = "is the host name in --base-url right?";
+  else if (reason.find("TLS") != std::string::npos)
+    why = "does it speak https (or plain http), and is its certificate trusted (--ca-file)?";
+  return "the teacher at " + host + " has refused every connection for " + std::to_string((for_ms + 500) / 1000) +
+         " s and never answered (" + reason + "): " + why +
+         " Every job is still pending: fix --base-url and re-run the same command";
 }
 
 }  // namespace
@@ -146,6 +184,15 @@ struct Harvester::Impl {
   mutable std::deque<std::pair<Millis, std::pair<std::int64_t, std::int64_t>>> rate_samples;  // (t, (done, tokens))
   std::mutex last_error_mu;
   std::string last_error;
+  std::int64_t reused_at_start = 0;  // jobs of the run filled from other runs' answers
+
+  // Fail fast (see HoldRefusal and OnRetryable).
+  std::atomic<bool> answered{false};   // some HTTP response arrived in this harvest
+  std::atomic<bool> succeeded{false};  // some request succeeded in this harvest
+  std::mutex fail_fast_mu;
+  std::map<int, int> refusals;         // GUARDED_BY(fail_fast_mu): HTTP status -> refusals before a success
+  int refusals_total = 0;              // GUARDED_BY(fail_fast_mu)
+  int fail_fast_threshold = kFailFastRefusals;  // fewer when the run has fewer jobs to do
 
   Impl(Store* s, HarvestOptions o, LogSink* l, Clock* c, HarvestObserver* obs)
       : store(s), opts(std::move(o)), log(l ? l : NullLogSink()), clock(c ? c : SystemClock()), observer(obs) {}
@@ -249,6 +296,7 @@ struct Harvester::Impl {
   void OnRateLimited(Attempt& a, const Classification& c, const RateLimitSnapshot& limits);
   void OnRetryable(Attempt& a, const Classification& c);
   void OnJobFailed(Attempt& a, const Classification& c);
+  bool HoldRefusal(Attempt& a, const Classification& c);
   void OnStopRun(Attempt& a, const Classification& c);
   void Resolve(const WorkItem& item, JobUpdate::Kind kind, int attempts, Millis next_at, const std::string& error,
                int status, const std::string& body);
@@ -267,7 +315,7 @@ Status Harvester::Impl::Setup() {
   api_key = key ? key : "";
   headers = provider->RequestHeaders(api_key);
 
-  Result<RunInfo> r = store->CreateOrResumeRun(opts.Spec());
+  Result<RunInfo> r = store->CreateOrResumeRun(opts.Spec(), opts.allow_model_change);
   if (!r.ok()) return r.status();
   run = *r;
   owner = MakeOwnerId();
@@ -275,11 +323,28 @@ Status Harvester::Impl::Setup() {
   Result<std::int64_t> reset = store->ResetLeasedJobs(run.id);
   if (!reset.ok()) return reset.status();
   if (*reset > 0) Log(LogLevel::kInfo, 0, 0, std::to_string(*reset) + " jobs in flight at the last stop returned to pending");
+  if (opts.retry_failed) {
+    Result<std::int64_t> n = store->RetryFailedJobs(run.id);
+    if (!n.ok()) return n.status();
+    Log(LogLevel::kInfo, 0, 0,
+        "--retry-failed: " + std::to_string(*n) + " failed jobs returned to pending (their errors are kept in history)");
+  }
+  if (opts.reuse) {
+    Result<std::int64_t> n = store->ReuseAnswers(run.id);
+    if (!n.ok()) return n.status();
+    if (*n > 0)
+      Log(LogLevel::kInfo, 0, 0,
+          std::to_string(*n) + " jobs filled from identical requests answered by other runs, without a request "
+                               "(--no-reuse sends them)");
+  }
   Result<RunTotals> totals = store->Totals(run.id);
   if (!totals.ok()) return totals.status();
   total_jobs = totals->jobs.total();
   done_at_start = totals->jobs.done;
   failed_at_start = totals->jobs.failed;
+  reused_at_start = totals->reused;
+  fail_fast_threshold =
+      static_cast<int>(std::clamp<std::int64_t>(totals->jobs.pending + totals->jobs.leased, 1, kFailFastRefusals));
   tokens_at_start = totals->prompt_tokens + totals->completion_tokens;
   cost_at_start = Cost(totals->prompt_tokens, totals->completion_tokens);
 
@@ -547,6 +612,7 @@ void Harvester::Impl::Process(WorkItem item, Transports& transports, Replica*& c
     }
   } probe_reported{this, a.grant.probe};
   if (!Send(a, transports)) return;
+  if (a.resp.error == TransportError::kNone) answered.store(true);
   ParseBody(a);
   const Classification c = ClassifyAttempt(a.resp, a.parsed.ok() ? Status::OK() : a.parsed.status(), *provider,
                                            a.wall_now);
@@ -696,6 +762,7 @@ void Harvester::Impl::OnSuccess(Attempt& a, const RateLimitSnapshot& limits) {
     if (rep->recent_starts.size() > kStallSamples) rep->recent_starts.pop_front();
   }
   MarkReplica(rep, ReplicaSignal::kHealthy);
+  succeeded.store(true);
   if (cr.usage.prompt_tokens > 0) prompt_tokens += cr.usage.prompt_tokens;
   if (cr.usage.completion_tokens > 0) completion_tokens += cr.usage.completion_tokens;
   if (cr.usage.reasoning_tokens > 0) reasoning_tokens += cr.usage.reasoning_tokens;
@@ -766,7 +833,12 @@ void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
       std::lock_guard lk(rep->mu);
       since = rep->unreachable_since_ms;
     }
-    if (since && clock->NowMs() - since > static_cast<Millis>(opts.unreachable_timeout_s * 1000)) {
+    const Millis unreachable_for = since ? clock->NowMs() - since : 0;
+    if (since && opts.fail_fast && !answered.load() && unreachable_for > kNeverAnsweredUnreachableMs &&
+        unreachable_for <= static_cast<Millis>(opts.unreachable_timeout_s * 1000)) {
+      RequestStop("teacher unreachable", Status::Unavailable(NeverAnsweredMessage(rep->host, unreachable_for, c.reason)));
+      Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+    } else if (since && unreachable_for > static_cast<Millis>(opts.unreachable_timeout_s * 1000)) {
       RequestStop("teacher unreachable",
                   Status::Unavailable("the teacher at " + rep->host + " has been unreachable for more than " +
                                       std::to_string(static_cast<long>(opts.unreachable_timeout_s)) + " s (" +
@@ -798,6 +870,7 @@ void Harvester::Impl::OnRetryable(Attempt& a, const Classification& c) {
 // A non-retryable answer for this job (a 4xx other than auth and rate limits): the job fails,
 // with its status and error body kept.
 void Harvester::Impl::OnJobFailed(Attempt& a, const Classification& c) {
+  if (HoldRefusal(a, c)) return;
   ++errors;
   a.rep->governor->OnFailure(a.grant);
   ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms, false);
@@ -808,6 +881,40 @@ void Harvester::Impl::OnJobFailed(Attempt& a, const Classification& c) {
     last_error = c.reason;
   }
   Resolve(a.item, JobUpdate::Kind::kFailed, a.number, 0, c.reason, a.resp.status, a.resp.body);
+}
+
+// Fail fast. Until the first success, a non-retryable refusal does not fail its job: the job
+// goes back to pending, unchanged, and the refusal is counted. When the first answers all refuse
+// the same way, the fault is the run's options, not the prompts (a mistyped --model answers 404
+// to every request): the run stops with the likely cause, every job still pending. Returns
+// whether the item was held.
+bool Harvester::Impl::HoldRefusal(Attempt& a, const Classification& c) {
+  if (!opts.fail_fast || succeeded.load()) return false;
+  bool stop = false;
+  int same = 0;
+  {
+    std::lock_guard lk(fail_fast_mu);
+    if (succeeded.load()) return false;
+    same = ++refusals[a.resp.status];
+    ++refusals_total;
+    stop = same >= fail_fast_threshold || refusals_total >= 4 * kFailFastRefusals;
+  }
+  ++errors;
+  a.rep->governor->OnFailure(a.grant);
+  ReleaseReplica(a.rep, LimiterOutcome::kIgnore, a.resp.latency_ms, false);
+  if (observer) observer->OnRequest("failed", a.resp.latency_ms / 1000.0);
+  {
+    std::lock_guard lk(last_error_mu);
+    last_error = c.reason;
+  }
+  Log(LogLevel::kDebug, a.item.jobs.front().id, a.number, "refused before any success (held, not failed): " + c.reason);
+  if (stop) {
+    const std::string msg = RefusalMessage(a.rep->base_url, a.rep->host, opts.model, a.resp.status, same, c.reason);
+    RequestStop("systematic error: HTTP " + std::to_string(a.resp.status) + " to every request",
+                Status::Rejected(msg));
+  }
+  Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+  return true;
 }
 
 // The teacher refuses the whole run (rejected key, exhausted quota): stop, jobs left pending.
@@ -881,6 +988,7 @@ HarvestProgress Harvester::Impl::Snapshot() const {
   p.total_jobs = total_jobs;
   p.done = done_at_start + done.load();
   p.failed = failed_at_start + failed.load();
+  p.reused = reused_at_start;
   p.pending = std::max<std::int64_t>(0, p.total_jobs - p.done - p.failed);
   p.requests = requests.load();
   p.retries = retries.load();
@@ -922,6 +1030,26 @@ HarvestProgress Harvester::Impl::Snapshot() const {
     p.last_error = last_error;
   }
   return p;
+}
+
+int HarvestExitCode(const Status& error, const HarvestSummary& summary) {
+  switch (error.code()) {
+    case StatusCode::kOk:
+      if (summary.final_state != RunState::kDone) return kHarvestExitStoppedEarly;
+      return summary.progress.failed > 0 ? kHarvestExitSomeFailed : kHarvestExitDone;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotFound:
+      return kHarvestExitUsage;
+    case StatusCode::kUnavailable:
+    case StatusCode::kUnauthenticated:
+    case StatusCode::kBudgetExhausted:
+    case StatusCode::kRateLimited:
+    case StatusCode::kCancelled:
+    case StatusCode::kRejected:
+      return kHarvestExitStoppedEarly;
+    default:
+      return kHarvestExitError;
+  }
 }
 
 Harvester::Harvester(Store* store, HarvestOptions opts, LogSink* log, Clock* clock, HarvestObserver* observer)

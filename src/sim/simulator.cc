@@ -91,14 +91,15 @@ Status SimulatorOptions::Validate() const {
     return Status::InvalidArgument("need 1 <= min_words <= max_words");
   }
   if (threads < 1 || threads > 4096) return Status::InvalidArgument("threads must be in 1..4096");
-  if (!fail_status_for_model.empty()) {
-    const auto& s = fail_status_for_model;
-    const bool digits = s.size() == 3 && std::isdigit(static_cast<unsigned char>(s[0])) &&
-                        std::isdigit(static_cast<unsigned char>(s[1])) &&
-                        std::isdigit(static_cast<unsigned char>(s[2]));
-    if (!digits || std::stoi(s) < 400 || std::stoi(s) > 599) {
-      return Status::InvalidArgument("fail_status_for_model must be an HTTP status 400..599");
-    }
+  for (const std::string* s : {&fail_status_for_model, &fail_status_for_prompt}) {
+    if (s->empty()) continue;
+    const bool digits = s->size() == 3 && std::isdigit(static_cast<unsigned char>((*s)[0])) &&
+                        std::isdigit(static_cast<unsigned char>((*s)[1])) &&
+                        std::isdigit(static_cast<unsigned char>((*s)[2]));
+    if (!digits || std::stoi(*s) < 400 || std::stoi(*s) > 599)
+      return Status::InvalidArgument(std::string(s == &fail_status_for_model ? "fail_status_for_model"
+                                                                            : "fail_status_for_prompt") +
+                                     " must be an HTTP status 400..599");
   }
   return Status::OK();
 }
@@ -333,6 +334,15 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
     const int status = std::stoi(opts.fail_status_for_model);
     SetError(api, res, status, api == Api::kOpenAI ? invalid : AnthropicErrorType(status),
              "simulated_failure", "simulated failure for model 'bad-model'", rid);
+    return;
+  }
+  if (!opts.fail_status_for_prompt.empty() &&
+      std::any_of(r.messages.begin(), r.messages.end(),
+                  [](const Message& m) { return m.content.find("bad-prompt") != std::string::npos; })) {
+    ++bad_requests;
+    const int status = std::stoi(opts.fail_status_for_prompt);
+    SetError(api, res, status, api == Api::kOpenAI ? invalid : AnthropicErrorType(status),
+             "simulated_failure", "simulated failure for a prompt containing 'bad-prompt'", rid);
     return;
   }
   const bool with_reasoning = api == Api::kOpenAI ? opts.reasoning != "none" : r.thinking;

@@ -66,6 +66,9 @@ struct SimulatorOptions {
   // If set (an HTTP status "400".."599"), requests naming model "bad-model" get that status
   // with an invalid_request_error body (for non-retryable-error tests).
   std::string fail_status_for_model;
+  // The same for requests whose messages contain the text "bad-prompt" (per-prompt refusals, such
+  // as a prompt over the context length, among answered ones).
+  std::string fail_status_for_prompt;
   // If set, requests must carry this key (`Authorization: Bearer KEY` for OpenAI, `x-api-key`
   // for Anthropic); others get 401. Never logged or reported.
   std::string api_key;
@@ -75,7 +78,8 @@ struct SimulatorOptions {
   // InvalidArgument naming the first bad field: a port outside 0..65535, a negative
   // latency/limit, an unknown limit_model or token_count, limit_window_s <= 0 or too short to
   // hold one request, a probability outside [0,1] or a sum above 1, an unknown reasoning mode,
-  // min_words < 1 or > max_words, threads outside 1..4096, or a bad fail_status_for_model.
+  // min_words < 1 or > max_words, threads outside 1..4096, or a bad fail_status_for_model or
+  // fail_status_for_prompt.
   Status Validate() const;
 };
 

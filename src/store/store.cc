@@ -303,7 +303,7 @@ Result<std::vector<RunInfo>> Store::ListRuns() {
   return out;
 }
 
-Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
+Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec, bool allow_model_change) {
   if (spec.name.empty()) return Status::InvalidArgument("--run: a run name is required");
   if (spec.model.empty()) return Status::InvalidArgument("--model: a model name is required");
   if (spec.params.samples < 1) return Status::InvalidArgument("--samples: must be at least 1");
@@ -320,12 +320,26 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
       const RunSpec& old = existing->spec;
       auto conflict = [&](const std::string& what) {
         return Status::FailedPrecondition("run '" + spec.name + "' exists with different parameters: " + what +
-                                          " (use a new --run name to harvest with other parameters)");
+                                          " (a run's set, provider, model and generation parameters are fixed; use "
+                                          "a new --run name to harvest with other ones)");
       };
       if (old.set != spec.set) return conflict("set: stored '" + old.set + "', given '" + spec.set + "'");
       if (old.provider != spec.provider)
         return conflict("provider: stored '" + old.provider + "', given '" + spec.provider + "'");
-      if (old.model != spec.model) return conflict("model: stored '" + old.model + "', given '" + spec.model + "'");
+      if (old.model != spec.model) {
+        if (!allow_model_change)
+          return Status::FailedPrecondition(
+              "run '" + spec.name + "' exists with model '" + old.model + "', given '" + spec.model +
+              "': add --allow-model-change to switch it (allowed while none of its jobs is done), or use a new --run "
+              "name");
+        Result<JobCounts> jc = CountJobs(existing->id);
+        if (!jc.ok()) return jc.status();
+        if (jc->done > 0)
+          return Status::FailedPrecondition("run '" + spec.name + "' exists with model '" + old.model + "' and " +
+                                            std::to_string(jc->done) + " of its jobs are done with it: its model " +
+                                            "cannot change any more; use a new --run name for model '" + spec.model +
+                                            "'");
+      }
       std::string d = DiffParams(old.params, spec.params);
       if (!d.empty()) return conflict(d);
     } else if (existing.status().code() != StatusCode::kNotFound) {
@@ -351,6 +365,30 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec) {
         Result<SqliteStmt> up = impl_->db->Cached("UPDATE runs SET base_urls = ?, updated_at = ? WHERE id = ?");
         if (!up.ok()) return up.status();
         RETORT_RETURN_IF_ERROR(up->Bind(1, json(spec.base_urls).dump()).Bind(2, impl_->Now()).Bind(3, run_id).Run());
+        if (existing->spec.model != spec.model) {
+          // --allow-model-change (checked above: no job is done): the run and its jobs' keys
+          // take the new model.
+          Result<SqliteStmt> m = impl_->db->Cached("UPDATE runs SET model = ? WHERE id = ?");
+          if (!m.ok()) return m.status();
+          RETORT_RETURN_IF_ERROR(m->Bind(1, spec.model).Bind(2, run_id).Run());
+          Result<SqliteStmt> jobs = impl_->db->Cached(
+              "SELECT j.id, j.sample, p.messages FROM jobs j INDEXED BY jobs_by_state JOIN prompts p ON p.id = j.prompt_id "
+              "WHERE j.run_id = ?");  // not the (run_id, job_key) index, whose keys change under the walk
+          Result<SqliteStmt> rekey = impl_->db->Cached("UPDATE jobs SET job_key = ? WHERE id = ?");
+          if (!jobs.ok()) return jobs.status();
+          if (!rekey.ok()) return rekey.status();
+          jobs->Bind(1, run_id);
+          for (;;) {
+            Result<bool> row = jobs->Step();
+            if (!row.ok()) return row.status();
+            if (!*row) break;
+            Result<std::vector<Message>> msgs = MessagesFromJson(jobs->View(2));
+            if (!msgs.ok()) return msgs.status();
+            const int sample = static_cast<int>(jobs->Int(1));
+            rekey->Bind(1, JobKey(spec.provider, spec.model, *msgs, spec.params, sample)).Bind(2, jobs->Int(0));
+            RETORT_RETURN_IF_ERROR(rekey->Run());
+          }
+        }
       }
       // Create the jobs of prompts that have none yet (new run, or prompts added since).
       Result<SqliteStmt> missing = impl_->db->Cached(

@@ -35,9 +35,11 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
   if (!counts.ok()) return counts.status();
   std::lock_guard lk(impl_->mu);
   Result<SqliteStmt> st = impl_->db->Cached(
-      "SELECT COALESCE(SUM(MAX(prompt_tokens,0)),0), COALESCE(SUM(MAX(completion_tokens,0)),0), "
-      "COALESCE(SUM(MAX(reasoning_tokens,0)),0), COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0), "
-      "COALESCE(MIN(received_at),0), COALESCE(MAX(received_at),0) FROM responses WHERE run_id = ?");
+      "SELECT COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(prompt_tokens,0) END),0), "
+      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(completion_tokens,0) END),0), "
+      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(reasoning_tokens,0) END),0), "
+      "COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0), COALESCE(MIN(received_at),0), COALESCE(MAX(received_at),0), "
+      "COUNT(reused_from) FROM responses WHERE run_id = ?");
   if (!st.ok()) return st.status();
   st->Bind(1, run_id);
   Result<bool> row = st->Step();
@@ -50,6 +52,7 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
   t.response_bytes = st->Int(3);
   t.first_received_ms = st->Int(4);
   t.last_received_ms = st->Int(5);
+  t.reused = st->Int(6);
   return t;
 }
 
@@ -70,6 +73,107 @@ Result<std::vector<FailedJobInfo>> Store::RecentFailures(std::int64_t run_id, in
                                 static_cast<int>(st->Int(4))});
   }
   return out;
+}
+
+Result<std::int64_t> Store::RetryFailedJobs(std::int64_t run_id) {
+  std::lock_guard lk(impl_->mu);
+  std::int64_t n = 0;
+  Status s = impl_->Txn([&]() -> Status {
+    const Millis now = impl_->Now();
+    Result<SqliteStmt> keep = impl_->db->Cached(
+        "INSERT INTO job_errors(job_id, run_id, attempts, error, error_status, error_body, failed_at, retried_at) "
+        "SELECT id, run_id, attempts, last_error, error_status, error_body, updated_at, ? FROM jobs "
+        "WHERE run_id = ? AND state = 'failed'");
+    if (!keep.ok()) return keep.status();
+    RETORT_RETURN_IF_ERROR(keep->Bind(1, now).Bind(2, run_id).Run());
+    Result<SqliteStmt> back = impl_->db->Cached(
+        "UPDATE jobs SET state = 'pending', attempts = 0, next_attempt_at = 0, last_error = NULL, error_status = NULL, "
+        "error_body = NULL, updated_at = ? WHERE run_id = ? AND state = 'failed'");
+    if (!back.ok()) return back.status();
+    RETORT_RETURN_IF_ERROR(back->Bind(1, now).Bind(2, run_id).Run());
+    n = impl_->db->Changes();
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
+Result<std::vector<std::string>> Store::JobErrorHistory(std::int64_t job_id) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Cached("SELECT COALESCE(error, '') FROM job_errors WHERE job_id = ? ORDER BY id");
+  if (!st.ok()) return st.status();
+  st->Bind(1, job_id);
+  std::vector<std::string> out;
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(st->Text(0));
+  }
+  return out;
+}
+
+Result<std::int64_t> Store::ReuseAnswers(std::int64_t run_id) {
+  std::lock_guard lk(impl_->mu);
+  // Cheap first: another run of the same provider and model must have answers at all (a new
+  // model's run of 10M jobs does not look up 10M keys for nothing).
+  Result<SqliteStmt> any = impl_->db->Cached(
+      "SELECT 1 FROM runs o JOIN runs r ON r.id = ? WHERE o.id != r.id AND o.provider = r.provider AND "
+      "o.model = r.model AND EXISTS (SELECT 1 FROM responses x WHERE x.run_id = o.id) LIMIT 1");
+  if (!any.ok()) return any.status();
+  any->Bind(1, run_id);
+  Result<bool> has = any->Step();
+  if (!has.ok()) return has.status();
+  if (!*has) return std::int64_t{0};
+  Result<RunInfo> run = Status::NotFound("run");
+  {
+    Result<SqliteStmt> name = impl_->db->Cached("SELECT name FROM runs WHERE id = ?");
+    if (!name.ok()) return name.status();
+    name->Bind(1, run_id);
+    Result<bool> row = name->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::NotFound("run id " + std::to_string(run_id));
+    const std::string n = name->Text(0);
+    name->Reset();
+    run = GetRun(n);
+  }
+  if (!run.ok()) return run.status();
+  std::int64_t n = 0;
+  Status s = impl_->Txn([&]() -> Status {
+    // One answering job per key (the first), the original when that answer was itself reused.
+    Result<SqliteStmt> copy = impl_->db->Cached(
+        "INSERT INTO responses(job_id, run_id, body, content, reasoning, reasoning_source, finish_reason, "
+        "prompt_tokens, completion_tokens, reasoning_tokens, latency_ms, first_token_ms, http_status, request_id, "
+        "replica, received_at, logprobs, reused_from) "
+        "SELECT j.id, j.run_id, r.body, r.content, r.reasoning, r.reasoning_source, r.finish_reason, r.prompt_tokens, "
+        "r.completion_tokens, r.reasoning_tokens, r.latency_ms, r.first_token_ms, r.http_status, r.request_id, "
+        "r.replica, r.received_at, r.logprobs, COALESCE(r.reused_from, r.job_id) "
+        "FROM jobs j INDEXED BY jobs_by_state JOIN responses r ON r.job_id = "
+        "(SELECT d.id FROM jobs d INDEXED BY jobs_done_by_key JOIN runs src ON src.id = d.run_id "
+        " WHERE d.job_key = j.job_key AND d.state = 'done' AND d.run_id != j.run_id AND "
+        // What the job key leaves out but the stored answer depends on: --split-think moves a
+        // <think> block out of the content; --n-per-request sends one seed for all samples.
+        " COALESCE(json_extract(src.params, '$.split_think'), 0) = ?2 AND "
+        " COALESCE(json_extract(src.params, '$.n_per_request'), 0) = ?3 "
+        " ORDER BY d.id LIMIT 1) "
+        "WHERE j.run_id = ?1 AND j.state = 'pending'");
+    if (!copy.ok()) return copy.status();
+    RETORT_RETURN_IF_ERROR(
+        copy->Bind(1, run_id).Bind(2, run->spec.params.split_think ? 1 : 0).Bind(3, run->spec.params.n_per_request ? 1 : 0).Run());
+    n = impl_->db->Changes();
+    if (n == 0) return Status::OK();
+    Result<SqliteStmt> done = impl_->db->Cached(
+        "UPDATE jobs SET state = 'done', last_error = NULL, updated_at = ? WHERE run_id = ? AND state = 'pending' "
+        "AND EXISTS (SELECT 1 FROM responses r WHERE r.job_id = jobs.id)");
+    if (!done.ok()) return done.status();
+    RETORT_RETURN_IF_ERROR(done->Bind(1, impl_->Now()).Bind(2, run_id).Run());
+    if (impl_->db->Changes() != n)
+      return Status::Internal("reuse: " + std::to_string(n) + " answers copied but " +
+                              std::to_string(impl_->db->Changes()) + " jobs marked done");
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return n;
 }
 
 Result<std::int64_t> Store::ResetLeasedJobs(std::int64_t run_id) {
@@ -303,7 +407,7 @@ Status Store::ForEachResponseView(std::int64_t run_id, bool with_logprobs,
     std::lock_guard lk(impl_->mu);
     Result<SqliteStmt> st = impl_->db->Cached(
         "SELECT j.sample, p.prompt_key, p.messages, p.metadata, r.content, r.reasoning, r.finish_reason, "
-        "CASE WHEN ?6 THEN r.logprobs END, r.received_at "
+        "CASE WHEN ?6 THEN r.logprobs END, r.received_at, r.reused_from IS NOT NULL "
         + std::string(kResponseWalk));
     if (!st.ok()) return st.status();
     st->Bind(1, run_id).Bind(2, first ? 1 : 0).Bind(3, last_key).Bind(4, last_sample);
@@ -327,6 +431,7 @@ Status Store::ForEachResponseView(std::int64_t run_id, bool with_logprobs,
         logprobs = std::move(*lp);
       }
       v.received_at_ms = st->Int(8);
+      v.reused = st->Int(9) != 0;
       RETORT_RETURN_IF_ERROR(fn(v));
       if (rows == kPage) {  // the next page starts after this row
         last_key.assign(v.prompt_key);

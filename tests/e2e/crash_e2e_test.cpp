@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "retort/harvester.h"
 #include "retort/store.h"
 #include "sim/sim_answer.h"
 #include "store/corpus_json.h"
@@ -328,9 +329,9 @@ TEST_CASE("the API key never reaches the database, logs, exports, status or comm
     // A wrong key on a new run: 401, and the message names the variable, not the value.
     test::Process bad({RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "r401", "--model", "sim-1",
                        "--progress", "off", "--base-url", "http://127.0.0.1:" + std::to_string(sim->port()) + "/v1",
-                       "--api-key-env", "RETORT_FAKE_KEY"},
+                       "--api-key-env", "RETORT_FAKE_KEY", "--no-reuse"},  // else run r's answers fill it
                       {"RETORT_FAKE_KEY=sk-wrong-" + key});
-    CHECK(bad.Wait(60s) == 1);
+    CHECK(bad.Wait(60s) == kHarvestExitStoppedEarly);
     bad.Wait(60s);
     seen += bad.out() + bad.err();
   }

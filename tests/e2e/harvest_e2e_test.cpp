@@ -8,6 +8,7 @@
 #include <random>
 #include <thread>
 
+#include "retort/harvester.h"
 #include "retort/store.h"
 #include "store/corpus_json.h"
 #include "sim/simulator.h"
@@ -109,8 +110,11 @@ TEST_CASE("harvest keeps non-retryable 4xx as failed jobs with the error body", 
   auto args = HarvestArgs(db, *sim, "bad");
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--model") args[i + 1] = "bad-model";
+  // Every request refused alike would stop the run early (fail fast, issue #13): here each job
+  // is to fail on its own.
+  args.push_back("--no-fail-fast");
   test::Process p(args);
-  REQUIRE(p.Wait(60s) == 0);
+  REQUIRE(p.Wait(60s) == kHarvestExitSomeFailed);
   CHECK(sim->Stats().requests == 10);  // not retried
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='failed' AND error_status=400 AND error_body LIKE "
                      "'%invalid_request_error%'") == 10);
@@ -131,7 +135,7 @@ TEST_CASE("harvest stops on 401 naming the variable, never the key, and resumes 
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--model") args[i + 1] = "bad-model";
   test::Process p(args, {"RETORT_TEST_KEY=sk-secret-test-key-1234567890"});
-  CHECK(p.Wait(60s) == 1);
+  CHECK(p.Wait(60s) == kHarvestExitStoppedEarly);
   CHECK_THAT(p.err(), Catch::Contains("RETORT_TEST_KEY"));
   CHECK_THAT(p.err(), !Catch::Contains("sk-secret-test-key"));
   CHECK(auth_sim->Stats().requests >= 1);
@@ -268,7 +272,7 @@ TEST_CASE("harvest stops gracefully on SIGTERM and resumes", "[e2e][harvest]") {
     for (int i = 0; i < 500 && test::QueryInt(db, "SELECT COUNT(*) FROM responses") < 10; ++i)
       std::this_thread::sleep_for(20ms);  // polling the database for progress, bounded
     p.Signal(SIGTERM);
-    CHECK(p.Wait(30s) == 0);
+    CHECK(p.Wait(30s) == kHarvestExitStoppedEarly);
     CHECK_THAT(p.err(), Catch::Contains("\"done\""));
   }
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='leased'") == 0);
@@ -319,7 +323,7 @@ TEST_CASE("a second harvester on the same run refuses clearly", "[e2e][harvest]"
   CHECK(second.Wait(30s) == 1);
   CHECK_THAT(second.err(), Catch::Contains("being harvested by another retort"));
   first.Signal(SIGTERM);
-  CHECK(first.Wait(30s) == 0);
+  CHECK(first.Wait(30s) == kHarvestExitStoppedEarly);
 }
 
 TEST_CASE("Issue 12: two harvesters creating the same new run at once: one harvests, the other refuses clearly",
@@ -352,7 +356,7 @@ TEST_CASE("harvest with a budget stops before crossing it", "[e2e][harvest]") {
   test::AddPrompts(*test::OpenStoreAt(db), "s", 50);
   auto sim = test::StartSim({});
   test::Process p(HarvestArgs(db, *sim, "r", {"--max-requests", "20", "--concurrency", "4"}));
-  REQUIRE(p.Wait(60s) == 0);
+  REQUIRE(p.Wait(60s) == kHarvestExitStoppedEarly);
   CHECK(sim->Stats().requests == 20);
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state='done'") == 20);
   CHECK_THAT(p.out(), Catch::Contains("max-requests"));

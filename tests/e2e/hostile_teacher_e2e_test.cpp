@@ -12,6 +12,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "retort/harvester.h"
 #include "retort/store.h"
 #include "test_support/corpus_fixture.h"
 #include "test_support/process.h"
@@ -72,8 +73,8 @@ TEST_CASE("retort status --json survives a non-UTF-8 error body", "[e2e][hostile
     res.status = 400;
     res.set_content("<html>\xc9\x63hec de la requ\xeate</html>", "text/html; charset=iso-8859-1");
   });
-  test::Process h(Harvest(db, teacher));
-  REQUIRE(h.Wait(60s) == 0);
+  test::Process h(Harvest(db, teacher, {"--no-fail-fast"}));  // each job fails with its own error
+  REQUIRE(h.Wait(60s) == kHarvestExitSomeFailed);
   CHECK(teacher.requests() == 2);  // a 400 is not retried
 
   test::Process st({RETORT_BINARY, "status", "--db", db, "--run", "r", "--json"});

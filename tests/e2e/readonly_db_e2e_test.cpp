@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "retort/harvester.h"
 #include "retort/store.h"
 #include "store/sha256.h"
 #include "sim/simulator.h"
@@ -127,7 +128,7 @@ TEST_CASE("harvest on a read-only database stops with a clear message and resume
   MakeWritable(dir);
   {
     test::Process first(Unprivileged(Harvest(db, *sim, {"--max-requests", "20"})));
-    REQUIRE(first.Wait(60s) == 0);
+    REQUIRE(first.Wait(60s) == kHarvestExitStoppedEarly);
   }
   const auto partial = test::ResponseDigests(db);
   REQUIRE(partial.size() == 20);

@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "retort/harvester.h"
 #include "retort/store.h"
 #include "store/corpus_json.h"
 #include "sim/simulator.h"
@@ -89,6 +90,9 @@ TEST_CASE("streamed and non-streamed harvests store identical results and cut st
     auto plain = common;
     auto streamed = common;
     streamed.push_back("--stream");
+    // Streaming does not change what is asked: without --no-reuse the streamed run would copy
+    // the plain run's answers instead of streaming them.
+    streamed.push_back("--no-reuse");
     REQUIRE(Harvest(db, std::string(provider) + "-plain", plain) == 0);
     REQUIRE(Harvest(db, std::string(provider) + "-stream", streamed) == 0);
     auto store = test::OpenStoreAt(db);
@@ -183,7 +187,7 @@ TEST_CASE("max-cost budget stops the run before the budget would be crossed", "[
   std::string out;
   REQUIRE(Harvest(db, "c", {"--base-url", Url(*sim), "--max-tokens", "40", "--price-input", "1", "--price-output",
                             "2", "--max-cost", "0.002", "--concurrency", "4"},
-                  nullptr, &out) == 0);
+                  nullptr, &out) == kHarvestExitStoppedEarly);
   CHECK_THAT(out, Catch::Contains("max-cost"));
   auto store = test::OpenStoreAt(db);
   auto run = store->GetRun("c");

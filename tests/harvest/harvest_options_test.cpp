@@ -41,3 +41,45 @@ TEST_CASE("HarvestOptionTable error messages stay valid UTF-8 for any value", "[
   CHECK(Spec("temperature").apply(o, "nan").code() == StatusCode::kInvalidArgument);
   CHECK(Spec("stream").apply(o, "yes").code() == StatusCode::kInvalidArgument);
 }
+
+TEST_CASE("Issue 13: HarvestExitCode tells done, some failed, stopped early, usage and errors apart", "[harvest]") {
+  HarvestSummary done;
+  done.final_state = RunState::kDone;
+  CHECK(HarvestExitCode(Status::OK(), done) == 0);
+  done.progress.failed = 2;
+  CHECK(HarvestExitCode(Status::OK(), done) == 3);
+  HarvestSummary stopped;  // budget or signal: jobs left pending
+  stopped.final_state = RunState::kStopped;
+  CHECK(HarvestExitCode(Status::OK(), stopped) == 4);
+  const HarvestSummary none;
+  for (const Status& st : {Status::Unavailable("unreachable"), Status::Unauthenticated("401"),
+                           Status::BudgetExhausted("quota"), Status::Rejected("404 to every request")})
+    CHECK(HarvestExitCode(st, none) == 4);
+  CHECK(HarvestExitCode(Status::InvalidArgument("--rpm"), none) == 2);
+  CHECK(HarvestExitCode(Status::NotFound("set"), none) == 2);
+  CHECK(HarvestExitCode(Status::FailedPrecondition("run exists with model"), none) == 1);
+  CHECK(HarvestExitCode(Status::IOError("disk full"), none) == 1);
+  // The documented names.
+  CHECK(kHarvestExitDone == 0);
+  CHECK(kHarvestExitError == 1);
+  CHECK(kHarvestExitUsage == 2);
+  CHECK(kHarvestExitSomeFailed == 3);
+  CHECK(kHarvestExitStoppedEarly == 4);
+}
+
+TEST_CASE("Issue 13: --no-reuse, --no-fail-fast, --retry-failed and --allow-model-change parse", "[harvest]") {
+  HarvestOptions o;
+  CHECK(o.reuse);
+  CHECK(o.fail_fast);
+  CHECK_FALSE(o.retry_failed);
+  CHECK_FALSE(o.allow_model_change);
+  for (const HarvestOptionSpec& s : HarvestOptionTable()) {
+    const std::string n = s.name;
+    if (n == "no-reuse" || n == "no-fail-fast" || n == "retry-failed" || n == "allow-model-change")
+      REQUIRE(s.apply(o, "true").ok());
+  }
+  CHECK_FALSE(o.reuse);
+  CHECK_FALSE(o.fail_fast);
+  CHECK(o.retry_failed);
+  CHECK(o.allow_model_change);
+}

@@ -92,6 +92,7 @@ TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
   test::AddPrompts(*test::OpenStoreAt(db), "s2", 80);
   json b2 = test::RunBody("c", sim->port(), "s2");
   b2["concurrency"] = 2;
+  b2["no_reuse"] = true;  // s2 holds the same prompts as s: run r's answers would fill it at once
   srv.Json("POST", "/v1/runs", b2.dump(), 202);
   srv.PollRun("c", [](const json& j) { return j["jobs"]["done"].get<int>() >= 2; });
   json cancelled = srv.Json("POST", "/v1/runs/c/cancel");

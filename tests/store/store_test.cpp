@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <latch>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -78,8 +79,11 @@ TEST_CASE("Store upgrades an older database and keeps its data", "[store]") {
     auto store = OpenStore(path);
     REQUIRE(store->CreatePromptSet("old").ok());
   }
-  // Pretend the file was written at schema version 1 by an older retort.
-  ExecRaw(path, "PRAGMA user_version = 1");
+  // Make the file what schema version 4 of an older retort wrote (0005 adds a table, a column
+  // and an index).
+  ExecRaw(path,
+          "DROP TABLE job_errors; DROP INDEX jobs_done_by_key; ALTER TABLE responses DROP COLUMN reused_from; "
+          "PRAGMA user_version = 4");
   auto store = OpenStore(path);
   CHECK(store->SchemaVersion() == Store::LatestSchemaVersion());
   CHECK(store->GetPromptSet("old").ok());
@@ -252,4 +256,145 @@ TEST_CASE("Issue 12: two connections creating the same new run at once both get 
   Result<RunInfo> c = b->CreateOrResumeRun(other);
   REQUIRE_FALSE(c.ok());
   CHECK_THAT(c.status().message(), Catch::Contains("exists with different parameters"));
+}
+
+namespace {
+// Answers every pending job of `run_id` with "answer <job id>", or fails them all.
+void AnswerAll(Store& store, std::int64_t run_id, bool fail = false) {
+  auto jobs = store.LeaseJobs(run_id, 1000, 0);
+  REQUIRE(jobs.ok());
+  std::vector<JobUpdate> ups;
+  for (const LeasedJob& j : *jobs) {
+    JobUpdate u;
+    u.job_id = j.id;
+    if (fail) {
+      u.kind = JobUpdate::Kind::kFailed;
+      u.attempts = 2;
+      u.error = "HTTP 400: too long";
+      u.error_status = 400;
+      u.error_body = "{\"error\":{}}";
+    } else {
+      u.kind = JobUpdate::Kind::kDone;
+      u.response.content = "answer " + std::to_string(j.id);
+      u.response.finish_reason = "stop";
+      u.response.raw_body = "{}";
+      u.response.usage.prompt_tokens = 10;
+      u.response.usage.completion_tokens = 5;
+    }
+    ups.push_back(std::move(u));
+  }
+  REQUIRE(store.ApplyJobUpdates(run_id, ups).ok());
+}
+}  // namespace
+
+TEST_CASE("Issue 13: RetryFailedJobs returns failed jobs to pending and keeps their errors", "[store][issue-13]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("a", "x"), MakePrompt("b", "y")}, {}, &out).ok());
+  auto run = store->CreateOrResumeRun(RunSpec{"r", "s", "openai-chat", {}, "m", {}});
+  REQUIRE(run.ok());
+  AnswerAll(*store, run->id, /*fail=*/true);
+  CHECK(store->CountJobs(run->id)->failed == 2);
+  auto n = store->RetryFailedJobs(run->id);
+  REQUIRE(n.ok());
+  CHECK(*n == 2);
+  CHECK(store->CountJobs(run->id)->pending == 2);
+  auto jobs = store->LeaseJobs(run->id, 10, 0);
+  REQUIRE(jobs->size() == 2);
+  CHECK((*jobs)[0].attempts == 0);
+  auto hist = store->JobErrorHistory((*jobs)[0].id);
+  REQUIRE(hist.ok());
+  CHECK(*hist == std::vector<std::string>{"HTTP 400: too long"});
+  CHECK(*store->RetryFailedJobs(run->id) == 0);  // nothing failed any more
+}
+
+TEST_CASE("Issue 13: ReuseAnswers fills identical requests from another run, and only those", "[store][issue-13]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("a", "x"), MakePrompt("b", "y")}, {}, &out).ok());
+  RunSpec a{"a", "s", "openai-chat", {}, "m", {}};
+  a.params.samples = 2;
+  a.params.temperature = 0.7;
+  auto ra = store->CreateOrResumeRun(a);
+  REQUIRE(ra.ok());
+  AnswerAll(*store, ra->id);
+
+  RunSpec b = a;
+  b.name = "b";
+  auto rb = store->CreateOrResumeRun(b);
+  REQUIRE(rb.ok());
+  auto n = store->ReuseAnswers(rb->id);
+  REQUIRE(n.ok());
+  CHECK(*n == 4);
+  CHECK(store->CountJobs(rb->id)->done == 4);
+  auto t = store->Totals(rb->id);
+  CHECK(t->reused == 4);
+  CHECK(t->prompt_tokens == 0);  // nothing paid for by run b
+  CHECK(store->Totals(ra->id)->prompt_tokens == 40);
+  // Same prompt and sample, same content.
+  std::map<std::pair<std::string, int>, std::string> got_a, got_b;
+  REQUIRE(store->ForEachResponse(ra->id, [&](const ExportRow& r) {
+    got_a[{r.prompt.key, r.sample}] = r.response.content;
+    return Status::OK();
+  }).ok());
+  REQUIRE(store->ForEachResponse(rb->id, [&](const ExportRow& r) {
+    got_b[{r.prompt.key, r.sample}] = r.response.content;
+    return Status::OK();
+  }).ok());
+  CHECK(got_a == got_b);
+  CHECK(got_a.size() == 4);
+
+  // Another temperature, another model, or --split-think (which changes what is stored) is not
+  // the same request.
+  for (int variant = 0; variant < 3; ++variant) {
+    RunSpec c = a;
+    c.name = "c" + std::to_string(variant);
+    if (variant == 0) c.params.temperature = 0.8;
+    if (variant == 1) c.model = "m2";
+    if (variant == 2) c.params.split_think = true;
+    auto rc = store->CreateOrResumeRun(c);
+    REQUIRE(rc.ok());
+    INFO(variant);
+    CHECK(*store->ReuseAnswers(rc->id) == 0);
+    CHECK(store->CountJobs(rc->id)->pending == 4);
+  }
+}
+
+TEST_CASE("Issue 13: a run's model changes only with allow_model_change and before any job is done",
+          "[store][issue-13]") {
+  test::TempDir dir;
+  auto store = OpenStore(dir.path() + "/c.db");
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  REQUIRE(store->InsertPrompts(*set, {MakePrompt("a", "x")}, {}, &out).ok());
+  RunSpec spec{"r", "s", "openai-chat", {}, "typo", {}};
+  auto run = store->CreateOrResumeRun(spec);
+  REQUIRE(run.ok());
+  spec.model = "m";
+  auto refused = store->CreateOrResumeRun(spec);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.status().message(), Catch::Contains("--allow-model-change"));
+  auto changed = store->CreateOrResumeRun(spec, /*allow_model_change=*/true);
+  REQUIRE(changed.ok());
+  CHECK(changed->spec.model == "m");
+  // The jobs' keys follow the model: the same as a fresh run of model m would have.
+  auto jobs = store->LeaseJobs(run->id, 10, 0);
+  REQUIRE(jobs->size() == 1);
+  CHECK(test::QueryText(dir.path() + "/c.db", "SELECT job_key FROM jobs") ==
+        JobKey("openai-chat", "m", (*jobs)[0].messages, spec.params, 0));
+  std::vector<JobUpdate> ups(1);
+  ups[0].kind = JobUpdate::Kind::kDone;
+  ups[0].job_id = (*jobs)[0].id;
+  ups[0].response.content = "x";
+  ups[0].response.finish_reason = "stop";
+  ups[0].response.raw_body = "{}";
+  REQUIRE(store->ApplyJobUpdates(run->id, ups).ok());
+  spec.model = "m3";
+  auto late = store->CreateOrResumeRun(spec, true);
+  REQUIRE_FALSE(late.ok());
+  CHECK_THAT(late.status().message(), Catch::Contains("cannot change any more"));
 }
