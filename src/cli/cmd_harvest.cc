@@ -210,7 +210,8 @@ void AddHarvestCommand(CLI::App& app, int& rc) {
   sub->add_option("--durability", f->durability, "SQLite synchronous level: normal or full")->capture_default_str();
   sub->add_option("--progress", f->progress, "Progress output: auto, tty, json or off")->capture_default_str();
   sub->add_option("--progress-interval", f->progress_interval, "Seconds between JSON progress lines")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
   HarvestOptions defaults;
   for (const HarvestOptionSpec& spec : HarvestOptionTable()) {
@@ -226,7 +227,7 @@ void AddHarvestCommand(CLI::App& app, int& rc) {
         sub->add_flag(flag, f->flags[spec.name], help);
         break;
       default:
-        sub->add_option(flag, f->scalars[spec.name], help);
+        sub->add_option(flag, f->scalars[spec.name], help)->type_name(HarvestTypeName(spec));
     }
   }
   sub->callback([f, &rc] { rc = RunHarvest(*f); });

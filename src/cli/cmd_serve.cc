@@ -188,10 +188,12 @@ void AddServeCommand(CLI::App& app, int& rc) {
   sub->add_option("--header-timeout", f->header_timeout_s,
                   "Seconds from a request's first byte to the end of its headers (408 after); slow heads "
                   "are read by one thread and hold no worker")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--body-timeout", f->body_timeout_s,
                   "Seconds a worker waits for a request body to arrive in full (the connection is closed after)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
   sub->callback([f, &rc] { rc = RunServe(*f); });
 }
