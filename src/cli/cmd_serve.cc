@@ -163,7 +163,8 @@ int RunServe(const ServeFlags& f) {
 }  // namespace
 
 void AddServeCommand(CLI::App& app, int& rc) {
-  auto* sub = app.add_subcommand("serve", "HTTP control API: prompt sets, runs, exports, Prometheus metrics");
+  auto* sub = app.add_subcommand(
+      "serve", "HTTP control API: prompt sets, runs, exports, Prometheus metrics; described by GET /v1/openapi.json");
   auto f = std::make_shared<ServeFlags>();
   sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();
   sub->add_option("--listen", f->listen, "HOST:PORT to listen on (port 0 = any free port)")->capture_default_str();
