@@ -31,6 +31,19 @@ LogLevel ParseLogLevel(const std::string& s) {
   return LogLevel::kInfo;
 }
 
+const char* HarvestTypeName(const HarvestOptionSpec& spec) {
+  const std::string name = spec.name;
+  switch (spec.kind) {
+    case HarvestOptionSpec::Kind::kInt: return "INT";
+    case HarvestOptionSpec::Kind::kDouble:
+      return name.size() >= 7 && name.compare(name.size() - 7, 7, "timeout") == 0 ? "SECONDS" : "FLOAT";
+    case HarvestOptionSpec::Kind::kString: return name == "extra-body" ? "JSON" : "TEXT";
+    case HarvestOptionSpec::Kind::kBool: return "";
+    case HarvestOptionSpec::Kind::kList: return "TEXT";
+  }
+  return "TEXT";
+}
+
 bool StderrIsTty() { return isatty(STDERR_FILENO) == 1; }
 
 }  // namespace retort::cli

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "retort/harvester.h"
 #include "retort/log.h"
 #include "retort/status.h"
 
@@ -27,6 +28,10 @@ class StderrLogSink : public LogSink {
 
 // Parses "debug|info|warn|error".
 LogLevel ParseLogLevel(const std::string& s);
+
+// The value placeholder `--help` shows for a harvest option: INT, FLOAT, SECONDS (numbers of
+// seconds: the *timeout options), JSON (extra-body) or TEXT.
+const char* HarvestTypeName(const HarvestOptionSpec& spec);
 
 // True when stdout / stderr is a terminal.
 bool StderrIsTty();

@@ -13,6 +13,7 @@
 
 #include "cli/cli_support.h"
 #include "cli/commands.h"
+#include "cli/progress_line.h"
 #include "harvest/config_file.h"
 #include "retort/harvester.h"
 #include "retort/store.h"
@@ -33,16 +34,6 @@ struct HarvestFlags {
   std::map<std::string, std::vector<std::string>> lists;
   std::map<std::string, bool> flags;
 };
-
-std::string FormatDuration(double s) {
-  if (s < 0) return "?";
-  long t = static_cast<long>(s + 0.5);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
-  return buf;
-}
 
 nlohmann::json ProgressJson(const HarvestProgress& p, const std::string& run) {
   return {{"run", run},
@@ -65,18 +56,6 @@ nlohmann::json ProgressJson(const HarvestProgress& p, const std::string& run) {
           {"cost", p.cost},
           {"elapsed_s", p.elapsed_s},
           {"eta_s", p.eta_s}};
-}
-
-std::string ProgressLine(const HarvestProgress& p) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "%lld/%lld done  %.1f req/s  %.0f tok/s  ETA %s  retries %lld  429s %lld  errors %lld  failed %lld  "
-                "in flight %lld",
-                static_cast<long long>(p.done), static_cast<long long>(p.total_jobs), p.requests_per_s, p.tokens_per_s,
-                FormatDuration(p.eta_s).c_str(), static_cast<long long>(p.retries),
-                static_cast<long long>(p.rate_limited), static_cast<long long>(p.errors),
-                static_cast<long long>(p.failed), static_cast<long long>(p.in_flight));
-  return buf;
 }
 
 int RunHarvest(const HarvestFlags& f) {
@@ -180,7 +159,8 @@ int RunHarvest(const HarvestFlags& f) {
     HarvestProgress p = harvester.Progress();
     if (f.progress == "off") continue;
     if (json) std::fprintf(stderr, "%s\n", ProgressJson(p, opts.run).dump().c_str());
-    else if (line) std::fprintf(stderr, "\r\033[K%s", ProgressLine(p).c_str());
+    else if (line)
+      std::fprintf(stderr, "\r\033[K%s", ProgressLine(p, opts.price_input > 0 || opts.price_output > 0).c_str());
   }
   worker.join();
   finished = true;
@@ -227,9 +207,13 @@ void AddHarvestCommand(CLI::App& app, int& rc) {
   sub->add_option("--config", f->config, "TOML file holding any option below as key = value (flags override it)");
   sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();
   sub->add_option("--durability", f->durability, "SQLite synchronous level: normal or full")->capture_default_str();
-  sub->add_option("--progress", f->progress, "Progress output: auto, tty, json or off")->capture_default_str();
-  sub->add_option("--progress-interval", f->progress_interval, "Seconds between JSON progress lines")
+  sub->add_option("--progress", f->progress,
+                  "Progress output: auto (tty on a terminal, else json), tty (one line: done, percent, rates, "
+                  "ETA, cost with prices, else tokens), json or off")
       ->capture_default_str();
+  sub->add_option("--progress-interval", f->progress_interval, "Seconds between JSON progress lines")
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
   HarvestOptions defaults;
   for (const HarvestOptionSpec& spec : HarvestOptionTable()) {
@@ -245,7 +229,7 @@ void AddHarvestCommand(CLI::App& app, int& rc) {
         sub->add_flag(flag, f->flags[spec.name], help);
         break;
       default:
-        sub->add_option(flag, f->scalars[spec.name], help);
+        sub->add_option(flag, f->scalars[spec.name], help)->type_name(HarvestTypeName(spec));
     }
   }
   sub->callback([f, &rc] { rc = RunHarvest(*f); });

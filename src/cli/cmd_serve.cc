@@ -163,7 +163,8 @@ int RunServe(const ServeFlags& f) {
 }  // namespace
 
 void AddServeCommand(CLI::App& app, int& rc) {
-  auto* sub = app.add_subcommand("serve", "HTTP control API: prompt sets, runs, exports, Prometheus metrics");
+  auto* sub = app.add_subcommand(
+      "serve", "HTTP control API: prompt sets, runs, exports, Prometheus metrics; described by GET /v1/openapi.json");
   auto f = std::make_shared<ServeFlags>();
   sub->add_option("--db", f->db, "Corpus database (created on first use)")->required();
   sub->add_option("--listen", f->listen, "HOST:PORT to listen on (port 0 = any free port)")->capture_default_str();
@@ -188,10 +189,12 @@ void AddServeCommand(CLI::App& app, int& rc) {
   sub->add_option("--header-timeout", f->header_timeout_s,
                   "Seconds from a request's first byte to the end of its headers (408 after); slow heads "
                   "are read by one thread and hold no worker")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--body-timeout", f->body_timeout_s,
                   "Seconds a worker waits for a request body to arrive in full (the connection is closed after)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--log-level", f->log_level, "debug, info, warn or error")->capture_default_str();
   sub->callback([f, &rc] { rc = RunServe(*f); });
 }

@@ -111,7 +111,8 @@ void AddSimCommand(CLI::App& app, int& rc) {
   sub->add_option("--limit-window-s", o.limit_window_s,
                   "Sliding window W in seconds: 60 = a plain per-minute window; 1 = OpenAI's "
                   "'60,000 RPM may be enforced as 1,000 requests per second'")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--token-count", o.token_count,
                   "What a request is charged when admitted: max_tokens = prompt + max_tokens x n (OpenAI; the "
                   "produced completion if the request sets no max_tokens); actual = prompt + produced completion")

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/did_you_mean.h"
 
 int main(int argc, char** argv) {
   // A peer closing a connection must be an error value, not a fatal signal; a file-size limit
@@ -23,8 +24,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help/--version exit 0; every other parse error is a usage error: exit code 2.
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help/--version exit 0; every other parse error is a usage error: exit code 2. A
+    // misspelled command or option is named, with the closest known one.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    if (std::optional<std::string> msg = retort::cli::ExplainUnknownArgument(app, {argv + 1, argv + argc})) {
+      std::cerr << "retort: error: " << *msg << "\nRun with --help for more information.\n";
+      return 2;
+    }
+    app.exit(e);
+    return 2;
   }
   return rc;
 }

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include "service/connection_gate.h"
+#include "service/openapi_document.h"
 
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -127,7 +128,8 @@ struct ApiRouter::Impl {
   void Log(LogLevel level, const std::string& msg) { log->Write(LogLine{level, "", 0, 0, msg}); }
   void Routes();
   // A POST route whose handler gets the body read by ReadBody().
-  void Post(const char* pattern, std::function<void(const httplib::Request&, httplib::Response&, std::string)> fn) {
+  void Post(const std::string& pattern,
+            std::function<void(const httplib::Request&, httplib::Response&, std::string)> fn) {
     server.Post(pattern, [this, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res,
                                                     const httplib::ContentReader& reader) {
       std::string body;
@@ -136,49 +138,123 @@ struct ApiRouter::Impl {
   }
 };
 
+namespace {
+
+// One row of the route table: the method, the path as an OpenAPI template ({x} = one path
+// segment, passed to the handler as req.matches[1], [2], ...) and the handler. The body is
+// empty for GET; POST bodies have been read by ReadBody().
+struct RouteDef {
+  const char* method;
+  const char* path;
+  void (*handle)(Service& svc, const httplib::Request& req, httplib::Response& res, std::string body);
+};
+
+// The API. ApiRoutes() lists it and the OpenAPI document (openapi.json) describes it; a test
+// keeps the two equal.
+const std::vector<RouteDef>& RouteTable() {
+  static const std::vector<RouteDef> kRoutes = {
+      {"GET", "/healthz",
+       [](Service&, const httplib::Request&, httplib::Response& res, std::string) {
+         res.set_content(json{{"status", "ok"}}.dump(), kJson);
+       }},
+      {"GET", "/metrics",
+       [](Service& svc, const httplib::Request&, httplib::Response& res, std::string) {
+         res.set_content(svc.MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
+       }},
+      {"GET", "/v1/openapi.json",
+       [](Service&, const httplib::Request&, httplib::Response& res, std::string) {
+         const std::string_view doc = OpenApiDocument();
+         res.set_content(doc.data(), doc.size(), kJson);
+       }},
+      // Prompt sets.
+      {"POST", "/v1/prompt-sets/{name}",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string body) {
+         Send(res, svc.ImportPromptSet(req.matches[1], body));
+       }},
+      {"GET", "/v1/prompt-sets",
+       [](Service& svc, const httplib::Request&, httplib::Response& res, std::string) {
+         Send(res, svc.ListPromptSets());
+       }},
+      {"GET", "/v1/prompt-sets/{name}",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.GetPromptSet(req.matches[1]));
+       }},
+      // Runs. The body of pause, resume and cancel is ignored (it may be empty or absent).
+      {"POST", "/v1/runs",
+       [](Service& svc, const httplib::Request&, httplib::Response& res, std::string body) {
+         Send(res, svc.StartRun(body), 202);
+       }},
+      {"GET", "/v1/runs",
+       [](Service& svc, const httplib::Request&, httplib::Response& res, std::string) { Send(res, svc.ListRuns()); }},
+      {"GET", "/v1/runs/{name}",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.GetRun(req.matches[1]));
+       }},
+      {"POST", "/v1/runs/{name}/pause",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.PauseRun(req.matches[1]));
+       }},
+      {"POST", "/v1/runs/{name}/resume",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.ResumeRun(req.matches[1]));
+       }},
+      {"POST", "/v1/runs/{name}/cancel",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.CancelRun(req.matches[1]));
+       }},
+      // Exports.
+      {"POST", "/v1/exports",
+       [](Service& svc, const httplib::Request&, httplib::Response& res, std::string body) {
+         Send(res, svc.StartExport(body), 202);
+       }},
+      {"GET", "/v1/exports/{id}",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.GetExport(req.matches[1]));
+       }},
+  };
+  return kRoutes;
+}
+
+// "/v1/runs/{name}/pause" -> "/v1/runs/([^/]+)/pause" (httplib matches the whole path).
+std::string PathRegex(const std::string& path) {
+  std::string re;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '{') {
+      i = path.find('}', i);
+      re += "([^/]+)";
+    } else if (path[i] == '.') {
+      re += "\\.";
+    } else {
+      re += path[i];
+    }
+  }
+  return re;
+}
+
+}  // namespace
+
+std::vector<ApiRoute> ApiRoutes() {
+  std::vector<ApiRoute> routes;
+  for (const RouteDef& r : RouteTable()) routes.push_back({r.method, r.path});
+  return routes;
+}
+
 void ApiRouter::Impl::Routes() {
-  httplib::Server& s = server;
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(json{{"status", "ok"}}.dump(), kJson);
-  });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(svc->MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
-  });
-  // Prompt sets.
-  Post(R"(/v1/prompt-sets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res, std::string body) {
-    Send(res, svc->ImportPromptSet(req.matches[1], body));
-  });
-  s.Get("/v1/prompt-sets", [this](const httplib::Request&, httplib::Response& res) { Send(res, svc->ListPromptSets()); });
-  s.Get(R"(/v1/prompt-sets/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    Send(res, svc->GetPromptSet(req.matches[1]));
-  });
-  // Runs.
-  Post("/v1/runs", [this](const httplib::Request&, httplib::Response& res, std::string body) {
-    Send(res, svc->StartRun(body), 202);
-  });
-  s.Get("/v1/runs", [this](const httplib::Request&, httplib::Response& res) { Send(res, svc->ListRuns()); });
-  s.Get(R"(/v1/runs/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    Send(res, svc->GetRun(req.matches[1]));
-  });
-  // The body of pause, resume and cancel is ignored (it may be empty or absent).
-  Post(R"(/v1/runs/([^/]+)/(pause|resume|cancel))", [this](const httplib::Request& req, httplib::Response& res,
-                                                            std::string) {
-    const std::string name = req.matches[1];
-    const std::string op = req.matches[2];
-    if (op == "pause") Send(res, svc->PauseRun(name));
-    else if (op == "resume") Send(res, svc->ResumeRun(name));
-    else Send(res, svc->CancelRun(name));
-  });
-  // Exports.
-  Post("/v1/exports", [this](const httplib::Request&, httplib::Response& res, std::string body) {
-    Send(res, svc->StartExport(body), 202);
-  });
-  s.Get(R"(/v1/exports/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
-    Send(res, svc->GetExport(req.matches[1]));
-  });
+  for (const RouteDef& r : RouteTable()) {
+    const auto handle = r.handle;
+    if (std::string(r.method) == "POST") {
+      Post(PathRegex(r.path), [this, handle](const httplib::Request& req, httplib::Response& res, std::string body) {
+        handle(*svc, req, res, std::move(body));
+      });
+    } else {
+      server.Get(PathRegex(r.path), [this, handle](const httplib::Request& req, httplib::Response& res) {
+        handle(*svc, req, res, std::string());
+      });
+    }
+  }
   // Any other POST: 404 without reading the body (the library would read a body without a
   // length until the connection closes).
-  s.Post(".*", [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
+  server.Post(".*", [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
     res.status = 404;
     res.set_header("Connection", "close");
     res.set_content(ErrorBody("not_found", "no route " + req.method + " " + req.path), kJson);

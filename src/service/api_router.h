@@ -64,6 +64,16 @@ class ApiRouter {
   std::unique_ptr<Impl> impl_;
 };
 
+// One route of the API: its method ("GET" — which answers HEAD too — or "POST") and its path as
+// an OpenAPI path template ("/v1/runs/{name}/pause"; a {parameter} is one path segment).
+struct ApiRoute {
+  std::string method;
+  std::string path;
+};
+// Every route ApiRouter serves, in the order they are matched: the table the router registers
+// its handlers from. Any other path is 404 not_found.
+std::vector<ApiRoute> ApiRoutes();
+
 // HTTP status of an error Status: 400, 401, 404, 409, 503, else 500.
 int HttpStatusOf(const Status& st);
 // {"error": {"code": ..., "message": ...}} as text; bytes of `message` that are not UTF-8 are

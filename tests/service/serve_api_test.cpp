@@ -316,3 +316,27 @@ TEST_CASE("serve beyond loopback requires a token, 401 without it, no secret in 
       if (e.is_regular_file()) CHECK(test::ReadFile(e.path().string()).find(secret) == std::string::npos);
   }
 }
+
+TEST_CASE("serve answers GET /v1/openapi.json with the OpenAPI document, behind the guard and the token",
+          "[service][openapi]") {
+  test::TempDir dir;
+  const std::string kToken = "tok-openapi-test";
+  test::ServeProcess srv(dir.path() + "/c.db", {"--token-env", "RETORT_TEST_TOKEN"}, {"RETORT_TEST_TOKEN=" + kToken});
+  // The token rule of the other /v1 reads: 401 without it.
+  CHECK(srv.Request("GET", "/v1/openapi.json").first == 401);
+  srv.set_token(kToken);
+  auto c = srv.Client();
+  httplib::Result r = c->Get("/v1/openapi.json");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->get_header_value("Content-Type") == "application/json");
+  json doc = json::parse(r->body, nullptr, false);
+  REQUIRE_FALSE(doc.is_discarded());
+  CHECK(doc["openapi"] == "3.1.0");
+  CHECK(doc["paths"].contains("/v1/openapi.json"));
+  // The request guard holds as for every GET: a foreign Host (DNS rebinding) is 421.
+  const std::string raw = test::RawExchange(
+      srv.port(), "GET /v1/openapi.json HTTP/1.1\r\nHost: attacker.example\r\nAuthorization: Bearer " + kToken +
+                      "\r\nConnection: close\r\n\r\n");
+  CHECK(test::RawStatus(raw) == 421);
+}
