@@ -2,6 +2,7 @@
 #include "prompts/prompt_template.h"
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "store/utf8.h"
@@ -70,7 +71,7 @@ std::string Text(const json& v) {
   return v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// `row` is a JSON object; `row_kind` names it in messages ("key" or "column").
+// `row` is a JSON object (keys are the column names).
 ParsedLine FromObject(const RowTemplate& t, json row) {
   auto missing = [&](const std::string& name, const std::string& which) {
     return LineFailure(LineErrorReason::kMissingColumn, name, "column missing (" + which + ")");
@@ -89,16 +90,26 @@ ParsedLine FromObject(const RowTemplate& t, json row) {
     id = Text(*it);
     if (id.empty()) return LineFailure(LineErrorReason::kEmptyContent, t.id_field, "the id must not be empty");
   }
-  auto value = [&](const std::string& name) { return Text(row[name]); };
+  // Each placeholder's text, computed once per field.
+  std::map<std::string, std::string> texts;
+  for (const PromptTemplate* pt : {&t.user, &t.system})
+    for (const std::string& f : pt->fields())
+      if (!texts.count(f)) texts[f] = Text(row[f]);
+  auto value = [&](const std::string& name) -> const std::string& { return texts.at(name); };
+  auto too_long = [](const char* field) {
+    return LineFailure(LineErrorReason::kLineTooLong, field,
+                       "the rendered text is longer than " + std::to_string(kMaxRenderedBytes) + " bytes");
+  };
   std::vector<Message> messages;
+  std::string text;
   if (!t.system_text.empty()) {
-    std::string s = t.system.Render(value);
-    if (s.empty()) return LineFailure(LineErrorReason::kEmptyContent, "system", "the system template renders empty");
-    messages.push_back(Message{"system", std::move(s)});
+    if (!t.system.Render(value, kMaxRenderedBytes, &text)) return too_long("system");
+    if (text.empty()) return LineFailure(LineErrorReason::kEmptyContent, "system", "the system template renders empty");
+    messages.push_back(Message{"system", std::move(text)});
   }
-  std::string u = t.user.Render(value);
-  if (u.empty()) return LineFailure(LineErrorReason::kEmptyContent, "prompt", "the template renders empty");
-  messages.push_back(Message{"user", std::move(u)});
+  if (!t.user.Render(value, kMaxRenderedBytes, &text)) return too_long("prompt");
+  if (text.empty()) return LineFailure(LineErrorReason::kEmptyContent, "prompt", "the template renders empty");
+  messages.push_back(Message{"user", std::move(text)});
   for (const std::string& f : t.user.fields()) row.erase(f);
   if (!t.system_text.empty())
     for (const std::string& f : t.system.fields()) row.erase(f);

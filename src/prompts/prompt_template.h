@@ -21,12 +21,18 @@ class PromptTemplate {
   // The field names referenced, in order of first appearance, without duplicates.
   const std::vector<std::string>& fields() const { return fields_; }
 
-  // Renders with `value(name)` for each placeholder. REQUIRES: every field has a value.
+  // Renders with `value(name)` for each placeholder (`value` returns a string). REQUIRES: every
+  // field has a value. False when the text would exceed max_bytes (a template may repeat a
+  // large column); *out is then incomplete.
   template <typename Lookup>
-  std::string Render(Lookup value) const {
-    std::string out;
-    for (const Part& p : parts_) out += p.field ? value(p.text) : p.text;
-    return out;
+  bool Render(Lookup value, size_t max_bytes, std::string* out) const {
+    out->clear();
+    for (const Part& p : parts_) {
+      const std::string& piece = p.field ? value(p.text) : p.text;
+      if (piece.size() > max_bytes - out->size()) return false;
+      out->append(piece);
+    }
+    return true;
   }
 
  private:
@@ -50,6 +56,9 @@ struct RowTemplate {
 
 // Builds a RowTemplate from the flags. InvalidArgument naming the flag.
 Result<RowTemplate> MakeRowTemplate(const std::string& user, const std::string& system, const std::string& id_field);
+
+// Rendered prompt and system texts are bounded by this many bytes each (kLineTooLong beyond).
+inline constexpr size_t kMaxRenderedBytes = 16 << 20;
 
 // One JSONL line (a JSON object) through the templates: placeholders take the value of the
 // object's top-level key — a string as it is, any other JSON value as its JSON text. The id

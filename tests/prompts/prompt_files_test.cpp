@@ -126,8 +126,12 @@ TEST_CASE("PromptTemplate parses placeholders and brace escapes", "[prompts]") {
   Result<PromptTemplate> t = PromptTemplate::Parse("{{lit}} Solve: {question} ({question}, {n})}}", "--template");
   REQUIRE(t.ok());
   CHECK(t->fields() == std::vector<std::string>{"question", "n"});
-  CHECK(t->Render([](const std::string& f) { return f == "n" ? std::string("3") : std::string("Q"); }) ==
-        "{lit} Solve: Q (Q, 3)}");
+  const std::string q = "Q", three = "3";
+  auto value = [&](const std::string& f) -> const std::string& { return f == "n" ? three : q; };
+  std::string out;
+  REQUIRE(t->Render(value, 100, &out));
+  CHECK(out == "{lit} Solve: Q (Q, 3)}");
+  CHECK_FALSE(t->Render(value, 10, &out));
   CHECK_THAT(PromptTemplate::Parse("a } b", "--template").status().message(), Catch::Contains("unmatched '}'"));
   CHECK_THAT(PromptTemplate::Parse("a {b", "--template").status().message(), Catch::Contains("unmatched '{'"));
   CHECK_THAT(PromptTemplate::Parse("a {b{c}", "--template").status().message(), Catch::Contains("unmatched '{'"));
@@ -158,6 +162,12 @@ TEST_CASE("Template rows: JSON values as JSON text, leftovers as metadata, missi
   ParsedLine badid = ParseTemplateJsonLine(t, R"({"qid":[1],"question":"q","data":1,"persona":"x"})");
   REQUIRE_FALSE(badid.ok);
   CHECK(badid.error.reason == LineErrorReason::kWrongType);
+  // A template repeating a large column is bounded.
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "{q}";
+  ParsedLine big = ParseTemplateJsonLine(Tmpl(many), R"({"q":")" + std::string(1 << 20, 'x') + "\"}");
+  REQUIRE_FALSE(big.ok);
+  CHECK(big.error.reason == LineErrorReason::kLineTooLong);
   ParsedLine empty = ParseTemplateJsonLine(Tmpl("{q}"), R"({"q":""})");
   REQUIRE_FALSE(empty.ok);
   CHECK(empty.error.reason == LineErrorReason::kEmptyContent);
