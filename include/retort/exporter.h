@@ -71,9 +71,16 @@ struct ExportOptions {
   std::int64_t max_chars = 0;    // drop answers longer than this many code points (0 = off)
   std::vector<std::string> drop_patterns;  // POSIX extended regexes matched against the whole answer
   bool drop_pattern_reasoning = false;     // also match them against the reasoning
-  // Licence: an SPDX-like id ("apache-2.0") goes into the card's `license:`; any other text
-  // makes it `license: other` with the text in the card. Empty = `license: unknown`.
+  // Licence: an id of the Hugging Face Hub's licence list, in any case ("MIT", "Apache-2.0"),
+  // goes into the card's `license:` in the Hub's spelling ("mit", "apache-2.0"); any other text
+  // makes it `license: other` with the text quoted in the card's prose. Empty = `license:
+  // unknown` (or `other` when license_name or license_link is given).
   std::string license;
+  // The card's `license_name` (a short name such as "llama3-community") and `license_link` (a URL
+  // or a path such as "LICENSE.md") for a licence outside the Hub's list. Empty = not written.
+  // Refused with a licence that is on the list.
+  std::string license_name;
+  std::string license_link;
 
   // InvalidArgument naming the flag (e.g. "--with-logprobs: not available with --fields minimal").
   Status Validate() const;
@@ -109,11 +116,12 @@ struct ExportSummary {
 };
 
 // Exports run `opts.run` to `opts.out_dir`: DIR/data/<split>-NNNNN-of-NNNNN.jsonl[.gz|.zst],
-// DIR/manifest.json, DIR/README.md. Writes into DIR.tmp-<pid>-<n> (unique per export) and renames it over DIR at the
+// DIR/manifest.json, DIR/README.md and (except for prompt-completion) DIR/dataset_info.json
+// for LLaMA-Factory. Writes into DIR.tmp-<pid>-<n> (unique per export) and renames it over DIR at the
 // end; an existing DIR is replaced only if it is a previous retort export (or empty).
 // Streams rows: memory does not grow with the run. Two exports of the same data with the same
 // options are byte-identical. The export is recorded with the Store (BeginExport/FinishExport).
-// Errors: InvalidArgument (options), NotFound (run), FailedPrecondition (DIR is something
+// Errors: InvalidArgument (options; with_logprobs for a run harvested without logprobs), NotFound (run), FailedPrecondition (DIR is something
 // else), IOError (file system), plus Store errors. `log` may be nullptr.
 Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink* log);
 

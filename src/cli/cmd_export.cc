@@ -93,7 +93,8 @@ void AddExportCommand(CLI::App& app, int& rc) {
   sub->add_option("--reasoning", f->reasoning,
                   "Teacher reasoning: field (separate field; default) | inline (<think>...</think> before the "
                   "answer) | drop (default with --fields minimal)");
-  sub->add_flag("--with-logprobs", o.with_logprobs, "Add per-token logprobs to each record");
+  sub->add_flag("--with-logprobs", o.with_logprobs,
+                "Add per-token logprobs to each record (the run must have been harvested with --logprobs K)");
   sub->add_option("--shard-records", o.shard_records, "Max records per shard (0 = no cap)")->capture_default_str();
   sub->add_option("--shard-bytes", o.shard_bytes, "Max uncompressed bytes per shard (0 = no cap)")
       ->capture_default_str();
@@ -113,7 +114,13 @@ void AddExportCommand(CLI::App& app, int& rc) {
       ->take_all();
   sub->add_flag("--drop-pattern-reasoning", o.drop_pattern_reasoning,
                 "Also drop a record whose reasoning matches a --drop-pattern");
-  sub->add_option("--license", o.license, "Licence id (e.g. apache-2.0) or terms text for the dataset card");
+  sub->add_option("--license", o.license,
+                  "Licence for the dataset card: a Hugging Face Hub licence id in any case (MIT, Apache-2.0, "
+                  "cc-by-4.0, ...) becomes `license: <id>`; anything else `license: other` with the text in the card");
+  sub->add_option("--license-name", o.license_name,
+                  "The card's license_name for a licence outside the Hub's list (e.g. llama3-community)");
+  sub->add_option("--license-link", o.license_link,
+                  "The card's license_link for a licence outside the Hub's list (a URL or a file such as LICENSE.md)");
   sub->add_flag("--json", f->json, "Print the manifest instead of the one-line summary");
   sub->callback([f, &rc] { rc = RunExportCmd(*f); });
 }

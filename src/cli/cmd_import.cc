@@ -64,10 +64,21 @@ int RunImport(const ImportFlags& f) {
 
 void AddImportCommand(CLI::App& app, int& rc) {
   auto flags = std::make_shared<ImportFlags>();
-  auto* sub = app.add_subcommand("import", "Import prompts (JSONL, or plain text with --text) into a prompt set");
+  auto* sub = app.add_subcommand(
+      "import",
+      "Import prompts into a prompt set: prompt JSONL, OpenAI batch request JSONL (detected from the first line), "
+      "plain text (--text), or JSONL/CSV rows through --template");
   sub->add_option("--db", flags->db, "Corpus database (SQLite file; created if missing)")->required();
   sub->add_option("--set", flags->opts.set, "Prompt set name (created on first use)")->required();
   sub->add_flag("--text", flags->opts.text, "Plain text input: one prompt per line");
+  sub->add_option("--template", flags->opts.template_text,
+                  "Make each row of a JSONL file (one object per line) or CSV file (*.csv, header row) a user "
+                  "prompt: {column} is the row's value, {{ and }} are literal braces; e.g. 'Solve: {question}'");
+  sub->add_option("--system-template", flags->opts.system_template,
+                  "A system message from each row, like --template (needs --template)");
+  sub->add_option("--id-field", flags->opts.id_field,
+                  "Column holding the prompt id (needs --template; default: an id from the content hash). "
+                  "Columns used neither in a template nor as the id are kept as metadata");
   sub->add_flag("--strict", flags->opts.strict,
                 "Abort at the first bad line; nothing from that file is stored");
   sub->add_flag("--json", flags->json, "Print the summary as JSON");

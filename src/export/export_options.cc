@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "export/drop_patterns.h"
+#include "export/hub_license.h"
 #include "retort/exporter.h"
 
 namespace retort {
@@ -127,8 +128,17 @@ Status ExportOptions::Validate() const {
   if (max_chars > 0 && min_chars > max_chars) return Status::InvalidArgument("--min-chars: larger than --max-chars");
   RETORT_RETURN_IF_ERROR(CheckSplits(splits));
   if (Result<std::unique_ptr<DropPatterns>> re = DropPatterns::Compile(drop_patterns); !re.ok()) return re.status();
-  if (license.find_first_of("\r\n") != std::string::npos)
-    return Status::InvalidArgument("--license: must be one line");
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{"--license", &license},
+                                    {"--license-name", &license_name},
+                                    {"--license-link", &license_link}}) {
+    if (value->find_first_of("\r\n") != std::string::npos)
+      return Status::InvalidArgument(std::string(flag) + ": must be one line");
+    if (value->size() > 4096) return Status::InvalidArgument(std::string(flag) + ": longer than 4096 bytes");
+  }
+  if ((!license_name.empty() || !license_link.empty()) && HubLicenseId(license))
+    return Status::InvalidArgument(std::string(license_name.empty() ? "--license-link" : "--license-name") +
+                                   ": only for a licence outside the Hugging Face Hub's list ('" + license +
+                                   "' is on it as '" + *HubLicenseId(license) + "')");
   return Status::OK();
 }
 
@@ -155,6 +165,9 @@ std::string ExportOptions::ToJson() const {
   // Only when set: the options of every earlier export (and their manifests) stay as they were.
   if (drop_pattern_reasoning) j["drop_pattern_reasoning"] = true;
   j["license"] = license;
+  // Only when set, like drop_pattern_reasoning.
+  if (!license_name.empty()) j["license_name"] = license_name;
+  if (!license_link.empty()) j["license_link"] = license_link;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

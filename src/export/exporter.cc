@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "export/dataset_info.h"
 #include "export/export_filter.h"
 #include "export/manifest.h"
 #include "export/record_formatter.h"
@@ -202,6 +203,9 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   sum.manifest_json = BuildManifestJson(mi);
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/manifest.json", sum.manifest_json));
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/README.md", BuildDatasetCard(mi)));
+  // Beside data/, never in it: LLaMA-Factory reads every file of a folder it is pointed at.
+  if (const std::string info = BuildLlamaFactoryDatasetInfo(mi); !info.empty())
+    RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/dataset_info.json", info));
   return sum;
 }
 
@@ -211,6 +215,10 @@ Result<ExportSummary> RunExport(Store& store, const ExportOptions& opts, LogSink
   RETORT_RETURN_IF_ERROR(opts.Validate());
   Result<RunInfo> run = store.GetRun(opts.run);
   if (!run.ok()) return run.status();
+  if (opts.with_logprobs && !run->spec.params.logprobs)
+    return Status::InvalidArgument("--with-logprobs: run '" + opts.run +
+                                   "' was harvested without logprobs, so there are none to export; harvest a run "
+                                   "with --logprobs K (top-K alternatives, 0..20) to store them");
   // Only the job counts are read here: the first and last received_at come from the export's
   // own walk over the responses (Store::Totals would scan every response row once more).
   Result<JobCounts> counts = store.CountJobs(run->id);

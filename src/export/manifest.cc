@@ -2,8 +2,10 @@
 #include "export/manifest.h"
 
 #include <ctime>
+#include <optional>
 #include <nlohmann/json.hpp>
 
+#include "export/hub_license.h"
 #include "store/corpus_json.h"
 
 namespace retort {
@@ -114,23 +116,19 @@ static std::string SizeCategory(std::int64_t n) {
   return "1B<n<10B";
 }
 
-// An SPDX-like licence id usable as the card's `license:` value.
-static bool IsLicenseId(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '+')) return false;
-  return true;
-}
-
 // A YAML double-quoted scalar (JSON string syntax is valid YAML).
 static std::string Q(const std::string& s) { return Dump(ojson(s), -1); }
 
 std::string BuildDatasetCard(const ManifestInput& in) {
   const ExportSummary& s = *in.summary;
   const RunSpec& spec = in.run.spec;
-  const std::string lic = in.opts.license.empty() ? "unknown" : IsLicenseId(in.opts.license) ? in.opts.license : "other";
+  const std::optional<std::string> hub_id = HubLicenseId(in.opts.license);
+  const bool named = !in.opts.license_name.empty() || !in.opts.license_link.empty();
+  const std::string lic = hub_id ? *hub_id : in.opts.license.empty() && !named ? "unknown" : "other";
   std::string c = "---\n";
   c += "license: " + lic + "\n";
+  if (!in.opts.license_name.empty()) c += "license_name: " + Q(in.opts.license_name) + "\n";
+  if (!in.opts.license_link.empty()) c += "license_link: " + Q(in.opts.license_link) + "\n";
   c += "pretty_name: " + Q(spec.name) + "\n";
   c += "task_categories:\n- text-generation\n";
   c += "annotations_creators:\n- machine-generated\n";
@@ -169,10 +167,15 @@ std::string BuildDatasetCard(const ManifestInput& in) {
   for (const auto& [k, v] : s.filtered) c += " " + k + " " + std::to_string(v) + ";";
   c += " (see `manifest.json`).\n\n";
   c += "## Licence and terms\n\n";
-  if (in.opts.license.empty())
+  if (in.opts.license.empty() && !named)
     c += "No licence was given at export (`--license`).";
-  else
-    c += "Licence: " + in.opts.license + ".";
+  else if (hub_id)
+    c += "Licence: " + *hub_id + ".";
+  else {
+    c += "Licence: " + (in.opts.license.empty() ? in.opts.license_name : in.opts.license);
+    if (!in.opts.license_link.empty()) c += " (" + in.opts.license_link + ")";
+    c += ".";
+  }
   c += " The records are outputs of `" + spec.model +
        "`; check the teacher provider's terms of use before training or redistributing.\n";
   return c;

@@ -8,8 +8,10 @@ namespace retort {
 namespace {
 
 // Metadata is stored as canonical JSON of an object (checked at import); "" means absent.
+// Absent and empty metadata are written as null, never {}: Arrow cannot write a struct without
+// fields to Parquet, and every record keeps the key (docs/formats.md §3).
 std::string_view MetadataOf(std::string_view m) {
-  return m.empty() || m.front() != '{' ? std::string_view("{}") : m;
+  return m.empty() || m.front() != '{' || m == "{}" ? std::string_view("null") : m;
 }
 
 // {"role":<role>,"content":<content>} from already-quoted literals.

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "prompts/prompt_line_parser.h"
+#include "prompts/prompt_template.h"
 #include "retort/status.h"
 
 namespace retort {
@@ -33,6 +35,18 @@ struct ParsedChunk {
   bool eof = false;
 };
 
+// How the lines of a file become prompts.
+struct LineSyntax {
+  enum class Kind {
+    kJsonl,          // prompt JSONL, or OpenAI batch requests when the first non-blank line is one
+    kText,           // --text: each line is a user prompt
+    kTemplateJsonl,  // --template over JSON objects, one per line
+    kTemplateCsv,    // --template over the records of an RFC 4180 CSV file with a header row
+  };
+  Kind kind = Kind::kJsonl;
+  const RowTemplate* row_template = nullptr;  // kTemplate*: not owned; outlives the LineParserThread
+};
+
 // Starts parsing on construction; the destructor stops the thread (also mid-file) and joins.
 // Memory is bounded by kMaxQueued chunks of kChunkLines lines (plus one being filled and
 // one being consumed). Next() must be called from one thread only (the importer's).
@@ -42,8 +56,9 @@ class LineParserThread {
   static constexpr size_t kMaxQueued = 4;
 
   // REQUIRES: f open for reading and not used by anyone else until this object is destroyed;
-  // max_line_bytes > 0. `text`: parse with ParsePromptTextLine, else ParsePromptJsonLine.
-  LineParserThread(std::FILE* f, std::string display, size_t max_line_bytes, bool text);
+  // max_line_bytes > 0 (for CSV: the bound of a record). A CSV file whose header row is bad
+  // ends with an InvalidArgument status "<display>:<line>: header: ...".
+  LineParserThread(std::FILE* f, std::string display, size_t max_line_bytes, LineSyntax syntax);
   ~LineParserThread();
   LineParserThread(const LineParserThread&) = delete;
   LineParserThread& operator=(const LineParserThread&) = delete;
@@ -58,11 +73,17 @@ class LineParserThread {
 
  private:
   void Run();
+  // Queues a filled chunk (blocking while kMaxQueued wait). False when stopping.
+  bool Push(ParsedChunk c, bool end);
+  // Takes a spare chunk (or a new one) and frees recycled batches; nullopt when stopping.
+  std::optional<ParsedChunk> StartChunk();
+  void RunLines();
+  void RunCsv();
 
   std::FILE* f_;
   const std::string display_;
   const size_t max_line_;
-  const bool text_;
+  const LineSyntax syntax_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<ParsedChunk> ready_;           // guarded by mu_

@@ -25,16 +25,23 @@ const char* LineErrorReasonName(LineErrorReason r) {
     case LineErrorReason::kRoleOrder: return "role_order";
     case LineErrorReason::kIdConflict: return "id_conflict";
     case LineErrorReason::kLineTooLong: return "line_too_long";
+    case LineErrorReason::kMissingColumn: return "missing_column";
+    case LineErrorReason::kInvalidCsv: return "invalid_csv";
+    case LineErrorReason::kUnsupportedRequest: return "unsupported_request";
   }
   return "invalid_json";
+}
+
+ParsedLine LineFailure(LineErrorReason reason, std::string field, std::string message) {
+  ParsedLine out;
+  out.error = LineError{reason, std::move(field), std::move(message)};
+  return out;
 }
 
 namespace {
 
 ParsedLine Fail(LineErrorReason reason, std::string field, std::string message) {
-  ParsedLine out;
-  out.error = LineError{reason, std::move(field), std::move(message)};
-  return out;
+  return LineFailure(reason, std::move(field), std::move(message));
 }
 
 const char* TypeName(const json& j) {
@@ -66,8 +73,9 @@ std::string_view StripCr(std::string_view line) {
   return line;
 }
 
-// Fills key and content hash; checks system-first and user-last ordering.
-ParsedLine Finish(std::vector<Message> messages, std::string id, std::string metadata_json) {
+}  // namespace
+
+ParsedLine FinishPrompt(std::vector<Message> messages, std::string id, std::string metadata_json) {
   for (size_t i = 0; i < messages.size(); ++i)
     if (messages[i].role == "system" && i != 0)
       return Fail(LineErrorReason::kRoleOrder, "messages[" + std::to_string(i) + "].role",
@@ -83,6 +91,12 @@ ParsedLine Finish(std::vector<Message> messages, std::string id, std::string met
   out.prompt.messages = std::move(messages);
   out.prompt.metadata_json = std::move(metadata_json);
   return out;
+}
+
+namespace {
+
+ParsedLine Finish(std::vector<Message> messages, std::string id, std::string metadata_json) {
+  return FinishPrompt(std::move(messages), std::move(id), std::move(metadata_json));
 }
 
 
@@ -108,6 +122,13 @@ ParsedLine PreCheck(std::string_view line, bool* done) {
 ParsedLine ParseCheckedJsonLine(std::string_view line);
 
 }  // namespace
+
+std::optional<ParsedLine> PrecheckJsonLine(std::string_view line) {
+  bool done = false;
+  ParsedLine pre = PreCheck(line, &done);
+  if (done) return pre;
+  return std::nullopt;
+}
 
 ParsedLine ParsePromptJsonLine(std::string_view raw) {
   std::string_view line = StripCr(raw);

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "retort/corpus.h"
 #include "store/utf8.h"
@@ -24,6 +27,9 @@ enum class LineErrorReason {
   kRoleOrder,       // system not first, or the last message is not a user turn
   kIdConflict,      // the same id was already imported with different content
   kLineTooLong,     // longer than ImportOptions::max_line_bytes
+  kMissingColumn,   // --template/--id-field names a column the row does not have
+  kInvalidCsv,      // a CSV record that is not RFC 4180 (stray quote, unterminated field, field count)
+  kUnsupportedRequest,  // an OpenAI batch line for another endpoint or method than POST /v1/chat/completions
 };
 // "invalid_json", "invalid_utf8", ... (lower_snake_case of the enumerator).
 const char* LineErrorReasonName(LineErrorReason r);
@@ -36,14 +42,38 @@ struct LineError {
   std::string message;
 };
 
+// What an OpenAI batch request line asked for beyond its messages (see batch_request_line.h).
+struct BatchLineInfo {
+  std::string model;  // body.model, "" when absent (kept in the prompt's metadata)
+  // Generation parameters kept in the metadata: (name, canonical JSON value), in name order.
+  std::vector<std::pair<std::string, std::string>> kept;
+  // body fields retort cannot keep (no run parameter holds them), in name order: reported.
+  std::vector<std::string> not_kept;
+};
+
 // The outcome of parsing one line. Exactly one of: `blank` (whitespace only, not a prompt),
 // `ok` (then `prompt` is filled: key, content_hash, messages, metadata_json), or an `error`.
+// `batch` is set for an accepted OpenAI batch request line.
 struct ParsedLine {
   bool ok = false;
   bool blank = false;
   Prompt prompt;
   LineError error;
+  std::optional<BatchLineInfo> batch;
 };
+
+// A rejected line with the given reason, field and message.
+ParsedLine LineFailure(LineErrorReason reason, std::string field, std::string message);
+
+// An accepted prompt from already-validated parts: checks that a system message comes only
+// first and the last message is a user turn (else kRoleOrder), then fills messages_json,
+// content_hash and the key ("h:" + 16 hex digits of the hash when `id` is empty).
+// REQUIRES: messages not empty; metadata_json "" or a canonical JSON object.
+ParsedLine FinishPrompt(std::vector<Message> messages, std::string id, std::string metadata_json);
+
+// The checks every JSON line passes first: a blank line (returned with blank set), invalid
+// UTF-8, nesting deeper than kMaxJsonDepth. Returns nullopt when the line passed them.
+std::optional<ParsedLine> PrecheckJsonLine(std::string_view line);
 
 // Parses one JSONL prompt line (without its line terminator; a trailing '\r' is ignored).
 // Accepted shapes: {"id"?, "messages":[{"role","content"}...], "metadata"?} and

@@ -42,10 +42,14 @@ Result<ExportOptions> ExportOptionsFromJson(const json& j) {
   if (!j.is_object()) return Status::InvalidArgument("body: expected a JSON object");
   ExportOptions o;
   for (const auto& [k, v] : j.items()) {
-    if (k == "run" || k == "out" || k == "license") {
+    if (k == "run" || k == "out" || k == "license" || k == "license_name" || k == "license_link") {
       RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
       const std::string& s = v.get_ref<const std::string&>();
-      (k == "run" ? o.run : k == "out" ? o.out_dir : o.license) = s;
+      (k == "run"            ? o.run
+       : k == "out"          ? o.out_dir
+       : k == "license"      ? o.license
+       : k == "license_name" ? o.license_name
+                             : o.license_link) = s;
     } else if (k == "format") {
       RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
       Result<ExportFormat> f = ParseExportFormat(v.get_ref<const std::string&>());

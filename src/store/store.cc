@@ -328,10 +328,10 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec, bool allow_model_c
         return conflict("provider: stored '" + old.provider + "', given '" + spec.provider + "'");
       if (old.model != spec.model) {
         if (!allow_model_change)
-          return Status::FailedPrecondition(
-              "run '" + spec.name + "' exists with model '" + old.model + "', given '" + spec.model +
-              "': add --allow-model-change to switch it (allowed while none of its jobs is done), or use a new --run "
-              "name");
+          return Status::FailedPrecondition("run '" + spec.name + "' exists with different parameters: model: stored '" +
+                                            old.model + "', given '" + spec.model +
+                                            "' (add --allow-model-change to switch it while none of its jobs is done, "
+                                            "or use a new --run name)");
         Result<JobCounts> jc = CountJobs(existing->id);
         if (!jc.ok()) return jc.status();
         if (jc->done > 0)

@@ -86,7 +86,7 @@ TEST_CASE("retort export writes a verifiable, byte-identical export", "[e2e]") {
       ++shards;
       CHECK(sh["sha256"] == Sha256Hex(ta.at(sh["file"].get<std::string>())));
     }
-  CHECK(shards + 2 == static_cast<int>(ta.size()));  // shards + manifest.json + README.md
+  CHECK(shards + 3 == static_cast<int>(ta.size()));  // shards + manifest.json + README.md + dataset_info.json
   CHECK(ta.at("README.md").rfind("---\nlicense: apache-2.0\n", 0) == 0);
   for (const auto& [name, text] : ta)
     if (name.rfind("data/", 0) == 0) CHECK(name.find(".jsonl.zst") != std::string::npos);

@@ -114,7 +114,8 @@ TEST_CASE("Exporter writes shards, manifest with checksums and counts, and a car
         CHECK(r.size() == 4);
         CHECK(r["id"].is_string());
         CHECK(r["sample"].is_number_integer());
-        CHECK(r["metadata"].is_object());
+        // Metadata is an object with keys or null, never {} (Arrow cannot write an empty struct).
+        CHECK((r["metadata"].is_null() || (r["metadata"].is_object() && !r["metadata"].empty())));
         CHECK(r["messages"].back()["reasoning_content"].is_string());
       }
     }
@@ -129,6 +130,13 @@ TEST_CASE("Exporter writes shards, manifest with checksums and counts, and a car
   CHECK(m["splits"][0]["shards"][0]["file"] == "data/train-00000-of-0000" + std::to_string(ntrain) + ".jsonl");
   const std::string card = test::ReadFile(out + "/README.md");
   CHECK(card.rfind("---\nlicense: unknown\n", 0) == 0);
+  // LLaMA-Factory's registration beside data/: one entry per shard of the two-shard splits.
+  const json lf = json::parse(test::ReadFile(out + "/dataset_info.json"));
+  CHECK(lf.size() == listed.size());
+  CHECK(lf["r_train_00000"]["file_name"] == "data/train-00000-of-0000" + std::to_string(ntrain) + ".jsonl");
+  CHECK(lf["r_train_00000"]["formatting"] == "sharegpt");
+  CHECK(lf["r_train_00000"]["columns"] == json{{"messages", "messages"}});
+  for (const auto& [name, e] : lf.items()) CHECK(listed.count(e["file_name"].get<std::string>()) == 1);
   CHECK_THAT(card, Catch::Contains("configs:\n- config_name: default\n  data_files:\n  - split: train\n"
                                    "    path: \"data/train-*\"\n  - split: validation\n    path: \"data/validation-*\""));
   CHECK_THAT(card, Catch::Contains("size_categories:\n- n<1K"));
@@ -145,7 +153,7 @@ TEST_CASE("Exporter writes shards, manifest with checksums and counts, and a car
 TEST_CASE("Exporter output is byte-identical across runs, every file included", "[export]") {
   test::TempDir dir;
   auto store = OpenStore(dir.path() + "/c.db");
-  test::PopulateRun(*store, SomePrompts(30), 2, Answers);
+  test::PopulateRun(*store, SomePrompts(30), 2, Answers, "r", 2);
   for (Compression c : {Compression::kNone, Compression::kGzip, Compression::kZstd}) {
     ExportOptions a = Opts(dir.path() + "/a"), b = Opts(dir.path() + "/b");
     a.compress = b.compress = c;

@@ -45,7 +45,7 @@ TEST_CASE("RecordFormatter messages: full record with reasoning_content and meta
   // Same keys and types without reasoning or metadata.
   CHECK(Fmt(Opts(ExportFormat::kMessages), Row(kChat, "4")) ==
         R"({"id":"k1","sample":1,"messages":[{"role":"system","content":"Be terse."},{"role":"user","content":"2+2?"},)"
-        R"({"role":"assistant","content":"4","reasoning_content":""}],"metadata":{}})");
+        R"({"role":"assistant","content":"4","reasoning_content":""}],"metadata":null})");
 }
 
 TEST_CASE("RecordFormatter messages minimal is exactly OpenAI fine-tuning", "[export]") {
@@ -68,7 +68,7 @@ TEST_CASE("RecordFormatter messages minimal is exactly OpenAI fine-tuning", "[ex
 TEST_CASE("RecordFormatter prompt-completion is TRL conversational", "[export]") {
   CHECK(Fmt(Opts(ExportFormat::kPromptCompletion), Row({{"user", "Hi"}}, "Hello")) ==
         R"({"id":"k1","sample":1,"prompt":[{"role":"user","content":"Hi"}],)"
-        R"("completion":[{"role":"assistant","content":"Hello","reasoning_content":""}],"metadata":{}})");
+        R"("completion":[{"role":"assistant","content":"Hello","reasoning_content":""}],"metadata":null})");
 }
 
 TEST_CASE("RecordFormatter sharegpt uses from/value with system/human/gpt", "[export]") {
@@ -77,7 +77,7 @@ TEST_CASE("RecordFormatter sharegpt uses from/value with system/human/gpt", "[ex
   CHECK(Fmt(o, Row({{"system", "S"}, {"user", "a"}, {"assistant", "b"}, {"user", "c"}}, "d", "why")) ==
         R"({"id":"k1","sample":1,"conversations":[{"from":"system","value":"S"},{"from":"human","value":"a"},)"
         R"({"from":"gpt","value":"b"},{"from":"human","value":"c"},{"from":"gpt","value":"d"}],"reasoning":"why",)"
-        R"("metadata":{}})");
+        R"("metadata":null})");
   // Non-alternating turns cannot be expressed.
   RecordFormatter f(o);
   std::string out, why;
@@ -91,7 +91,7 @@ TEST_CASE("RecordFormatter alpaca has instruction/input/output/system/history", 
   o.reasoning = ReasoningMode::kInline;
   CHECK(Fmt(o, Row({{"system", "S"}, {"user", "q1"}, {"assistant", "a1"}, {"user", "q2"}}, "a2", "cot")) ==
         R"({"id":"k1","sample":1,"instruction":"q2","input":"","output":"<think>\ncot\n</think>\n\na2","system":"S",)"
-        R"("history":[["q1","a1"]],"metadata":{}})");
+        R"("history":[["q1","a1"]],"metadata":null})");
   o.fields = ExportFields::kMinimal;
   o.reasoning = ReasoningMode::kDrop;
   CHECK(Fmt(o, Row({{"user", "q"}}, "a", "cot")) ==
@@ -106,7 +106,7 @@ TEST_CASE("RecordFormatter adds logprobs with a fixed shape", "[export]") {
   r.response.logprobs = {TokenLogprob{"Yo", -0.25, {{"Hey", -1.5}}}, TokenLogprob{"!", -1.0 / 0.0, {}}};
   CHECK(Fmt(o, r) ==
         R"({"id":"k1","sample":1,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Yo"}],)"
-        R"("metadata":{},"logprobs":[{"token":"Yo","logprob":-0.25,"top":[{"token":"Hey","logprob":-1.5}]},)"
+        R"("metadata":null,"logprobs":[{"token":"Yo","logprob":-0.25,"top":[{"token":"Hey","logprob":-1.5}]},)"
         R"({"token":"!","logprob":-9999.0,"top":[]}]})");
 }
 

@@ -59,6 +59,14 @@ TEST_CASE("ParseExportRequest accepts the docs/service.md body and rejects bad f
   CHECK(msg(R"({"run":"r","out":"/o","fields":"minimal","with_logprobs":true})") ==
         "with_logprobs: not available with fields minimal");
   CHECK_THAT(msg(R"({"run":"r","out":"/o","drop_pattern":["("]})"), Catch::StartsWith("drop_pattern '(': "));
+  Result<ExportOptions> lic = ParseExportRequest(
+      R"({"run":"r","out":"/o","license":"Custom terms","license_name":"custom-1","license_link":"LICENSE.md"})");
+  REQUIRE(lic.ok());
+  CHECK(lic->license_name == "custom-1");
+  CHECK(lic->license_link == "LICENSE.md");
+  CHECK(msg(R"({"run":"r","out":"/o","license_name":1})") == "license_name: expected a string");
+  CHECK_THAT(msg(R"({"run":"r","out":"/o","license":"MIT","license_name":"x"})"),
+             Catch::StartsWith("license_name: only for a licence outside the Hugging Face Hub's list"));
 }
 
 TEST_CASE("ParseImportLine: too-long lines, a BOM on the first line only, text or JSON", "[service][prompts]") {

@@ -29,9 +29,10 @@ using Answerer = std::function<std::optional<ResponseRecord>(const Prompt& promp
 
 // Inserts `prompts` into set "s", creates run `run` (model "teacher-1", base URL with
 // credentials and a query string to check that they never leak) with `samples` samples,
-// and applies one kDone/kFailed update per job. Returns the run id.
+// and applies one kDone/kFailed update per job. `logprobs`: the run's --logprobs K (nullopt:
+// harvested without logprobs). Returns the run id.
 inline std::int64_t PopulateRun(Store& store, const std::vector<Prompt>& prompts, int samples, const Answerer& answer,
-                                const std::string& run = "r") {
+                                const std::string& run = "r", std::optional<int> logprobs = std::nullopt) {
   auto set = store.CreatePromptSet("s");
   REQUIRE(set.ok());
   std::vector<ImportOutcome> out;
@@ -39,6 +40,7 @@ inline std::int64_t PopulateRun(Store& store, const std::vector<Prompt>& prompts
   RunSpec spec{run, "s", "openai-chat", {"https://user:sekrit@api.example.com:8443/v1?key=sekrit"}, "teacher-1", {}};
   spec.params.samples = samples;
   spec.params.temperature = 0.7;
+  spec.params.logprobs = logprobs;
   auto r = store.CreateOrResumeRun(spec);
   REQUIRE(r.ok());
   std::map<std::string, const Prompt*> by_hash;
