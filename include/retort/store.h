@@ -253,6 +253,13 @@ class Store {
   Result<std::int64_t> ResetLeasedJobs(std::int64_t run_id);
   // Leases up to `limit` pending jobs whose next attempt is due at `wall_now_ms`, in id order.
   Result<std::vector<LeasedJob>> LeaseJobs(std::int64_t run_id, int limit, Millis wall_now_ms);
+  // Batch files (retort batch-file): calls `fn` for every pending job of the run in id order,
+  // in pages of 1024 read under the lock (fn runs unlocked, so it may write elsewhere). The job
+  // key is the canonical request hash (the batch line's custom_id).
+  Status ForEachPendingJob(std::int64_t run_id,
+                           const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn);
+  // The job of the run with this job key: {id, state}, or nullopt when there is none.
+  Result<std::optional<std::pair<std::int64_t, JobState>>> FindJobByKey(std::int64_t run_id, const std::string& key);
   // Earliest next_attempt_at of pending jobs, or nullopt when none is pending.
   Result<std::optional<Millis>> NextPendingAt(std::int64_t run_id);
   // Applies a batch of job updates in ONE transaction (group commit). A kDone for a job that

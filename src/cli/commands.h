@@ -12,5 +12,6 @@ void AddStatusCommand(CLI::App& app, int& rc);   // retort status    (cmd_status
 void AddImportCommand(CLI::App& app, int& rc);   // retort import    (cmd_import.cc)
 void AddExportCommand(CLI::App& app, int& rc);   // retort export    (cmd_export.cc)
 void AddServeCommand(CLI::App& app, int& rc);    // retort serve     (cmd_serve.cc)
+void AddBatchFileCommand(CLI::App& app, int& rc);  // retort batch-file (cmd_batch_file.cc)
 
 }  // namespace retort::cli

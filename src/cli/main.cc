@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   retort::cli::AddServeCommand(app, rc);
   retort::cli::AddImportCommand(app, rc);
   retort::cli::AddExportCommand(app, rc);
+  retort::cli::AddBatchFileCommand(app, rc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

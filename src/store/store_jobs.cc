@@ -224,6 +224,58 @@ Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, 
   return out;
 }
 
+Status Store::ForEachPendingJob(
+    std::int64_t run_id, const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn) {
+  std::int64_t after = 0;
+  constexpr int kPage = 1024;
+  for (;;) {
+    std::vector<std::pair<LeasedJob, std::string>> page;
+    {
+      std::lock_guard lk(impl_->mu);
+      Result<SqliteStmt> sel = impl_->db->Cached(
+          "SELECT j.id, j.prompt_id, j.sample, j.attempts, p.messages, j.job_key FROM jobs j "
+          "JOIN prompts p ON p.id = j.prompt_id WHERE j.run_id = ? AND j.state = 'pending' AND j.id > ? "
+          "ORDER BY j.id LIMIT ?");
+      if (!sel.ok()) return sel.status();
+      sel->Bind(1, run_id).Bind(2, after).Bind(3, kPage);
+      for (;;) {
+        Result<bool> row = sel->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        LeasedJob j;
+        j.id = sel->Int(0);
+        j.prompt_id = sel->Int(1);
+        j.sample = static_cast<int>(sel->Int(2));
+        j.attempts = static_cast<int>(sel->Int(3));
+        Result<std::vector<Message>> m = MessagesFromJson(sel->View(4));
+        if (!m.ok()) return m.status();
+        j.messages = std::move(*m);
+        page.emplace_back(std::move(j), sel->Text(5));
+      }
+      sel->Reset();
+    }
+    for (const auto& [job, key] : page) RETORT_RETURN_IF_ERROR(fn(job, key));
+    if (page.size() < static_cast<size_t>(kPage)) return Status::OK();
+    after = page.back().first.id;
+  }
+}
+
+Result<std::optional<std::pair<std::int64_t, JobState>>> Store::FindJobByKey(std::int64_t run_id,
+                                                                            const std::string& key) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Cached("SELECT id, state FROM jobs WHERE run_id = ? AND job_key = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, run_id).Bind(2, key);
+  Result<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::pair<std::int64_t, JobState>>();
+  std::optional<JobState> state = ParseJobState(st->Text(1));
+  const std::int64_t id = st->Int(0);
+  st->Reset();
+  if (!state) return Status::Corruption("jobs.state has an unknown value for job " + std::to_string(id));
+  return std::optional<std::pair<std::int64_t, JobState>>(std::make_pair(id, *state));
+}
+
 Result<std::optional<Millis>> Store::NextPendingAt(std::int64_t run_id) {
   std::lock_guard lk(impl_->mu);
   Result<SqliteStmt> st =
