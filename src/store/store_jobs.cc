@@ -7,6 +7,21 @@
 
 namespace retort {
 
+namespace {
+// A job row selected as (id, prompt_id, sample, attempts, messages, ...).
+Result<LeasedJob> ReadJobRow(SqliteStmt& row) {
+  LeasedJob j;
+  j.id = row.Int(0);
+  j.prompt_id = row.Int(1);
+  j.sample = static_cast<int>(row.Int(2));
+  j.attempts = static_cast<int>(row.Int(3));
+  Result<std::vector<Message>> m = MessagesFromJson(row.View(4));
+  if (!m.ok()) return m.status();
+  j.messages = std::move(*m);
+  return j;
+}
+}  // namespace
+
 Result<JobCounts> Store::CountJobs(std::int64_t run_id) {
   std::lock_guard lk(impl_->mu);
   Result<SqliteStmt> st = impl_->db->Cached("SELECT state, COUNT(*) FROM jobs WHERE run_id = ? GROUP BY state");
@@ -206,15 +221,9 @@ Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, 
       Result<bool> row = sel->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      LeasedJob j;
-      j.id = sel->Int(0);
-      j.prompt_id = sel->Int(1);
-      j.sample = static_cast<int>(sel->Int(2));
-      j.attempts = static_cast<int>(sel->Int(3));
-      Result<std::vector<Message>> m = MessagesFromJson(sel->View(4));
-      if (!m.ok()) return m.status();
-      j.messages = std::move(*m);
-      out.push_back(std::move(j));
+      Result<LeasedJob> j = ReadJobRow(*sel);
+      if (!j.ok()) return j.status();
+      out.push_back(std::move(*j));
     }
     sel->Reset();
     for (const LeasedJob& j : out) RETORT_RETURN_IF_ERROR(up->Bind(1, impl_->Now()).Bind(2, j.id).Run());
@@ -242,15 +251,9 @@ Status Store::ForEachPendingJob(
         Result<bool> row = sel->Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        LeasedJob j;
-        j.id = sel->Int(0);
-        j.prompt_id = sel->Int(1);
-        j.sample = static_cast<int>(sel->Int(2));
-        j.attempts = static_cast<int>(sel->Int(3));
-        Result<std::vector<Message>> m = MessagesFromJson(sel->View(4));
-        if (!m.ok()) return m.status();
-        j.messages = std::move(*m);
-        page.emplace_back(std::move(j), sel->Text(5));
+        Result<LeasedJob> j = ReadJobRow(*sel);
+        if (!j.ok()) return j.status();
+        page.emplace_back(std::move(*j), sel->Text(5));
       }
       sel->Reset();
     }
