@@ -6,7 +6,9 @@
 # two fresh servers: on the first the plain client goes first and retort second, on the other
 # retort first and the plain client second, so each client is measured both as the first client
 # of a fresh server and as the second. Prints req/s and max latency side by side with the
-# ratios retort/plain.
+# ratios retort/plain; retort's req/s twice: over the whole process (start-up, database,
+# the governor's probe, the final commit) and over its request window (first request sent to
+# last answer received), which is what bench.py's figure covers.
 # Usage: bench/real_teacher_bench.sh [BUILD_DIR] [N]   (BUILD_DIR holds the retort binary,
 #   default build-bench; N requests per client and row, default 400)
 # env: CONCURRENCIES="4 16" (default), REAL_TEACHER_DIR (llama-server built by
@@ -91,7 +93,8 @@ EOF
 }
 
 # retort C NAME: imports N prompts into a new database (not timed), times `retort harvest`
-# (the whole process); prints "req_per_s max_ms done". Max latency from responses.latency_ms.
+# (the whole process); prints "req_per_s max_ms done window_req_per_s". Max latency from
+# responses.latency_ms; the window is first request sent to last answer received.
 retort_run() {
   local c=$1 db=$WORK/$2.db t0 t1
   python3 - "$N" > "$WORK/$2.jsonl" <<'EOF'
@@ -105,8 +108,11 @@ EOF
     --max-tokens 16 --temperature 0.8 --seed 0 --concurrency "$c" --timeout "$MAX_S" --progress off \
     > "$WORK/$2.out" 2> "$WORK/$2.err" || { echo "harvest failed:" >&2; tail -5 "$WORK/$2.err" >&2; exit 1; }
   t1=$(date +%s.%N)
-  read -r done max < <(sqlite3 -separator ' ' "$db" "SELECT COUNT(*), MAX(latency_ms) FROM responses")
-  python3 -c "print(f'{$done / ($t1 - $t0):.2f} {$max:.0f} $done')"
+  # The request window: first request sent to last answer received (what bench.py's wall is:
+  # its threads' lifetime, without interpreter start-up).
+  read -r done max window_ms < <(sqlite3 -separator ' ' "$db" \
+    "SELECT COUNT(*), MAX(latency_ms), MAX(received_at) - MIN(received_at - latency_ms) FROM responses")
+  python3 -c "print(f'{$done / ($t1 - $t0):.2f} {$max:.0f} $done {$done / max($window_ms, 1) * 1000:.2f}')"
 }
 
 # check NAME VALUES...: every value read from a client run is there (a failed run prints nothing).
@@ -120,29 +126,30 @@ declare -a ROWS=()
 for c in $CONCURRENCIES; do
   start_server
   read -r p1_rps p1_max p1_ok < <(plain "$c")
-  read -r r2_rps r2_max r2_ok < <(retort_run "$c" "c$c-second")
+  read -r r2_rps r2_max r2_ok r2_win < <(retort_run "$c" "c$c-second")
   check "c=$c plain first, retort second" "$p1_rps" "$p1_max" "$p1_ok" "$r2_rps" "$r2_max" "$r2_ok"
   echo "c=$c server A (port $PORT): plain first $p1_rps req/s, max $p1_max ms ($p1_ok ok); retort second $r2_rps req/s, max $r2_max ms ($r2_ok done)"
   stop_server
   start_server
-  read -r r1_rps r1_max r1_ok < <(retort_run "$c" "c$c-first")
+  read -r r1_rps r1_max r1_ok r1_win < <(retort_run "$c" "c$c-first")
   read -r p2_rps p2_max p2_ok < <(plain "$c")
   check "c=$c retort first, plain second" "$r1_rps" "$r1_max" "$r1_ok" "$p2_rps" "$p2_max" "$p2_ok"
   echo "c=$c server B (port $PORT): retort first $r1_rps req/s, max $r1_max ms ($r1_ok done); plain second $p2_rps req/s, max $p2_max ms ($p2_ok ok)"
   stop_server
-  ROWS+=("$c first $p1_rps $p1_max $p1_ok $r1_rps $r1_max $r1_ok")
-  ROWS+=("$c second $p2_rps $p2_max $p2_ok $r2_rps $r2_max $r2_ok")
+  ROWS+=("$c first $p1_rps $p1_max $p1_ok $r1_rps $r1_max $r1_ok $r1_win")
+  ROWS+=("$c second $p2_rps $p2_max $p2_ok $r2_rps $r2_max $r2_ok $r2_win")
 done
 echo "$(uptime)"
 echo
-echo "| concurrency | client of a fresh server | plain req/s | plain max latency | retort req/s | retort max latency | req/s retort/plain | max latency retort/plain |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| concurrency | client of a fresh server | plain req/s | plain max latency | retort req/s (whole process) | retort req/s (request window) | retort max latency | req/s retort/plain (process) | req/s retort/plain (window) | max latency retort/plain |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for row in "${ROWS[@]}"; do
   python3 - $row "$N" <<'EOF'
 import sys
-c, order, prps, pmax, pok, rrps, rmax, rok, n = sys.argv[1:]
+c, order, prps, pmax, pok, rrps, rmax, rok, rwin, n = sys.argv[1:]
 note = lambda ok: "" if int(ok) == int(n) else f" ({ok}/{n} ok)"
 print(f"| {c} | {order} | {float(prps):.1f}{note(pok)} | {float(pmax):,.0f} ms | {float(rrps):.1f}{note(rok)} | "
-      f"{float(rmax):,.0f} ms | **{float(rrps) / float(prps):.2f}** | {float(rmax) / float(pmax):.2f} |")
+      f"{float(rwin):.1f} | {float(rmax):,.0f} ms | **{float(rrps) / float(prps):.2f}** | "
+      f"**{float(rwin) / float(prps):.2f}** | {float(rmax) / float(pmax):.2f} |")
 EOF
 done
