@@ -5,6 +5,7 @@
 const TOKEN_KEY = 'retort.token';
 const RUN_POLL_MS = 1000;
 const HOUR_MS = 3600 * 1000;
+const MAX_SCAN_HOPS = 50;  // × 20,000 rows scanned per request by the server
 
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs, ...children) {
@@ -266,6 +267,15 @@ async function browse(after, reset) {
   let page;
   try {
     page = await api('/v1/runs/' + encodeURIComponent(run) + '/responses?' + params);
+    // A rare filter match: the server scans a bounded number of rows per request, so go on
+    // from its cursor until rows turn up (at most MAX_SCAN_HOPS requests, then let the user go on).
+    for (let hops = 0; page.responses.length === 0 && page.next_after != null && hops < MAX_SCAN_HOPS; hops++) {
+      after = page.next_after;
+      params.set('after', String(after));
+      say('browse-info', 'Searching… (from job ' + after + ')');
+      page = await api('/v1/runs/' + encodeURIComponent(run) + '/responses?' + params);
+    }
+    cursors[cursors.length - 1] = after;
   } catch (e) {
     say('browse-info', 'Could not load responses: ' + e.message, true);
     return;
@@ -344,14 +354,19 @@ async function upload(ev) {
 }
 
 // ---- start ------------------------------------------------------------------------------
+// Polls every second, or less often when the server is slow to answer (a big database):
+// the next poll waits at least four times as long as the last one took.
+let pollDelay = RUN_POLL_MS;
 async function loop() {
+  const started = performance.now();
   try {
     await refreshRuns();
   } catch (e) {
     if (e.status !== 401) say('status-line', 'Cannot reach the server: ' + e.message, true);
     else say('status-line', 'Waiting for the bearer token.', true);
   }
-  setTimeout(loop, RUN_POLL_MS);
+  pollDelay = Math.max(RUN_POLL_MS, 4 * (performance.now() - started));
+  setTimeout(loop, pollDelay);
 }
 
 document.addEventListener('DOMContentLoaded', () => {
