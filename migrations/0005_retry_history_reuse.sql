@@ -16,3 +16,7 @@ CREATE INDEX IF NOT EXISTS job_errors_by_job ON job_errors (job_id);
 ALTER TABLE responses ADD COLUMN reused_from INTEGER REFERENCES jobs(id);
 -- Answered requests by canonical request, across runs (what --reuse looks up).
 CREATE INDEX IF NOT EXISTS jobs_done_by_key ON jobs (job_key) WHERE state = 'done';
+-- Jobs with an error, newest first per run: what status shows (Store::RecentFailures), without
+-- a scan of every job of the run (2 s at 1M jobs).
+CREATE INDEX IF NOT EXISTS jobs_with_error ON jobs (run_id, updated_at, id)
+  WHERE state = 'failed' OR last_error IS NOT NULL;

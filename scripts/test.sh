@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs retort's whole test suite in five phases, each in its own build directory:
-#   normal  build/       the whole suite but label `real-teacher` (RelWithDebInfo, g++)
+#   normal  build/       the whole suite but label `real-teacher` (RelWithDebInfo, g++), so also
+#                        label `browser`: the dashboard in headless Chromium (tests/browser)
 #   real    build/       label `real-teacher`: harvests from llama.cpp's llama-server, which
 #                        ../shared/real-teacher/setup.sh builds once into REAL_TEACHER_DIR
 #   asan    build-asan/  the whole suite under AddressSanitizer + UndefinedBehaviorSanitizer
-#                        (but label `real-teacher`)
+#                        (but label `real-teacher`; `browser` runs too, with the server under ASan)
 #   tsan    build-tsan/  the concurrent parts (label `integration`) under ThreadSanitizer
 #   fuzz    build-fuzz/  every libFuzzer target for RETORT_FUZZ_SECONDS (clang, label `fuzz`)
 # Any sanitizer report fails the run. Prints the time of every phase at the end.

@@ -152,6 +152,52 @@ struct FailedJobInfo {
   int error_status = 0;
 };
 
+// A page request of the response browser (Store::BrowseResponses): keyset pagination by job
+// id, never OFFSET, so a page costs the same at the start and at the end of a million rows.
+struct BrowseQuery {
+  // false: the run's answered jobs (state done, with a response); true: its failed jobs.
+  bool failed = false;
+  // Keyset cursor: only jobs with a larger id (0 = from the start). Pass BrowsePage::next_after.
+  std::int64_t after_job_id = 0;
+  // Rows returned at most (REQUIRES: 1..1000).
+  int limit = 50;
+  // Only answers with this finish reason ("" = any; ignored for failed jobs).
+  std::string finish_reason;
+  // Only rows whose prompt (its stored JSON messages) or answer contain this text, ASCII case
+  // ignored ("" = any).
+  std::string text;
+  // Rows examined at most by one call (REQUIRES: >= limit): a filter that matches rarely ends
+  // the page early with a cursor to go on from, instead of scanning the whole run.
+  int max_scanned = 20000;
+};
+
+// One row of the response browser.
+struct BrowseRow {
+  std::int64_t job_id = 0;
+  int sample = 0;
+  std::string prompt_key;
+  std::string messages_json;  // as stored: canonical JSON array of {"role","content"}
+  // Answered jobs:
+  std::string content;
+  std::optional<std::string> reasoning;
+  std::string finish_reason;
+  std::optional<std::int64_t> prompt_tokens, completion_tokens, reasoning_tokens;
+  double latency_ms = 0;
+  int http_status = 0;
+  Millis received_at_ms = 0;
+  // Failed jobs:
+  std::string error;
+  int error_status = 0;  // 0 = not an HTTP error
+  int attempts = 0;
+};
+
+struct BrowsePage {
+  std::vector<BrowseRow> rows;  // in job id order
+  // The cursor of the next page (BrowseQuery::after_job_id), or 0 when the run has no more rows.
+  std::int64_t next_after = 0;
+  std::int64_t scanned = 0;  // rows examined
+};
+
 // The host name used in run-lock owner ids ("host:pid:nonce").
 std::string RunLockHostName();
 // Whether the harvester that holds a run lock may still be alive: false when it ran on this host
@@ -265,6 +311,13 @@ class Store {
   // Applies a batch of job updates in ONE transaction (group commit). A kDone for a job that
   // is already done changes nothing (exactly once). Fail-stop on commit failure.
   Status ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>& updates);
+
+  // ---- response browser (retort serve's dashboard) ----
+  // One page of the run's answered (or failed) jobs, filtered; see BrowseQuery.
+  Result<BrowsePage> BrowseResponses(std::int64_t run_id, const BrowseQuery& q);
+  // The answered job `job_id` of the run with its raw stored body in *raw_body (may be null).
+  // NotFound when the run has no answer for that job.
+  Result<BrowseRow> GetResponse(std::int64_t run_id, std::int64_t job_id, std::string* raw_body);
 
   // ---- export ----
   // Calls `fn` for every stored response of the run, ordered by (prompt key, sample).

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include "service/connection_gate.h"
+#include "service/dashboard_assets.h"
 #include "service/openapi_document.h"
 
 #include <chrono>
@@ -45,6 +46,8 @@ void Send(httplib::Response& res, const Result<json>& r, int ok_status = 200) {
   res.status = ok_status;
   res.set_content(r->dump(-1, ' ', false, json::error_handler_t::replace), kJson);
 }
+
+QueryParams QueryOf(const httplib::Request& req) { return QueryParams(req.params.begin(), req.params.end()); }
 
 // What the guard needs of a parsed request.
 RequestHead HeadOf(const httplib::Request& req) {
@@ -202,6 +205,19 @@ const std::vector<RouteDef>& RouteTable() {
        [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
          Send(res, svc.CancelRun(req.matches[1]));
        }},
+      // The response browser and the rate samples of the dashboard.
+      {"GET", "/v1/runs/{name}/responses",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.ListResponses(req.matches[1], QueryOf(req)));
+       }},
+      {"GET", "/v1/runs/{name}/responses/{job_id}",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.GetResponse(req.matches[1], req.matches[2]));
+       }},
+      {"GET", "/v1/runs/{name}/samples",
+       [](Service& svc, const httplib::Request& req, httplib::Response& res, std::string) {
+         Send(res, svc.GetRunSamples(req.matches[1], QueryOf(req)));
+       }},
       // Exports.
       {"POST", "/v1/exports",
        [](Service& svc, const httplib::Request&, httplib::Response& res, std::string body) {
@@ -252,6 +268,18 @@ void ApiRouter::Impl::Routes() {
       });
     }
   }
+  // The dashboard: static files compiled in, not API routes (ApiRoutes() leaves them out). They
+  // hold no data; the page asks for the token and reads everything through the API.
+  for (const DashboardAsset& a : DashboardAssets()) {
+    server.Get(PathRegex(std::string(a.path)), [a](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Security-Policy", std::string(kDashboardCsp));
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Referrer-Policy", "no-referrer");
+      res.set_header("X-Frame-Options", "DENY");
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(a.body.data(), a.body.size(), std::string(a.content_type).c_str());
+    });
+  }
   // Any other POST: 404 without reading the body (the library would read a body without a
   // length until the connection closes).
   server.Post(".*", [](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader&) {
@@ -267,6 +295,7 @@ ApiRouter::ApiRouter(Service* service, ApiServerOptions opts)
   m.server.set_tcp_nodelay(true);
   m.server.set_payload_max_length(static_cast<size_t>(std::max<std::int64_t>(0, m.opts.max_body_bytes)));
   m.guard.token = m.opts.token;
+  for (const DashboardAsset& a : DashboardAssets()) m.guard.public_paths.emplace_back(a.path);
   m.guard.max_body_bytes = m.opts.max_body_bytes;
   m.guard.allowed_hosts = AllowedHosts(m.opts.host, m.opts.port, m.opts.allowed_hosts);  // Bind() redoes it
   // Host, Origin, token, Content-Type and framing before routing, before the body is read:

@@ -135,7 +135,9 @@ GuardVerdict CheckRequest(const GuardConfig& cfg, const RequestHead& h) {
       if (authority.empty() || !HostAccepted(cfg, h.local_authority, authority))
         return Refuse(403, "forbidden", "cross-origin requests are refused (Origin is not this server)");
     }
-    if (!cfg.token.empty() && !(h.authorization && BearerMatches(*h.authorization, cfg.token)))
+    const bool is_public = (h.method == "GET" || h.method == "HEAD") &&
+                           std::find(cfg.public_paths.begin(), cfg.public_paths.end(), h.path) != cfg.public_paths.end();
+    if (!cfg.token.empty() && !is_public && !(h.authorization && BearerMatches(*h.authorization, cfg.token)))
       return Refuse(401, "unauthenticated", "a valid 'Authorization: Bearer <token>' header is required");
   }
   if (h.method != "GET" && h.method != "HEAD") {

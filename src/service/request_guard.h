@@ -35,8 +35,12 @@ struct GuardConfig {
   // Besides these, the connection's own local address (RequestHead::local_authority) is
   // accepted: a browser only sends an IP literal as Host when it was told to use that IP.
   std::vector<std::string> allowed_hosts;
-  // Bearer token every request except GET /healthz must carry; "" = no token (loopback only).
+  // Bearer token every request except GET /healthz and GET of `public_paths` must carry;
+  // "" = no token (loopback only).
   std::string token;
+  // Paths whose GET/HEAD needs no token (the dashboard's static files: the page asks for the
+  // token itself). Their Host and Origin are checked like every other request's.
+  std::vector<std::string> public_paths;
   // Largest body accepted (Content-Length above it is refused before it is read).
   std::int64_t max_body_bytes = 64LL << 20;
 };

@@ -32,6 +32,11 @@ const char* RunController::activity_locked_name(Intent i) {
   return "running";
 }
 
+double RunController::max_cost() const {
+  std::lock_guard lk(mu_);
+  return opts_.max_cost;
+}
+
 Status RunController::Reconfigure(HarvestOptions opts) {
   std::lock_guard lk(mu_);
   if (active_) return Status::FailedPrecondition("run '" + opts_.run + "' is already harvesting");

@@ -11,6 +11,7 @@
 #include "retort/log.h"
 #include "retort/store.h"
 #include "service/metrics.h"
+#include "service/run_samples.h"
 
 namespace retort {
 
@@ -25,6 +26,8 @@ inline constexpr const char* kPausedByRequestReason = "paused by request";
 // cancelled. Safe for concurrent use.
 class RunController {
  public:
+  // Rate samples kept per run: an hour at the service's default interval of 2 s.
+  static constexpr size_t kSamplesKept = 1800;
   // `store` and `log` must outlive the controller. `opts` are the run's start options.
   RunController(Store* store, HarvestOptions opts, LogSink* log);
   ~RunController();  // Shutdown()
@@ -56,6 +59,10 @@ class RunController {
   // The error that ended the last harvest (OK when none).
   Status last_status() const;
   RunMetrics& metrics() { return metrics_; }
+  // The dashboard's rate samples (filled by the service's sampler thread while active).
+  RunSamples& samples() { return samples_; }
+  // The run's --max-cost (0 = no limit) from its current start options.
+  double max_cost() const;
 
  private:
   enum class Intent { kNone, kPause, kCancel, kShutdown };
@@ -67,6 +74,7 @@ class RunController {
   HarvestOptions opts_;
   LogSink* log_;
   RunMetrics metrics_;
+  RunSamples samples_{kSamplesKept};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -38,6 +38,7 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& opts) {
   Result<std::unique_ptr<Store>> store = Store::Open(so);
   if (!store.ok()) return store.status();
   svc->store_ = std::move(*store);
+  svc->sampler_ = std::thread([s = svc.get()] { s->SampleLoop(); });
   Result<std::vector<RunInfo>> runs = svc->store_->ListRuns();
   if (!runs.ok()) return runs.status();
   for (const RunInfo& r : *runs) {
@@ -146,6 +147,9 @@ json Service::RunJson(const RunInfo& run, RunController* ctrl) {
     j["concurrency_limit"] = p.concurrency_limit;
     j["elapsed_s"] = p.elapsed_s;
     j["cost"] = p.cost;
+    const double max_cost = ctrl->max_cost();
+    if (max_cost > 0) j["max_cost"] = max_cost;
+    else j["max_cost"] = nullptr;
     if (p.eta_s >= 0) j["eta_s"] = p.eta_s;
     else j["eta_s"] = nullptr;
     Status last = ctrl->last_status();
@@ -153,6 +157,7 @@ json Service::RunJson(const RunInfo& run, RunController* ctrl) {
     if (!p.last_error.empty()) errors.push_back({{"code", "teacher_error"}, {"message", p.last_error}});
   } else {
     j["eta_s"] = nullptr;
+    j["max_cost"] = nullptr;
   }
   Result<std::vector<FailedJobInfo>> failures = store_->RecentFailures(run.id, 5);
   if (failures.ok())
@@ -320,6 +325,12 @@ void Service::Shutdown() {
     shut_down_ = true;
     for (auto& [name, c] : runs_) ctrls.push_back(c.get());
   }
+  {
+    std::lock_guard lk(sampler_mu_);
+    sampler_stop_ = true;
+  }
+  sampler_cv_.notify_all();
+  if (sampler_.joinable()) sampler_.join();
   for (RunController* c : ctrls) c->RequestShutdown();  // all stop at once
   for (RunController* c : ctrls)
     for (int i = 0; i < 600 && !c->WaitIdle(1000); ++i)  // bounded by the harvest's shutdown timeout

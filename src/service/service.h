@@ -2,12 +2,16 @@
 // and one method per API operation. Transport-free: api_router.cc maps HTTP onto it.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "retort/log.h"
 #include "retort/status.h"
@@ -29,7 +33,13 @@ struct ServiceOptions {
   // What requests may name: key variables, teacher URLs, the export root (see
   // service_policy.h). The default policy has no export root: every export is refused.
   ServicePolicy policy;
+  // How often the live rates of each harvesting run are sampled for the dashboard's charts
+  // (kept in memory: RunController::kSamplesKept samples per run, an hour at 2 s).
+  int sample_interval_ms = 2000;
 };
+
+// A request's query parameters, in order (name, value).
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 // Safe for concurrent use: every method may be called from any HTTP worker thread.
 // Errors follow the API: InvalidArgument -> 400 (the message names the field), NotFound -> 404,
@@ -64,6 +74,20 @@ class Service {
   Result<nlohmann::json> ResumeRun(const std::string& name);
   Result<nlohmann::json> CancelRun(const std::string& name);
 
+  // ---- response browser (the dashboard) ----
+  // One keyset page of the run's answers or failed jobs. Query parameters: status (done |
+  // failed, default done), after (job id cursor, default 0), limit (1..200, default 50),
+  // finish_reason, q (text in prompt or answer). Returns {"responses": [...], "next_after":
+  // id or null, "scanned": n}. InvalidArgument for an unknown or malformed parameter, NotFound
+  // for the run.
+  Result<nlohmann::json> ListResponses(const std::string& name, const QueryParams& params);
+  // One answer of the run with its raw stored body ("raw_body", text as received). NotFound.
+  Result<nlohmann::json> GetResponse(const std::string& name, const std::string& job_id);
+  // The run's rate samples of the last hour (see RunSamples), oldest first:
+  // {"interval_ms": N, "samples": [...]}; empty when this process has not harvested it.
+  // Query parameter `since` (Unix ms) returns only newer ones. NotFound for the run.
+  Result<nlohmann::json> GetRunSamples(const std::string& name, const QueryParams& params);
+
   // ---- exports ----
   // Starts an export from JSON options ("run", "out" and the export flags with '_'); returns
   // {"id": N, "state": "running"}. "out" is a folder below the policy's export root
@@ -84,6 +108,8 @@ class Service {
   RunController* FindController(const std::string& name);
   nlohmann::json RunJson(const RunInfo& run, RunController* ctrl);
   Status ResumeSaved(const RunInfo& run);
+  // The sampler thread: adds a RunSample to every harvesting run each sample_interval_ms.
+  void SampleLoop();
 
   ServiceOptions opts_;
   LogSink* log_;
@@ -92,6 +118,10 @@ class Service {
   std::mutex mu_;  // guards runs_ (the map; controllers are thread-safe themselves)
   std::map<std::string, std::unique_ptr<RunController>> runs_;  // GUARDED_BY(mu_)
   bool shut_down_ = false;                                       // GUARDED_BY(mu_)
+  std::mutex sampler_mu_;
+  std::condition_variable sampler_cv_;
+  bool sampler_stop_ = false;  // GUARDED_BY(sampler_mu_)
+  std::thread sampler_;        // started by Open(), joined by Shutdown()
 };
 
 // True when `name` is a valid prompt set / run name for the API: 1..128 of [A-Za-z0-9._-],

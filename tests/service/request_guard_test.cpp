@@ -191,3 +191,24 @@ TEST_CASE("Issue 12: the bearer scheme is case-insensitive, the token is not", "
   CHECK(v.message.find("s3cre") == std::string::npos);
   CHECK(CheckRequest(c, Get("/healthz")).ok());
 }
+
+TEST_CASE("RequestGuard: the dashboard's public paths need no token for GET, but Host and Origin still count",
+          "[service][guard]") {
+  GuardConfig c = Config("s3cret");
+  c.public_paths = {"/", "/ui/app.js"};
+  CHECK(StatusOf(c, Get("/")) == 0);
+  CHECK(StatusOf(c, Get("/ui/app.js")) == 0);
+  RequestHead head = Get("/");
+  head.method = "HEAD";
+  CHECK(StatusOf(c, head) == 0);
+  CHECK(StatusOf(c, Get("/ui/app.js?x")) == 401);  // exact paths only
+  CHECK(StatusOf(c, Get("/v1/runs")) == 401);
+  CHECK(StatusOf(c, PostJson("/")) == 401);  // only reads are open
+  RequestHead foreign = Get("/");
+  foreign.host = "evil.example:8377";
+  CHECK(StatusOf(c, foreign) == 421);
+  RequestHead cross = Get("/");
+  cross.origin = "http://evil.example";
+  cross.origin_count = 1;
+  CHECK(StatusOf(c, cross) == 403);
+}

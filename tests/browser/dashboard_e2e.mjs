@@ -1,0 +1,169 @@
+// Drives the dashboard of a running `retort serve` in headless Chromium over the DevTools
+// protocol (a minimal client on --remote-debugging-pipe: no npm package, no WebSocket).
+// Usage: node dashboard_e2e.mjs <chromium> <base URL> <run> <planted text> <out dir>
+// Writes <out dir>/dashboard.png and prints one JSON line of findings on stdout; exits 1 with
+// the reason on stderr when a check fails. Every wait is bounded.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const [chromiumPath, base, run, planted, outDir] = process.argv.slice(2);
+const profile = mkdtempSync(join(tmpdir(), 'retort-chromium-'));
+const browser = spawn(chromiumPath, [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+  '--no-default-browser-check', '--disable-extensions', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--metrics-recording-only', '--mute-audio',
+  '--remote-debugging-pipe', '--user-data-dir=' + profile, '--window-size=1280,1600', 'about:blank',
+], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+let browserErr = '';
+browser.stderr.on('data', (d) => { browserErr = (browserErr + d).slice(-4000); });
+
+function finish(code, message) {
+  if (message) process.stderr.write(message + '\n');
+  try { browser.kill('SIGKILL'); } catch (e) { /* already gone */ }
+  try { rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
+  process.exit(code);
+}
+const deadline = setTimeout(() => finish(1, 'timed out after 240 s\nchromium: ' + browserErr), 240000);
+
+// ---- CDP over the pipe: NUL-terminated JSON messages on fds 3 (to the browser) and 4 ------
+const toBrowser = browser.stdio[3], fromBrowser = browser.stdio[4];
+let nextId = 1, pending = new Map(), buf = '';
+const listeners = [];
+fromBrowser.on('data', (chunk) => {
+  buf += chunk.toString('utf8');
+  for (let i = buf.indexOf('\0'); i >= 0; i = buf.indexOf('\0')) {
+    const msg = JSON.parse(buf.slice(0, i));
+    buf = buf.slice(i + 1);
+    if (msg.id && pending.has(msg.id)) {
+      const { resolve, reject, method } = pending.get(msg.id);
+      pending.delete(msg.id);
+      if (msg.error) reject(new Error(method + ': ' + JSON.stringify(msg.error)));
+      else resolve(msg.result);
+    } else if (msg.method) {
+      for (const l of listeners) l(msg);
+    }
+  }
+});
+browser.on('exit', (code) => finish(1, 'chromium exited (' + code + ')\n' + browserErr));
+function send(method, params = {}, sessionId) {
+  const id = nextId++;
+  const msg = { id, method, params };
+  if (sessionId) msg.sessionId = sessionId;
+  toBrowser.write(JSON.stringify(msg) + '\0');
+  return new Promise((resolve, reject) => pending.set(id, { resolve, reject, method }));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(what, fn, maxMs = 60000, stepMs = 100) {
+  for (let waited = 0; waited <= maxMs; waited += stepMs) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(stepMs);
+  }
+  throw new Error('timed out waiting for ' + what);
+}
+
+async function apiRun() {
+  const r = await fetch(base + '/v1/runs/' + run);
+  return r.json();
+}
+
+async function main() {
+  const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await send('Target.attachToTarget', { targetId, flatten: true });
+  const page = (m, p) => send(m, p, sessionId);
+  const problems = [];
+  listeners.push((msg) => {
+    if (msg.sessionId !== sessionId) return;
+    if (msg.method === 'Runtime.consoleAPICalled' && (msg.params.type === 'error' || msg.params.type === 'assert'))
+      problems.push('console.' + msg.params.type + ': ' + msg.params.args.map((a) => a.value ?? a.description).join(' '));
+    if (msg.method === 'Runtime.exceptionThrown')
+      problems.push('exception: ' + (msg.params.exceptionDetails.exception?.description || msg.params.exceptionDetails.text));
+    if (msg.method === 'Log.entryAdded' && msg.params.entry.level === 'error')
+      problems.push('log: ' + msg.params.entry.text + ' ' + (msg.params.entry.url || ''));
+  });
+  await page('Runtime.enable');
+  await page('Log.enable');
+  await page('Page.enable');
+  await page('Emulation.setDeviceMetricsOverride', { width: 1280, height: 1600, deviceScaleFactor: 1, mobile: false });
+  const evaluate = async (expr) => {
+    const r = await page('Runtime.evaluate', { expression: expr, awaitPromise: true, returnByValue: true });
+    if (r.exceptionDetails) throw new Error('evaluate failed: ' + expr + ': ' + JSON.stringify(r.exceptionDetails));
+    return r.result.value;
+  };
+  await page('Page.navigate', { url: base + '/' });
+  await until('the page to load', () => evaluate('document.readyState === "complete"'));
+  const card = `document.querySelector('article[data-run="${run}"]')`;
+  await until('the run card', () => evaluate(`!!${card}`));
+  const runName = await evaluate(`${card}.querySelector('h3').textContent`);
+  if (runName !== run) throw new Error('run name shown as ' + runName);
+
+  // The progress bar moves.
+  const progress = () => evaluate(`(() => { const p = ${card}.querySelector('progress'); return [p.value, p.max]; })()`);
+  const seen = new Set();
+  await until('the progress bar to move', async () => {
+    const [v, max] = await progress();
+    seen.add(v);
+    return v > 0 && v < max && seen.size >= 2;
+  }, 60000, 50);
+
+  // Pause and resume through the page's buttons; the API says what happened.
+  await evaluate(`${card}.querySelector('button:nth-of-type(1)').textContent`).then((t) => { if (t !== 'Pause') throw new Error('first button is ' + t); });
+  await until('Pause to be enabled', () => evaluate(`!${card}.querySelectorAll('.row button')[0].disabled`));
+  await evaluate(`${card}.querySelectorAll('.row button')[0].click()`);
+  const paused = await until('the API to report paused', async () => { const r = await apiRun(); return r.state === 'paused' ? r : null; }, 30000);
+  await until('Resume to be enabled', () => evaluate(`!${card}.querySelectorAll('.row button')[1].disabled`));
+  const doneAtPause = paused.jobs.done;
+  await evaluate(`${card}.querySelectorAll('.row button')[1].click()`);
+  await until('the API to report running again', async () => { const r = await apiRun(); return r.harvesting || r.state === 'done'; }, 30000);
+
+  // ...and reaches 100%.
+  await until('the progress bar to reach 100%', async () => { const [v, max] = await progress(); seen.add(v); return max > 1 && v === max; }, 120000);
+  const pctText = await evaluate(`${card}.querySelector('.progress-text').textContent`);
+  if (!pctText.startsWith('100%')) throw new Error('progress text is ' + pctText);
+  await until('the API to report done', async () => (await apiRun()).state === 'done', 30000);
+  await until('the card to show done', () => evaluate(`${card}.querySelector('.state').textContent === 'done'`), 10000);
+
+  // The response browser: the first page of the run.
+  await evaluate(`(() => { const s = document.getElementById('browse-run'); s.value = ${JSON.stringify(run)};
+    document.getElementById('browse-q').value = ''; document.getElementById('browse-form').requestSubmit(); })()`);
+  await until('response rows', () => evaluate(`document.querySelectorAll('#browse-rows tr').length > 0`));
+  const first = await evaluate(`(() => { const tr = document.querySelector('#browse-rows tr');
+    return { job_id: Number(tr.dataset.job), answer: tr.querySelector('td.answer').textContent,
+             prompt: tr.querySelector('td.prompt').textContent }; })()`);
+  const rowsOnPage = await evaluate(`document.querySelectorAll('#browse-rows tr').length`);
+  // Next page (keyset) shows other jobs.
+  await evaluate(`document.getElementById('browse-next').click()`);
+  await until('the second page', () => evaluate(`(() => { const tr = document.querySelector('#browse-rows tr'); return tr && Number(tr.dataset.job) > ${first.job_id}; })()`));
+  const secondFirst = await evaluate(`Number(document.querySelector('#browse-rows tr').dataset.job)`);
+  // The raw body on demand.
+  await evaluate(`document.querySelector('#browse-rows tr button').click()`);
+  await until('the raw body dialog', () => evaluate(`document.getElementById('raw-dialog').open && document.getElementById('raw-body').textContent.length > 0`));
+  const rawShown = await evaluate(`document.getElementById('raw-body').textContent`);
+  await evaluate(`document.getElementById('raw-dialog').close()`);
+
+  // Search finds the planted string.
+  await evaluate(`(() => { document.getElementById('browse-q').value = ${JSON.stringify(planted)};
+    document.getElementById('browse-form').requestSubmit(); })()`);
+  await until('the search result', () => evaluate(`(() => { const rows = document.querySelectorAll('#browse-rows tr');
+    return rows.length === 1 && rows[0].querySelector('td.prompt').textContent.includes(${JSON.stringify(planted)}); })()`));
+  const found = await evaluate(`(() => { const tr = document.querySelector('#browse-rows tr');
+    return { job_id: Number(tr.dataset.job), prompt: tr.querySelector('td.prompt').textContent, answer: tr.querySelector('td.answer').textContent }; })()`);
+  // Back to the first page for the screenshot.
+  await evaluate(`(() => { document.getElementById('browse-q').value = ''; document.getElementById('browse-form').requestSubmit(); })()`);
+  await until('rows again', () => evaluate(`document.querySelectorAll('#browse-rows tr').length > 1`));
+  const a11y = await evaluate(`(() => ({
+    progress_elements: document.querySelectorAll('progress').length,
+    unlabelled_inputs: [...document.querySelectorAll('input, select')].filter(e => !e.closest('label') && !document.querySelector('label[for="' + e.id + '"]')).length,
+    inline_scripts: [...document.querySelectorAll('script')].filter(s => !s.src).length }))()`);
+  const shot = await page('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true });
+  writeFileSync(join(outDir, 'dashboard.png'), Buffer.from(shot.data, 'base64'));
+  if (problems.length) throw new Error('console errors:\n' + problems.join('\n'));
+  process.stdout.write(JSON.stringify({ run_name: runName, progress_values: [...seen].sort((a, b) => a - b),
+    done_at_pause: doneAtPause, first, rows_on_page: rowsOnPage, second_page_first: secondFirst,
+    raw_chars: rawShown.length, found, a11y }) + '\n');
+}
+
+main().then(() => { clearTimeout(deadline); finish(0); }, (e) => { clearTimeout(deadline); finish(1, String(e && e.stack || e) + '\nchromium: ' + browserErr.slice(-1500)); });
