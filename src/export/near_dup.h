@@ -45,7 +45,7 @@ class MinHasher {
   static double Similarity(const MinHashSignature& a, const MinHashSignature& b);
 
  private:
-  std::array<std::uint64_t, kMinHashPerms> a_, b_;
+  std::array<std::uint32_t, kMinHashPerms> a_, b_;
 };
 
 // Greedy near-duplicate filter: a text is a near-duplicate when its estimated Jaccard similarity
