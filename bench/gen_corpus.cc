@@ -39,7 +39,9 @@ int Prompts(long n, const char* path) {
   return std::fclose(f) == 0 ? 0 : 1;
 }
 
-int Responses(const char* db, long n) {
+// `near_dup_every` > 0: every that many-th answer is the previous job's answer with one word
+// appended (a planted near-duplicate for bench/near_dup.sh).
+int Responses(const char* db, long n, long near_dup_every = 0) {
   auto store = Store::Open(StoreOptions{db});
   if (!store.ok()) return std::fprintf(stderr, "%s\n", store.status().ToString().c_str()), 1;
   Store& s = **store;
@@ -69,7 +71,8 @@ int Responses(const char* db, long n) {
     for (const LeasedJob& j : *jobs) {
       JobUpdate u;
       u.job_id = j.id;
-      u.response.content = Text(j.id * 7919, 900);
+      const bool dup = near_dup_every > 0 && j.id > 1 && j.id % near_dup_every == 0;
+      u.response.content = dup ? Text((j.id - 1) * 7919, 900) + " indeed" : Text(j.id * 7919, 900);
       u.response.raw_body = "{}";
       u.response.finish_reason = "stop";
       u.response.received_at_ms = 1767225600000 + j.id;
@@ -85,6 +88,8 @@ int Responses(const char* db, long n) {
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "prompts") return Prompts(std::atol(argv[2]), argv[3]);
   if (argc == 4 && std::string(argv[1]) == "responses") return Responses(argv[2], std::atol(argv[3]));
-  std::fprintf(stderr, "usage: retort_bench_gen prompts N FILE | responses DB N\n");
+  if (argc == 5 && std::string(argv[1]) == "responses")
+    return Responses(argv[2], std::atol(argv[3]), std::atol(argv[4]));
+  std::fprintf(stderr, "usage: retort_bench_gen prompts N FILE | responses DB N [NEAR_DUP_EVERY]\n");
   return 2;
 }

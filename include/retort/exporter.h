@@ -81,6 +81,17 @@ struct ExportOptions {
   // Refused with a licence that is on the list.
   std::string license_name;
   std::string license_link;
+  // --near-dup T: drop a record whose text has an estimated Jaccard similarity >= T (0 < T <= 1)
+  // with a record kept before it (word 3-gram shingles, MinHash-LSH; docs/formats.md). The first
+  // record of a cluster in (prompt key, sample) order is kept. 0 = off.
+  double near_dup = 0;
+  // --near-dup-on: "prompt", "answer" or "both" (prompt and answer text). Empty = "both". Only
+  // with near_dup.
+  std::string near_dup_on;
+  // --decontaminate SET (repeatable): drop records whose prompt shares a word n-gram of
+  // decontaminate_ngram words with a prompt of one of these prompt sets (e.g. an evaluation set).
+  std::vector<std::string> decontaminate;
+  int decontaminate_ngram = 13;
 
   // InvalidArgument naming the flag (e.g. "--with-logprobs: not available with --fields minimal").
   Status Validate() const;

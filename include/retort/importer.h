@@ -40,6 +40,12 @@ struct ImportOptions {
   // At most this many rejected lines are logged one by one; later ones are only counted
   // (a final line says how many were not shown).
   std::int64_t max_logged_errors = 1000;
+  // --near-dup T: report each prompt whose text (message contents, word 3-gram shingles) has an
+  // estimated Jaccard similarity >= T (0 < T <= 1) with a prompt already in the set or imported
+  // before it (MinHash-LSH, as export --near-dup). 0 = off.
+  double near_dup = 0;
+  // --skip-near-dup: do not store those prompts (counted in near_duplicates). Needs near_dup.
+  bool skip_near_dup = false;
 
   // InvalidArgument naming the field when a value is out of range or the templates do not parse.
   Status Validate() const;
@@ -61,13 +67,18 @@ struct ImportSummary {
   std::int64_t batch_requests = 0;
   std::map<std::string, std::int64_t> batch_models;
   std::map<std::string, std::int64_t> params_not_kept;
+  // --near-dup: whether it was on, prompts found near-duplicate, and how many were skipped.
+  bool near_dup_checked = false;
+  std::int64_t near_duplicates = 0;
+  std::int64_t near_dup_skipped = 0;
 
   void Add(const ImportSummary& other);
   // "imported 3 prompts into set 's' from 1 file (1 duplicate, 2 rejected: 1 invalid_json, 1 unknown_role)"
   std::string ToLine(const std::string& set) const;
   // {"set":..,"files":..,"lines":..,"blank":..,"imported":..,"duplicates":..,"rejected":..,
   //  "rejected_by_reason":{..},"aborted":..} on one line; after them, only when batch requests
-  //  were read: "batch_requests":n,"batch_models":{..},"params_not_kept":{..}.
+  //  were read: "batch_requests":n,"batch_models":{..},"params_not_kept":{..}; then, only with
+  //  --near-dup: "near_duplicates":n,"near_dup_skipped":n.
   std::string ToJson(const std::string& set) const;
 };
 

@@ -247,6 +247,11 @@ class Store {
   Result<std::int64_t> CreatePromptSet(const std::string& name);  // or returns the existing id
   Result<PromptSetInfo> GetPromptSet(const std::string& name);    // NotFound
   Result<std::vector<PromptSetInfo>> ListPromptSets();
+  // Calls `fn(prompt_key, messages_json)` for every prompt of the set, in insertion order; the
+  // views are valid only during the call. `fn` runs with the store lock held, so it must not
+  // call into this Store. Stops at the first non-OK from `fn`.
+  Status ForEachPromptMessages(std::int64_t set_id,
+                               const std::function<Status(std::string_view key, std::string_view messages_json)>& fn);
   // Inserts `prompts` (key, content_hash, messages, metadata set by the caller) with `sources`
   // ("file:line") in one transaction. Inside InTransaction it joins the enclosing transaction
   // without a savepoint (a savepoint copies every page it touches to a statement journal):

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@ struct ExportFlags {
   std::string reasoning;
   std::string compress = "none";
   std::string split;
+  std::string near_dup;  // parsed here: "0" is refused rather than read as "off"
   bool json = false;
 };
 
@@ -53,6 +55,13 @@ int RunExportCmd(ExportFlags& f) {
     Result<std::vector<SplitSpec>> sp = ParseSplits(f.split);
     if (!sp.ok()) return Usage(sp.status());
     o.splits = *sp;
+  }
+  if (!f.near_dup.empty()) {
+    char* end = nullptr;
+    o.near_dup = std::strtod(f.near_dup.c_str(), &end);
+    if (end != f.near_dup.c_str() + f.near_dup.size() || !(o.near_dup > 0 && o.near_dup <= 1))
+      return Usage(Status::InvalidArgument("--near-dup: the similarity threshold must be a number in (0, 1], got '" +
+                                           f.near_dup + "'"));
   }
   if (Status v = o.Validate(); !v.ok()) return Usage(v);
   if (::access(f.db.c_str(), F_OK) != 0) {
@@ -121,6 +130,17 @@ void AddExportCommand(CLI::App& app, int& rc) {
                   "The card's license_name for a licence outside the Hub's list (e.g. llama3-community)");
   sub->add_option("--license-link", o.license_link,
                   "The card's license_link for a licence outside the Hub's list (a URL or a file such as LICENSE.md)");
+  sub->add_option("--near-dup", f->near_dup,
+                  "Drop records whose text has an estimated Jaccard similarity >= T (0 < T <= 1, e.g. 0.8) with a "
+                  "record kept before (MinHash-LSH over word 3-grams; the first by prompt id is kept)");
+  sub->add_option("--near-dup-on", o.near_dup_on,
+                  "Text compared by --near-dup: prompt | answer | both (default: both)");
+  sub->add_option("--decontaminate", o.decontaminate,
+                  "Drop records whose prompt shares a --decontaminate-ngram word sequence with a prompt of this "
+                  "prompt set (e.g. an evaluation set imported with retort import); repeatable")
+      ->take_all();
+  sub->add_option("--decontaminate-ngram", o.decontaminate_ngram, "Words per n-gram of --decontaminate")
+      ->capture_default_str();
   sub->add_flag("--json", f->json, "Print the manifest instead of the one-line summary");
   sub->callback([f, &rc] { rc = RunExportCmd(*f); });
 }

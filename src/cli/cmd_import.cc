@@ -1,5 +1,6 @@
 // retort import: load prompt files (JSONL or plain text, or stdin) into a named prompt set.
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,10 +21,20 @@ struct ImportFlags {
   bool json = false;
   int cache_mib = 32;  // with the content filter and queues: peak RSS ~62 MiB at 1M prompts
   std::vector<std::string> files;
+  std::string near_dup;  // parsed here: "0" is refused rather than read as "off"
 };
 
-int RunImport(const ImportFlags& f) {
+int RunImport(ImportFlags& f) {
   StderrLogSink log(LogLevel::kInfo);
+  if (!f.near_dup.empty()) {
+    char* end = nullptr;
+    f.opts.near_dup = std::strtod(f.near_dup.c_str(), &end);
+    if (end != f.near_dup.c_str() + f.near_dup.size() || !(f.opts.near_dup > 0 && f.opts.near_dup <= 1)) {
+      std::fprintf(stderr, "retort: error: --near-dup: the similarity threshold must be a number in (0, 1], got '%s'\n",
+                   f.near_dup.c_str());
+      return 2;
+    }
+  }
   if (Status v = f.opts.Validate(); !v.ok()) {
     std::fprintf(stderr, "retort: error: %s\n", v.message().c_str());
     return 2;
@@ -81,6 +92,10 @@ void AddImportCommand(CLI::App& app, int& rc) {
                   "Columns used neither in a template nor as the id are kept as metadata");
   sub->add_flag("--strict", flags->opts.strict,
                 "Abort at the first bad line; nothing from that file is stored");
+  sub->add_option("--near-dup", flags->near_dup,
+                  "Report prompts whose text has an estimated Jaccard similarity >= T (0 < T <= 1, e.g. 0.9) with a "
+                  "prompt already in the set or earlier in the input (MinHash-LSH over word 3-grams)");
+  sub->add_flag("--skip-near-dup", flags->opts.skip_near_dup, "With --near-dup: do not import those prompts");
   sub->add_flag("--json", flags->json, "Print the summary as JSON");
   sub->add_option("--batch-size", flags->opts.batch_size, "Prompts per transaction")
       ->capture_default_str()

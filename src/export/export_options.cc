@@ -9,6 +9,7 @@
 
 #include "export/drop_patterns.h"
 #include "export/hub_license.h"
+#include "export/near_dup_filter.h"
 #include "retort/exporter.h"
 
 namespace retort {
@@ -139,6 +140,7 @@ Status ExportOptions::Validate() const {
     return Status::InvalidArgument(std::string(license_name.empty() ? "--license-link" : "--license-name") +
                                    ": only for a licence outside the Hugging Face Hub's list ('" + license +
                                    "' is on it as '" + *HubLicenseId(license) + "')");
+  RETORT_RETURN_IF_ERROR(ValidateNearDupOptions(*this));
   return Status::OK();
 }
 
@@ -168,6 +170,15 @@ std::string ExportOptions::ToJson() const {
   // Only when set, like drop_pattern_reasoning.
   if (!license_name.empty()) j["license_name"] = license_name;
   if (!license_link.empty()) j["license_link"] = license_link;
+  // Only when set, like drop_pattern_reasoning.
+  if (near_dup > 0) {
+    j["near_dup"] = near_dup;
+    j["near_dup_on"] = near_dup_on.empty() ? "both" : near_dup_on;
+  }
+  if (!decontaminate.empty()) {
+    j["decontaminate"] = decontaminate;
+    j["decontaminate_ngram"] = decontaminate_ngram;
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -22,6 +22,7 @@
 #include "export/message_literals.h"
 #include "export/shard_writer.h"
 #include "export/split_assigner.h"
+#include "export/text_filters.h"
 
 namespace retort {
 
@@ -131,6 +132,7 @@ struct Pipeline {
   Millis first_received_ms = 0, last_received_ms = 0;  // over every response, 0 when none
   std::string line;       // reused for every record
   MessageLiterals msgs;   // reused for every record
+  TextFilters* text = nullptr;  // --decontaminate, --near-dup
 
   Status Row(const ExportRowView& row) {
     if (sum.responses++ == 0 || row.received_at_ms < first_received_ms) first_received_ms = row.received_at_ms;
@@ -145,6 +147,11 @@ struct Pipeline {
             "prompt '" + std::string(row.prompt_key) + "' skipped: not representable as " +
                 ExportFormatName(opts.format) + ": " + why);
       return Status::OK();
+    }
+    if (!text->empty()) {
+      Result<const char*> drop = text->Check(row);
+      if (!drop.ok()) return drop.status();
+      if (**drop) return Status::OK();
     }
     if (row.reasoning && !row.reasoning->empty()) {
       ++reasoning_records;
@@ -168,7 +175,11 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
     writers.push_back(std::make_unique<ShardWriter>(tmp + "/data", "data/", s.name, opts.compress, opts.shard_records,
                                                     opts.shard_bytes));
   ExportSummary sum;
+  // Before the walk: reading the --decontaminate sets uses the store.
+  Result<std::unique_ptr<TextFilters>> text = TextFilters::Create(store, opts, tmp, totals.jobs.done);
+  if (!text.ok()) return text.status();
   Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, 0, {}, {}};
+  p.text = text->get();
   {
     // The store is read on a second thread into flat pages (a copy of the columns, no
     // allocation per row); rows are filtered and formatted here from views into those pages;
@@ -184,6 +195,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   sum.filtered = (*filter)->counts();
   sum.filtered[kFilterFailedJobs] = totals.jobs.failed;
   sum.filtered[kFilterUnrepresentable] = p.unrepresentable;
+  (*text)->AddCounts(&sum.filtered);
   if (p.reasoning_dropped > 0)
     Log(log, LogLevel::kWarn, run.spec.name,
         std::to_string(p.reasoning_dropped) + " records had reasoning text that was not exported (--reasoning " +
@@ -200,6 +212,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   mi.reasoning_records = p.reasoning_records;
   mi.reasoning_dropped = p.reasoning_dropped;
   mi.reused_records = p.reused_records;
+  mi.text_filters = text->get();
   sum.manifest_json = BuildManifestJson(mi);
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/manifest.json", sum.manifest_json));
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/README.md", BuildDatasetCard(mi)));

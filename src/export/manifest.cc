@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "export/hub_license.h"
+#include "export/text_filters.h"
 #include "store/corpus_json.h"
 
 namespace retort {
@@ -76,6 +77,7 @@ std::string BuildManifestJson(const ManifestInput& in) {
   counts["reasoning_dropped"] = in.reasoning_dropped;
   counts["reused"] = in.reused_records;
   m["counts"] = counts;
+  if (in.text_filters) in.text_filters->AddToManifest(&m);
   ojson splits = ojson::array();
   const std::vector<SplitSpec> specs =
       in.opts.splits.empty() ? std::vector<SplitSpec>{{"train", 1.0}} : in.opts.splits;
@@ -153,6 +155,7 @@ std::string BuildDatasetCard(const ManifestInput& in) {
     c += " Responses were received between " + IsoUtc(in.totals.first_received_ms) + " and " +
          IsoUtc(in.totals.last_received_ms) + ".";
   c += "\n\nLoad with `datasets.load_dataset(\"json\", data_dir=\"data\")` or point your trainer at `data/`.\n\n";
+  if (in.text_filters) c += in.text_filters->CardText();
   c += "## Teacher\n\n";
   c += "- provider: `" + spec.provider + "`\n- model: `" + spec.model + "`\n- parameters: `" +
        ParamsToJson(spec.params) + "`\n";

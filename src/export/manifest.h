@@ -11,6 +11,8 @@
 
 namespace retort {
 
+class TextFilters;
+
 // Everything the manifest and the card say. Contains no wall-clock time of the export itself.
 struct ManifestInput {
   ExportOptions opts;
@@ -21,6 +23,7 @@ struct ManifestInput {
   std::int64_t reasoning_records = 0;  // exported records that had reasoning text
   std::int64_t reasoning_dropped = 0;  // ... whose reasoning was dropped (--reasoning drop / minimal)
   std::int64_t reused_records = 0;     // exported records copied from another run's identical request
+  const TextFilters* text_filters = nullptr;  // --decontaminate / --near-dup, when on (may be nullptr)
 };
 
 // "host[:port]" of a base URL: scheme, userinfo, path, query and fragment removed.

@@ -9,6 +9,10 @@
 #include <set>
 #include <vector>
 
+#include <cmath>
+#include <filesystem>
+
+#include "prompts/import_near_dup.h"
 #include "prompts/line_parser_thread.h"
 #include "prompts/prompt_line_parser.h"
 #include "prompts/prompt_template.h"
@@ -20,6 +24,10 @@ Status ImportOptions::Validate() const {
   if (batch_size < 1) return Status::InvalidArgument("batch_size: must be >= 1");
   if (max_line_bytes < 1) return Status::InvalidArgument("max_line_bytes: must be >= 1");
   if (max_logged_errors < 0) return Status::InvalidArgument("max_logged_errors: must be >= 0");
+  if (!std::isfinite(near_dup) || near_dup < 0 || near_dup > 1)
+    return Status::InvalidArgument("--near-dup: the similarity threshold must be in (0, 1], got " +
+                                   std::to_string(near_dup));
+  if (skip_near_dup && near_dup == 0) return Status::InvalidArgument("--skip-near-dup: needs --near-dup");
   if (template_text.empty()) {
     if (!system_template.empty()) return Status::InvalidArgument("--system-template: needs --template");
     if (!id_field.empty()) return Status::InvalidArgument("--id-field: needs --template");
@@ -42,6 +50,9 @@ void ImportSummary::Add(const ImportSummary& o) {
   batch_requests += o.batch_requests;
   for (const auto& [k, v] : o.batch_models) batch_models[k] += v;
   for (const auto& [k, v] : o.params_not_kept) params_not_kept[k] += v;
+  near_dup_checked = near_dup_checked || o.near_dup_checked;
+  near_duplicates += o.near_duplicates;
+  near_dup_skipped += o.near_dup_skipped;
 }
 
 static std::string Plural(std::int64_t n, const char* word) {
@@ -71,6 +82,8 @@ std::string ImportSummary::ToLine(const std::string& set) const {
       }
     }
   }
+  if (near_dup_checked)
+    s += "; " + Plural(near_duplicates, "near-duplicate") + (near_dup_skipped > 0 ? " (skipped)" : "");
   if (aborted) s += "; --strict: aborted at the first bad line, nothing from that file was stored";
   return s;
 }
@@ -93,6 +106,10 @@ std::string ImportSummary::ToJson(const std::string& set) const {
     for (const auto& [k, v] : batch_models) j["batch_models"][k] = v;
     j["params_not_kept"] = nlohmann::ordered_json::object();
     for (const auto& [k, v] : params_not_kept) j["params_not_kept"][k] = v;
+  }
+  if (near_dup_checked) {
+    j["near_duplicates"] = near_duplicates;
+    j["near_dup_skipped"] = near_dup_skipped;
   }
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
@@ -152,6 +169,11 @@ class FileImport {
       : store_(store), opts_(opts), display_(std::move(display)), set_id_(set_id), log_(log), syntax_(syntax) {}
 
   ImportSummary& summary() { return sum_; }
+  // --near-dup: checks every parsed prompt against `nd` (owned by the caller) before storing it.
+  void SetNearDup(ImportNearDup* nd) {
+    near_dup_ = nd;
+    sum_.near_dup_checked = true;
+  }
 
   // Reads every line of `f` (parsed on a LineParserThread), committing a transaction every
   // batch_size stored prompts; the Store gets them in chunks of at most kChunkLines, so memory
@@ -199,6 +221,21 @@ class FileImport {
         continue;
       }
       if (l.p.batch) NoteBatchLine(l.lineno, *l.p.batch);
+      if (near_dup_) {
+        Result<const std::string*> like = near_dup_->Check(l.p.prompt, opts_.skip_near_dup);
+        if (!like.ok()) return like.status();
+        if (*like) {
+          ++sum_.near_duplicates;
+          if (sum_.near_duplicates <= opts_.max_logged_errors)
+            Log(LogLevel::kWarn, display_ + ":" + std::to_string(l.lineno) + ": near-duplicate of prompt '" + **like +
+                                     "' (--near-dup " + NearDupText() + ")" +
+                                     (opts_.skip_near_dup ? ": skipped" : ""));
+          if (opts_.skip_near_dup) {
+            ++sum_.near_dup_skipped;
+            continue;
+          }
+        }
+      }
       batch_.push_back(std::move(l.p.prompt));
       sources_.push_back(std::move(l.source));
       linenos_.push_back(l.lineno);
@@ -230,6 +267,12 @@ class FileImport {
     sources_.clear();
     linenos_.clear();
     return Status::OK();
+  }
+
+  std::string NearDupText() const {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", opts_.near_dup);
+    return b;
   }
 
   void Log(LogLevel level, const std::string& msg) {
@@ -305,6 +348,7 @@ class FileImport {
   std::vector<std::int64_t> linenos_;
   ParsedChunk chunk_;  // the chunk being consumed; lines before pos_ are done
   LineParserThread* parser_ = nullptr;  // while Run() runs
+  ImportNearDup* near_dup_ = nullptr;   // --near-dup, else nullptr
   size_t pos_ = 0;
 };
 
@@ -349,6 +393,16 @@ Result<ImportSummary> ImportPromptFile(Store& store, const ImportOptions& opts, 
   Result<std::int64_t> set_id = store.CreatePromptSet(opts.set);
   if (!set_id.ok()) return set_id.status();
   FileImport imp(store, opts, display, *set_id, log, syntax);
+  std::unique_ptr<ImportNearDup> near_dup;
+  if (opts.near_dup > 0) {
+    // Signatures spill to an unlinked file beside the database.
+    std::string dir = std::filesystem::path(store.path()).parent_path().string();
+    Result<std::unique_ptr<ImportNearDup>> nd = ImportNearDup::Create(store, *set_id, opts.near_dup,
+                                                                       dir.empty() ? "." : dir);
+    if (!nd.ok()) return nd.status();
+    near_dup = std::move(*nd);
+    imp.SetNearDup(near_dup.get());
+  }
   if (!opts.strict) {
     RETORT_RETURN_IF_ERROR(imp.Run(f));
   } else {

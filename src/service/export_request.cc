@@ -88,6 +88,28 @@ Result<ExportOptions> ExportOptionsFromJson(const json& j) {
     } else if (k == "seed") {
       RETORT_RETURN_IF_ERROR(Expect(v.is_number_unsigned(), k, "a non-negative integer"));
       o.seed = v.get<std::uint64_t>();
+    } else if (k == "near_dup") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_number() && v.get<double>() > 0 && v.get<double>() <= 1, k,
+                                    "a similarity threshold in (0, 1]"));
+      o.near_dup = v.get<double>();
+    } else if (k == "near_dup_on") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "\"prompt\", \"answer\" or \"both\""));
+      o.near_dup_on = v.get<std::string>();
+    } else if (k == "decontaminate_ngram") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_number_integer(), k, "an integer"));
+      const std::int64_t n = v.get<std::int64_t>();
+      RETORT_RETURN_IF_ERROR(Expect(n >= 1 && n <= 1000, k, "an integer between 1 and 1000"));
+      o.decontaminate_ngram = static_cast<int>(n);
+    } else if (k == "decontaminate") {
+      if (v.is_string()) {
+        o.decontaminate.push_back(v.get<std::string>());
+      } else {
+        RETORT_RETURN_IF_ERROR(Expect(v.is_array(), k, "a prompt set name or an array of them"));
+        for (const json& e : v) {
+          RETORT_RETURN_IF_ERROR(Expect(e.is_string(), k, "an array of prompt set names"));
+          o.decontaminate.push_back(e.get<std::string>());
+        }
+      }
     } else if (k == "drop_pattern") {
       if (v.is_string()) {
         o.drop_patterns.push_back(v.get<std::string>());

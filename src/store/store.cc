@@ -193,6 +193,20 @@ Result<std::vector<PromptSetInfo>> Store::ListPromptSets() {
   return out;
 }
 
+Status Store::ForEachPromptMessages(
+    std::int64_t set_id, const std::function<Status(std::string_view key, std::string_view messages_json)>& fn) {
+  std::lock_guard lk(impl_->mu);
+  Result<SqliteStmt> st = impl_->db->Prepare("SELECT prompt_key, messages FROM prompts WHERE set_id = ? ORDER BY id");
+  if (!st.ok()) return st.status();
+  st->Bind(1, set_id);
+  for (;;) {
+    Result<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return Status::OK();
+    RETORT_RETURN_IF_ERROR(fn(st->View(0), st->View(1)));
+  }
+}
+
 Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prompts,
                             const std::vector<std::string>& sources, std::vector<ImportOutcome>* outcomes) {
   std::lock_guard lk(impl_->mu);
