@@ -81,6 +81,17 @@ struct ExportOptions {
   // Refused with a licence that is on the list.
   std::string license_name;
   std::string license_link;
+  // Verification of answers (rejection sampling; docs/formats.md §2.4). "" = off, else "math",
+  // "exact", "exec:CMD" or "json-schema[:FILE]". Full-field records get "verified": true|false and
+  // the manifest a "verify" object (pass@1, pass@n, rejections by reason).
+  std::string verify;
+  // Metadata key of the reference answer (math, exact; exec receives it as "reference"); a
+  // dotted path ("gsm8k.answer") reaches into objects. A string or a number.
+  std::string answer_field = "answer";
+  bool keep_verified = false;    // --keep verified: drop records that were not verified
+  std::int64_t per_prompt = 0;   // keep at most this many records per prompt, lowest samples first (0 = all)
+  double verify_timeout = 10;    // exec: seconds one command may run before it is killed
+  int verify_jobs = 0;           // exec: commands run at once (0 = number of CPUs)
 
   // InvalidArgument naming the flag (e.g. "--with-logprobs: not available with --fields minimal").
   Status Validate() const;
@@ -111,6 +122,7 @@ struct ExportSummary {
   std::map<std::string, std::int64_t> filtered;  // filter name -> records dropped (see docs/formats.md)
   std::vector<SplitSummary> splits;
   std::string manifest_json;         // as written to DIR/manifest.json
+  std::string verify_line;           // with --verify: VerifyReport::ToLine() (retort/verify.h), else ""
   // "exported 95 of 100 responses of run 'r' to DIR (train 90, validation 5; filtered: 3 truncated, ...)"
   std::string ToLine(const std::string& out_dir, const std::string& run) const;
 };

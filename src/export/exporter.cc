@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "export/answer_verifier.h"
 #include "export/dataset_info.h"
 #include "export/export_filter.h"
 #include "export/manifest.h"
@@ -123,6 +124,7 @@ struct Pipeline {
   const std::string& run_name;
   LogSink* log;
   ExportFilter& filter;
+  RecordSelector& select;  // --verify, --keep verified, --per-prompt
   SplitAssigner& assigner;
   const RecordFormatter& formatter;
   std::vector<std::unique_ptr<ShardWriter>>& writers;
@@ -136,7 +138,9 @@ struct Pipeline {
     if (sum.responses++ == 0 || row.received_at_ms < first_received_ms) first_received_ms = row.received_at_ms;
     if (row.received_at_ms > last_received_ms) last_received_ms = row.received_at_ms;
     RETORT_RETURN_IF_ERROR(msgs.Parse(row.messages_json));  // Corruption fails the export
+    select.See(row);  // every stored response counts in the verify figures
     if (*filter.Check(row)) return Status::OK();
+    if (*select.Select(row)) return Status::OK();
     line.clear();
     std::string why;
     if (!formatter.Format(row, msgs, &line, &why)) {
@@ -150,6 +154,7 @@ struct Pipeline {
       ++reasoning_records;
       if (opts.EffectiveReasoning() == ReasoningMode::kDrop) ++reasoning_dropped;
     }
+    select.Mark(&line);
     if (row.reused) ++reused_records;
     ++sum.exported;
     return writers[assigner.Assign(row.prompt_key)]->Write(line);
@@ -161,6 +166,9 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   const std::vector<SplitSpec> splits = opts.splits.empty() ? std::vector<SplitSpec>{{"train", 1.0}} : opts.splits;
   Result<std::unique_ptr<ExportFilter>> filter = ExportFilter::Create(opts);
   if (!filter.ok()) return filter.status();
+  Result<std::unique_ptr<RecordSelector>> select = RecordSelector::Create(opts, run);
+  if (!select.ok()) return select.status();
+  RETORT_RETURN_IF_ERROR((*select)->Prepare(store, run.id, log));
   SplitAssigner assigner(splits, opts.seed);
   RecordFormatter formatter(opts);
   std::vector<std::unique_ptr<ShardWriter>> writers;
@@ -168,7 +176,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
     writers.push_back(std::make_unique<ShardWriter>(tmp + "/data", "data/", s.name, opts.compress, opts.shard_records,
                                                     opts.shard_bytes));
   ExportSummary sum;
-  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, 0, {}, {}};
+  Pipeline p{opts, run.spec.name, log, **filter, **select, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, 0, {}, {}};
   {
     // The store is read on a second thread into flat pages (a copy of the columns, no
     // allocation per row); rows are filtered and formatted here from views into those pages;
@@ -184,6 +192,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   sum.filtered = (*filter)->counts();
   sum.filtered[kFilterFailedJobs] = totals.jobs.failed;
   sum.filtered[kFilterUnrepresentable] = p.unrepresentable;
+  (*select)->AddCounts(&sum.filtered);
   if (p.reasoning_dropped > 0)
     Log(log, LogLevel::kWarn, run.spec.name,
         std::to_string(p.reasoning_dropped) + " records had reasoning text that was not exported (--reasoning " +
@@ -200,6 +209,8 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   mi.reasoning_records = p.reasoning_records;
   mi.reasoning_dropped = p.reasoning_dropped;
   mi.reused_records = p.reused_records;
+  mi.verify_json = (*select)->FinishJson();
+  sum.verify_line = (*select)->report_line();
   sum.manifest_json = BuildManifestJson(mi);
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/manifest.json", sum.manifest_json));
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/README.md", BuildDatasetCard(mi)));

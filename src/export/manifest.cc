@@ -76,6 +76,7 @@ std::string BuildManifestJson(const ManifestInput& in) {
   counts["reasoning_dropped"] = in.reasoning_dropped;
   counts["reused"] = in.reused_records;
   m["counts"] = counts;
+  if (!in.verify_json.empty()) m["verify"] = ojson::parse(in.verify_json, nullptr, false);
   ojson splits = ojson::array();
   const std::vector<SplitSpec> specs =
       in.opts.splits.empty() ? std::vector<SplitSpec>{{"train", 1.0}} : in.opts.splits;
