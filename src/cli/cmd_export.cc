@@ -139,7 +139,8 @@ void AddExportCommand(CLI::App& app, int& rc) {
                   "Keep at most K records per prompt, lowest sample index first (0 = all)")
       ->capture_default_str();
   sub->add_option("--verify-timeout", o.verify_timeout, "exec: seconds per record before it is killed")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--verify-jobs", o.verify_jobs, "exec: commands run at once (0 = number of CPUs)")
       ->capture_default_str();
   sub->add_flag("--json", f->json, "Print the manifest instead of the one-line summary");

@@ -187,7 +187,8 @@ void AddStatusCommand(CLI::App& app, int& rc) {
   sub->add_option("--answer-field", f->verify.answer_field, "Metadata key of the reference answer (with --verify)")
       ->capture_default_str();
   sub->add_option("--verify-timeout", f->verify.verify_timeout, "exec: seconds per record before it is killed")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->type_name("SECONDS");
   sub->add_option("--verify-jobs", f->verify.verify_jobs, "exec: commands run at once (0 = number of CPUs)")
       ->capture_default_str();
   sub->callback([f, &rc] {

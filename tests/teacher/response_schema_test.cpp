@@ -26,7 +26,7 @@ Status Apply(HarvestOptions& o, const std::string& name, const std::string& valu
 }
 }  // namespace
 
-TEST_CASE("--response-schema becomes OpenAI response_format json_schema, strict", "[teacher][issue-15]") {
+TEST_CASE("Issue 15: --response-schema becomes OpenAI response_format json_schema, strict", "[teacher][issue-15]") {
   test::TempDir dir;
   test::WriteFile(dir.path() + "/s.json", R"({"type":"object","properties":{"name":{"type":"string"}},
       "required":["name"],"additionalProperties":false})");
@@ -55,7 +55,7 @@ TEST_CASE("--response-schema becomes OpenAI response_format json_schema, strict"
   CHECK(Apply(o, "response-schema", dir.path() + "/arr.json").message().rfind("--response-schema: expected", 0) == 0);
 }
 
-TEST_CASE("a run's job keys are unchanged without --response-schema and differ with it", "[store][issue-15]") {
+TEST_CASE("Issue 15: a run's job keys are unchanged without --response-schema and differ with it", "[store][issue-15]") {
   GenerationParams p;
   p.temperature = 0.5;
   const std::vector<Message> msgs = {Message{"user", "hi"}};
