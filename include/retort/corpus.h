@@ -41,6 +41,7 @@ struct GenerationParams {
   std::optional<int> logprobs;   // top-K logprobs per token
   bool stream = false;           // SSE streaming
   bool split_think = false;      // split a leading <think>...</think> out of content
+  std::string response_schema;   // --response-schema: canonical JSON Schema for structured output, or ""
   bool operator==(const GenerationParams&) const = default;
 };
 

@@ -92,6 +92,17 @@ struct ExportOptions {
   // decontaminate_ngram words with a prompt of one of these prompt sets (e.g. an evaluation set).
   std::vector<std::string> decontaminate;
   int decontaminate_ngram = 13;
+  // Verification of answers (rejection sampling; docs/formats.md §2.4). "" = off, else "math",
+  // "exact", "exec:CMD" or "json-schema[:FILE]". Full-field records get "verified": true|false and
+  // the manifest a "verify" object (pass@1, pass@n, rejections by reason).
+  std::string verify;
+  // Metadata key of the reference answer (math, exact; exec receives it as "reference"); a
+  // dotted path ("gsm8k.answer") reaches into objects. A string or a number.
+  std::string answer_field = "answer";
+  bool keep_verified = false;    // --keep verified: drop records that were not verified
+  std::int64_t per_prompt = 0;   // keep at most this many records per prompt, lowest samples first (0 = all)
+  double verify_timeout = 10;    // exec: seconds one command may run before it is killed
+  int verify_jobs = 0;           // exec: commands run at once (0 = number of CPUs)
 
   // InvalidArgument naming the flag (e.g. "--with-logprobs: not available with --fields minimal").
   Status Validate() const;
@@ -122,6 +133,7 @@ struct ExportSummary {
   std::map<std::string, std::int64_t> filtered;  // filter name -> records dropped (see docs/formats.md)
   std::vector<SplitSummary> splits;
   std::string manifest_json;         // as written to DIR/manifest.json
+  std::string verify_line;           // with --verify: VerifyReport::ToLine() (retort/verify.h), else ""
   // "exported 95 of 100 responses of run 'r' to DIR (train 90, validation 5; filtered: 3 truncated, ...)"
   std::string ToLine(const std::string& out_dir, const std::string& run) const;
 };

@@ -26,6 +26,7 @@ struct ExportFlags {
   std::string compress = "none";
   std::string split;
   std::string near_dup;  // parsed here: "0" is refused rather than read as "off"
+  std::string keep = "all";
   bool json = false;
 };
 
@@ -63,6 +64,9 @@ int RunExportCmd(ExportFlags& f) {
       return Usage(Status::InvalidArgument("--near-dup: the similarity threshold must be a number in (0, 1], got '" +
                                            f.near_dup + "'"));
   }
+  if (f.keep != "all" && f.keep != "verified")
+    return Usage(Status::InvalidArgument("--keep: expected verified or all, got '" + f.keep + "'"));
+  o.keep_verified = f.keep == "verified";
   if (Status v = o.Validate(); !v.ok()) return Usage(v);
   if (::access(f.db.c_str(), F_OK) != 0) {
     std::fprintf(stderr, "retort: error: --db: no database at '%s'\n", f.db.c_str());
@@ -84,6 +88,7 @@ int RunExportCmd(ExportFlags& f) {
     std::cout << sum->manifest_json;
   else
     std::cout << sum->ToLine(o.out_dir, o.run) << std::endl;
+  if (!f.json && !sum->verify_line.empty()) std::cout << sum->verify_line << std::endl;
   return 0;
 }
 
@@ -140,6 +145,23 @@ void AddExportCommand(CLI::App& app, int& rc) {
                   "prompt set (e.g. an evaluation set imported with retort import); repeatable")
       ->take_all();
   sub->add_option("--decontaminate-ngram", o.decontaminate_ngram, "Words per n-gram of --decontaminate")
+      ->capture_default_str();
+  sub->add_option("--verify", o.verify,
+                  "Verify each answer: math (final answer vs the reference: last \\boxed{}, else 'answer is ...', "
+                  "else the last number) | exact (whitespace-normalised text) | exec:CMD (run CMD per record, record "
+                  "JSON on stdin, exit 0 = pass; no shell) | json-schema[:FILE] (default: the run's --response-schema)");
+  sub->add_option("--answer-field", o.answer_field,
+                  "Metadata key of the reference answer (a dotted path reaches into objects)")
+      ->capture_default_str();
+  sub->add_option("--keep", f->keep, "verified: export only verified records (needs --verify) | all")
+      ->capture_default_str();
+  sub->add_option("--per-prompt", o.per_prompt,
+                  "Keep at most K records per prompt, lowest sample index first (0 = all)")
+      ->capture_default_str();
+  sub->add_option("--verify-timeout", o.verify_timeout, "exec: seconds per record before it is killed")
+      ->capture_default_str()
+      ->type_name("SECONDS");
+  sub->add_option("--verify-jobs", o.verify_jobs, "exec: commands run at once (0 = number of CPUs)")
       ->capture_default_str();
   sub->add_flag("--json", f->json, "Print the manifest instead of the one-line summary");
   sub->callback([f, &rc] { rc = RunExportCmd(*f); });

@@ -129,6 +129,10 @@ void AddSimCommand(CLI::App& app, int& rc) {
       ->capture_default_str();
   sub->add_option("--min-words", o.min_words, "Shortest answer (words)")->capture_default_str();
   sub->add_option("--max-words", o.max_words, "Longest answer (words)")->capture_default_str();
+  sub->add_option("--answer-style", o.answer_style,
+                  "words | boxed (each answer ends with 'The answer is \\boxed{N}', N = the last integer of the "
+                  "last user message; for testing --verify math) | json ({\"answer\":...,\"words\":N})")
+      ->capture_default_str();
   sub->add_flag("--no-limit-headers", f->no_limit_headers, "Do not send rate-limit headers");
   sub->add_option("--threads", o.threads,
                   "Server worker threads (one per open connection; more connections wait for a thread)")

@@ -7,6 +7,7 @@
 #include "harvest/config_file.h"
 #include "retort/harvester.h"
 #include "retort/store.h"
+#include "retort/verify.h"
 
 namespace retort::cli {
 
@@ -19,6 +20,7 @@ struct StatusFlags {
   std::string config;        // a harvest config file: its price-input / price-output are used
   double price_input = -1;   // per million tokens; -1 = not given
   double price_output = -1;
+  ExportOptions verify;      // --verify METHOD (with --run): pass@1, pass@n and rejections; verify.verify "" = off
 };
 
 // Prices per million tokens from --price-* or the config file (flags win). No built-in list.
@@ -85,6 +87,16 @@ Result<nlohmann::json> RunJson(Store& store, const RunInfo& r, const StatusFlags
       {"recent_errors", errors}};
 }
 
+// The verify report of run `r` (--verify), as JSON.
+Result<nlohmann::json> VerifyJson(Store& store, const RunInfo& r, const StatusFlags& f) {
+  ExportOptions o = f.verify;
+  o.run = r.spec.name;
+  StderrLogSink log(LogLevel::kWarn);
+  Result<VerifyReport> rep = VerifyRun(store, o, &log);
+  if (!rep.ok()) return rep.status();
+  return nlohmann::json::parse(rep->ToJson());
+}
+
 int RunStatus(const StatusFlags& f) {
   StoreOptions so;
   so.path = f.db;
@@ -105,6 +117,11 @@ int RunStatus(const StatusFlags& f) {
   for (const RunInfo& r : runs) {
     Result<nlohmann::json> j = RunJson(**store, r, f);
     if (!j.ok()) return ReportError(j.status());
+    if (!f.verify.verify.empty()) {
+      Result<nlohmann::json> v = VerifyJson(**store, r, f);
+      if (!v.ok()) return ReportError(v.status());
+      (*j)["verify"] = *v;
+    }
     out.push_back(*j);
   }
   if (f.json) {
@@ -136,6 +153,16 @@ int RunStatus(const StatusFlags& f) {
       std::printf("  stopped: %s\n", j["stop_reason"].get<std::string>().c_str());
     if (j["tls_insecure"].get<bool>())
       std::printf("  tls: certificate verification was skipped (--insecure) in a harvest of this run\n");
+    if (j.contains("verify")) {
+      const auto& v = j["verify"];
+      std::printf("  verify %s: %lld records of %lld prompts, %lld verified, pass@1 %.4g, pass@n %.4g\n",
+                  v["method"].get<std::string>().c_str(), v["records"].get<long long>(), v["prompts"].get<long long>(),
+                  v["verified"].get<long long>(), v["pass@1"].get<double>(), v["pass@n"].get<double>());
+      std::string rej;
+      for (const auto& [reason, n] : v["rejected"].items())
+        if (n.get<long long>() > 0) rej += (rej.empty() ? "" : ", ") + std::to_string(n.get<long long>()) + " " + reason;
+      if (!rej.empty()) std::printf("  rejected: %s\n", rej.c_str());
+    }
     for (const auto& e : j["recent_errors"])
       std::printf("  error: job %lld (prompt %s): %s\n", e["job"].get<long long>(),
                   e["prompt"].get<std::string>().c_str(), e["error"].get<std::string>().c_str());
@@ -154,7 +181,28 @@ void AddStatusCommand(CLI::App& app, int& rc) {
   sub->add_option("--config", f->config, "Harvest config file to read price-input/price-output from");
   sub->add_option("--price-input", f->price_input, "Price per million input tokens (cost so far and projected)");
   sub->add_option("--price-output", f->price_output, "Price per million output tokens");
+  sub->add_option("--verify", f->verify.verify,
+                  "With --run: verify every stored answer and report pass@1, pass@n and rejections by reason "
+                  "(math | exact | exec:CMD | json-schema[:FILE], as retort export --verify)");
+  sub->add_option("--answer-field", f->verify.answer_field, "Metadata key of the reference answer (with --verify)")
+      ->capture_default_str();
+  sub->add_option("--verify-timeout", f->verify.verify_timeout, "exec: seconds per record before it is killed")
+      ->capture_default_str()
+      ->type_name("SECONDS");
+  sub->add_option("--verify-jobs", f->verify.verify_jobs, "exec: commands run at once (0 = number of CPUs)")
+      ->capture_default_str();
   sub->callback([f, &rc] {
+    if (!f->verify.verify.empty()) {
+      ExportOptions probe = f->verify;
+      probe.run = f->run.empty() ? std::string("-") : f->run;
+      probe.out_dir = "-";
+      Status v = f->run.empty() ? Status::InvalidArgument("--verify: needs --run RUN") : probe.Validate();
+      if (!v.ok()) {
+        std::fprintf(stderr, "retort: error: %s\n", v.message().c_str());
+        rc = 2;
+        return;
+      }
+    }
     if (Status st = ResolvePrices(*f); !st.ok()) {
       rc = ReportError(st);
       return;

@@ -7,6 +7,7 @@
 #include <set>
 #include <vector>
 
+#include "export/answer_verifier.h"
 #include "export/drop_patterns.h"
 #include "export/hub_license.h"
 #include "export/near_dup_filter.h"
@@ -128,6 +129,18 @@ Status ExportOptions::Validate() const {
   if (max_chars < 0) return Status::InvalidArgument("--max-chars: must be >= 0");
   if (max_chars > 0 && min_chars > max_chars) return Status::InvalidArgument("--min-chars: larger than --max-chars");
   RETORT_RETURN_IF_ERROR(CheckSplits(splits));
+  if (!verify.empty())
+    if (Result<VerifySpec> v = ParseVerifySpec(verify); !v.ok()) return v.status();
+  if (keep_verified && verify.empty())
+    return Status::InvalidArgument("--keep verified: needs --verify METHOD to say what verified means");
+  if (answer_field.empty() || answer_field.front() == '.' || answer_field.back() == '.' ||
+      answer_field.find("..") != std::string::npos)
+    return Status::InvalidArgument("--answer-field: expected a metadata key such as answer or gsm8k.answer, got '" +
+                                   answer_field + "'");
+  if (per_prompt < 0) return Status::InvalidArgument("--per-prompt: must be >= 0");
+  if (!(verify_timeout > 0) || !std::isfinite(verify_timeout) || verify_timeout > 86400)
+    return Status::InvalidArgument("--verify-timeout: must be > 0 and at most 86400 seconds");
+  if (verify_jobs < 0 || verify_jobs > 1024) return Status::InvalidArgument("--verify-jobs: must be in 0..1024");
   if (Result<std::unique_ptr<DropPatterns>> re = DropPatterns::Compile(drop_patterns); !re.ok()) return re.status();
   for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{"--license", &license},
                                     {"--license-name", &license_name},
@@ -179,6 +192,13 @@ std::string ExportOptions::ToJson() const {
     j["decontaminate"] = decontaminate;
     j["decontaminate_ngram"] = decontaminate_ngram;
   }
+  if (!verify.empty()) {
+    j["verify"] = verify;
+    j["answer_field"] = answer_field;
+    if (verify.rfind("exec:", 0) == 0) j["verify_timeout"] = verify_timeout;
+  }
+  if (keep_verified) j["keep"] = "verified";
+  if (per_prompt > 0) j["per_prompt"] = per_prompt;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "export/answer_verifier.h"
 #include "export/dataset_info.h"
 #include "export/export_filter.h"
 #include "export/manifest.h"
@@ -124,6 +125,7 @@ struct Pipeline {
   const std::string& run_name;
   LogSink* log;
   ExportFilter& filter;
+  RecordSelector& select;  // --verify, --keep verified, --per-prompt
   SplitAssigner& assigner;
   const RecordFormatter& formatter;
   std::vector<std::unique_ptr<ShardWriter>>& writers;
@@ -138,7 +140,9 @@ struct Pipeline {
     if (sum.responses++ == 0 || row.received_at_ms < first_received_ms) first_received_ms = row.received_at_ms;
     if (row.received_at_ms > last_received_ms) last_received_ms = row.received_at_ms;
     RETORT_RETURN_IF_ERROR(msgs.Parse(row.messages_json));  // Corruption fails the export
+    select.See(row);  // every stored response counts in the verify figures
     if (*filter.Check(row)) return Status::OK();
+    if (*select.Select(row)) return Status::OK();
     line.clear();
     std::string why;
     if (!formatter.Format(row, msgs, &line, &why)) {
@@ -157,6 +161,7 @@ struct Pipeline {
       ++reasoning_records;
       if (opts.EffectiveReasoning() == ReasoningMode::kDrop) ++reasoning_dropped;
     }
+    select.Mark(&line);
     if (row.reused) ++reused_records;
     ++sum.exported;
     return writers[assigner.Assign(row.prompt_key)]->Write(line);
@@ -168,6 +173,9 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   const std::vector<SplitSpec> splits = opts.splits.empty() ? std::vector<SplitSpec>{{"train", 1.0}} : opts.splits;
   Result<std::unique_ptr<ExportFilter>> filter = ExportFilter::Create(opts);
   if (!filter.ok()) return filter.status();
+  Result<std::unique_ptr<RecordSelector>> select = RecordSelector::Create(opts, run);
+  if (!select.ok()) return select.status();
+  RETORT_RETURN_IF_ERROR((*select)->Prepare(store, run.id, log));
   SplitAssigner assigner(splits, opts.seed);
   RecordFormatter formatter(opts);
   std::vector<std::unique_ptr<ShardWriter>> writers;
@@ -178,7 +186,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   // Before the walk: reading the --decontaminate sets uses the store.
   Result<std::unique_ptr<TextFilters>> text = TextFilters::Create(store, opts, tmp, totals.jobs.done);
   if (!text.ok()) return text.status();
-  Pipeline p{opts, run.spec.name, log, **filter, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, 0, {}, {}};
+  Pipeline p{opts, run.spec.name, log, **filter, **select, assigner, formatter, writers, sum, 0, 0, 0, 0, 0, 0, {}, {}};
   p.text = text->get();
   {
     // The store is read on a second thread into flat pages (a copy of the columns, no
@@ -196,6 +204,7 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   sum.filtered[kFilterFailedJobs] = totals.jobs.failed;
   sum.filtered[kFilterUnrepresentable] = p.unrepresentable;
   (*text)->AddCounts(&sum.filtered);
+  (*select)->AddCounts(&sum.filtered);
   if (p.reasoning_dropped > 0)
     Log(log, LogLevel::kWarn, run.spec.name,
         std::to_string(p.reasoning_dropped) + " records had reasoning text that was not exported (--reasoning " +
@@ -213,6 +222,8 @@ Result<ExportSummary> ExportInto(Store& store, const ExportOptions& opts, const 
   mi.reasoning_dropped = p.reasoning_dropped;
   mi.reused_records = p.reused_records;
   mi.text_filters = text->get();
+  mi.verify_json = (*select)->FinishJson();
+  sum.verify_line = (*select)->report_line();
   sum.manifest_json = BuildManifestJson(mi);
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/manifest.json", sum.manifest_json));
   RETORT_RETURN_IF_ERROR(WriteWholeFile(tmp + "/README.md", BuildDatasetCard(mi)));

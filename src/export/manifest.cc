@@ -78,6 +78,7 @@ std::string BuildManifestJson(const ManifestInput& in) {
   counts["reused"] = in.reused_records;
   m["counts"] = counts;
   if (in.text_filters) in.text_filters->AddToManifest(&m);
+  if (!in.verify_json.empty()) m["verify"] = ojson::parse(in.verify_json, nullptr, false);
   ojson splits = ojson::array();
   const std::vector<SplitSpec> specs =
       in.opts.splits.empty() ? std::vector<SplitSpec>{{"train", 1.0}} : in.opts.splits;

@@ -24,6 +24,7 @@ struct ManifestInput {
   std::int64_t reasoning_dropped = 0;  // ... whose reasoning was dropped (--reasoning drop / minimal)
   std::int64_t reused_records = 0;     // exported records copied from another run's identical request
   const TextFilters* text_filters = nullptr;  // --decontaminate / --near-dup, when on (may be nullptr)
+  std::string verify_json;             // VerifyReport::ToJson() with --verify, else ""
 };
 
 // "host[:port]" of a base URL: scheme, userinfo, path, query and fragment removed.

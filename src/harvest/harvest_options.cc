@@ -2,6 +2,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "retort/harvester.h"
@@ -171,6 +173,27 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
               o.params.logprobs = static_cast<int>(x);
               return Status::OK();
             }),
+      Param("response-schema",
+            "JSON Schema file (or an inline JSON object) sent as the structured-output request (openai-chat: "
+            "response_format json_schema, strict); part of the run's parameters",
+            Kind::kString,
+            [](HarvestOptions& o, const std::string& v) {
+              std::string text = v;
+              const size_t first = v.find_first_not_of(" \t\r\n");
+              if (first == std::string::npos || v[first] != '{') {
+                std::ifstream in(v, std::ios::binary);
+                if (!in) return Status::InvalidArgument("--response-schema: cannot read '" + v + "'");
+                std::ostringstream ss;
+                ss << in.rdbuf();
+                text = ss.str();
+              }
+              nlohmann::json j;
+              if (!ParseJson(text, &j).ok() || !j.is_object())
+                return Status::InvalidArgument("--response-schema: expected a JSON Schema object in '" +
+                                               ShortText(v, 80) + "'");
+              o.params.response_schema = j.dump();
+              return Status::OK();
+            }),
       Param("stream", "Use SSE streaming (records first-token latency)", Kind::kBool,
             [](HarvestOptions& o, const std::string& v) { return ParseBool("stream", v, &o.params.stream); }),
       Param("split-think", "Split a leading <think>...</think> out of the answer into the reasoning field",
@@ -249,6 +272,10 @@ Status HarvestOptions::Validate() const {
   if (params.max_tokens && *params.max_tokens < 1) return Status::InvalidArgument("--max-tokens: expected >= 1");
   if (params.logprobs && (*params.logprobs < 0 || *params.logprobs > 20))
     return Status::InvalidArgument("--logprobs: expected 0..20");
+  if (!params.response_schema.empty() && provider == "anthropic-messages")
+    return Status::InvalidArgument(
+        "--response-schema: not supported with --provider anthropic-messages (its structured-output request, "
+        "output_config, is not described in the wire-format reference retort follows); use openai-chat");
   if (max_requests < 0 || max_total_tokens < 0 || max_cost < 0)
     return Status::InvalidArgument("--max-requests/--max-total-tokens/--max-cost: expected >= 0");
   if (max_cost > 0 && price_input <= 0 && price_output <= 0)

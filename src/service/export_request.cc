@@ -110,6 +110,24 @@ Result<ExportOptions> ExportOptionsFromJson(const json& j) {
           o.decontaminate.push_back(e.get<std::string>());
         }
       }
+    } else if (k == "verify") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
+      const std::string& m = v.get_ref<const std::string&>();
+      // exec:CMD would run a command named by the request, json-schema:FILE read a file of the
+      // server's: both stay CLI-only.
+      if (m != "math" && m != "exact" && m != "json-schema")
+        return Status::InvalidArgument("verify: expected \"math\", \"exact\" or \"json-schema\" (exec:CMD and "
+                                       "json-schema:FILE are only available with retort export), got '" + m + "'");
+      o.verify = m;
+    } else if (k == "answer_field") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string(), k, "a string"));
+      o.answer_field = v.get<std::string>();
+    } else if (k == "keep") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_string() && (v == "all" || v == "verified"), k, "\"all\" or \"verified\""));
+      o.keep_verified = v == "verified";
+    } else if (k == "per_prompt") {
+      RETORT_RETURN_IF_ERROR(Expect(v.is_number_integer(), k, "an integer"));
+      o.per_prompt = v.get<std::int64_t>();
     } else if (k == "drop_pattern") {
       if (v.is_string()) {
         o.drop_patterns.push_back(v.get<std::string>());

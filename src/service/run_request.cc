@@ -90,6 +90,12 @@ Status TextValues(const std::string& field, const HarvestOptionSpec& spec, const
         out->push_back(v.dump());
         return Status::OK();
       }
+      // The schema itself, never a file name (that would read the server's files).
+      if (field == "response_schema") {
+        if (!v.is_object()) return Status::InvalidArgument(field + ": expected a JSON Schema object, got " + TypeName(v));
+        out->push_back(v.dump());
+        return Status::OK();
+      }
       if (!v.is_string()) return bad();
       out->push_back(v.get_ref<const std::string&>());
       return Status::OK();

@@ -20,6 +20,42 @@
 namespace retort {
 namespace {
 
+// --answer-style boxed: " The answer is \\boxed{N}." after every untruncated answer, N being the
+// last integer of the last user message.
+void AppendBoxedAnswers(const SimRequest& r, SimCompletion* c) {
+  std::string last_user;
+  for (const Message& m : r.messages)
+    if (m.role == "user") last_user = m.content;
+  size_t end = last_user.find_last_of("0123456789");
+  if (end == std::string::npos) return;
+  size_t begin = end;
+  while (begin > 0 && last_user[begin - 1] >= '0' && last_user[begin - 1] <= '9') --begin;
+  if (begin > 0 && last_user[begin - 1] == '-') --begin;
+  const std::string n = last_user.substr(begin, end - begin + 1);
+  for (SimChoice& ch : c->choices) {
+    if (ch.truncated) continue;
+    for (const std::string& t : {std::string(" The"), std::string(" answer"), std::string(" is"),
+                                " \\boxed{" + n + "}."}) {
+      ch.answer_tokens.push_back(t);
+      ch.answer += t;
+      ++c->completion_tokens;
+    }
+  }
+}
+
+// --answer-style json: {"answer":"<words>","words":N} instead of every untruncated answer.
+void JsonAnswers(SimCompletion* c) {
+  for (SimChoice& ch : c->choices) {
+    if (ch.truncated) continue;
+    ch.answer = "{\"answer\":\"" + ch.answer + "\",\"words\":" + std::to_string(ch.answer_tokens.size()) + "}";
+    ch.answer_tokens = {ch.answer};
+  }
+}
+
+}  // namespace
+
+namespace {
+
 enum class Api { kOpenAI, kAnthropic };
 enum class Fault { kNone, k5xx, kReset, kTruncate, kMalformed, kHang };
 
@@ -90,6 +126,8 @@ Status SimulatorOptions::Validate() const {
   if (min_words < 1 || max_words < min_words) {
     return Status::InvalidArgument("need 1 <= min_words <= max_words");
   }
+  if (answer_style != "words" && answer_style != "boxed" && answer_style != "json")
+    return Status::InvalidArgument("answer_style must be words, boxed or json");
   if (threads < 1 || threads > 4096) return Status::InvalidArgument("threads must be in 1..4096");
   for (const std::string* s : {&fail_status_for_model, &fail_status_for_prompt}) {
     if (s->empty()) continue;
@@ -346,7 +384,9 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
     return;
   }
   const bool with_reasoning = api == Api::kOpenAI ? opts.reasoning != "none" : r.thinking;
-  const SimCompletion c = SimGenerate(r, with_reasoning, opts.min_words, opts.max_words);
+  SimCompletion c = SimGenerate(r, with_reasoning, opts.min_words, opts.max_words);
+  if (opts.answer_style == "boxed") AppendBoxedAnswers(r, &c);
+  if (opts.answer_style == "json") JsonAnswers(&c);
   double latency = 0;
   const Fault fault = DrawFault(&latency);
   const bool produces = fault == Fault::kNone || fault == Fault::kTruncate || fault == Fault::kMalformed;

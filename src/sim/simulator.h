@@ -55,6 +55,11 @@ struct SimulatorOptions {
   std::string reasoning = "none";
   // Answer length range in words (inclusive).
   int min_words = 8, max_words = 40;
+  // "words": answers are the words above. "boxed": each answer also ends with
+  // " The answer is \\boxed{N}." where N is the last integer in the last user message (no sentence
+  // when it has none) - answers for testing --verify math. "json": each untruncated answer is
+  // {"answer":"<the words>","words":<their number>} (structured output, --verify json-schema).
+  std::string answer_style = "words";
   // Send x-ratelimit-* (OpenAI) / anthropic-ratelimit-* headers on every chat response.
   bool limit_headers = true;
   // Server worker threads; each open connection occupies one (a new connection waits until a

@@ -201,6 +201,11 @@ static json RequestParamsJson(const GenerationParams& p) {
     j["extra_body"] = e.is_discarded() ? json(p.extra_body_json) : e;
   }
   if (p.logprobs) j["logprobs"] = *p.logprobs;
+  // Only when set: the keys (JobKey) and stored parameters of runs without a schema are unchanged.
+  if (!p.response_schema.empty()) {
+    json s = json::parse(p.response_schema, nullptr, false);
+    j["response_schema"] = s.is_discarded() ? json(p.response_schema) : s;
+  }
   return j;
 }
 
@@ -225,6 +230,7 @@ Result<GenerationParams> ParamsFromJson(const std::string& text) {
     if (j.contains("stop")) p.stop = j["stop"].get<std::vector<std::string>>();
     if (j.contains("extra_body")) p.extra_body_json = j["extra_body"].dump();
     if (j.contains("logprobs")) p.logprobs = j["logprobs"].get<int>();
+    if (j.contains("response_schema")) p.response_schema = j["response_schema"].dump();
     p.samples = j.value("samples", 1);
     p.n_per_request = j.value("n_per_request", false);
     p.stream = j.value("stream", false);

@@ -98,6 +98,8 @@ Result<std::string> AnthropicMessagesProvider::BuildRequestBody(const ChatReques
   if (req.n != 1) return Status::InvalidArgument("n: anthropic-messages supports exactly one choice per request");
   if (p.logprobs) return Status::InvalidArgument("logprobs: not supported by anthropic-messages");
   if (p.seed) return Status::InvalidArgument("seed: not supported by anthropic-messages");
+  if (!p.response_schema.empty())
+    return Status::InvalidArgument("response_schema: structured output is not supported by anthropic-messages");
   try {
     Json body = Json::object();
     body["model"] = req.model;

@@ -170,6 +170,13 @@ Result<std::string> OpenAIChatProvider::BuildRequestBody(const ChatRequest& req)
       body["stream"] = true;
       body["stream_options"] = {{"include_usage", true}};
     }
+    if (!p.response_schema.empty()) {
+      Json schema;
+      if (!ParseJson(p.response_schema, &schema).ok() || !schema.is_object())
+        return Status::InvalidArgument("response_schema: not a JSON object");
+      body["response_format"] = {{"type", "json_schema"},
+                                 {"json_schema", {{"name", "response"}, {"schema", std::move(schema)}, {"strict", true}}}};
+    }
     RETORT_RETURN_IF_ERROR(MergeExtraBody(p.extra_body_json, &body));
     return DumpJson(body);
   } catch (const std::exception& e) {

@@ -56,8 +56,13 @@ bool IsTypeWord(const std::string& w) {
 
 // The options of `retort <cmd> --help`: rows starting with "  -" (a description that continues
 // on the next line is indented further and starts with a letter).
+// `cmd` may name a nested subcommand: "batch-file write".
 std::vector<HelpOption> HelpOptions(const std::string& cmd) {
-  Output o = Retort({cmd, "--help"});
+  std::vector<std::string> args;
+  std::istringstream words_of(cmd);
+  for (std::string w; words_of >> w;) args.push_back(w);
+  args.push_back("--help");
+  Output o = Retort(args);
   REQUIRE(o.rc == 0);
   std::vector<HelpOption> opts;
   std::istringstream in(o.out);
@@ -99,7 +104,7 @@ bool LooksNumeric(const std::string& s) {
 TEST_CASE("retort --help lists every subcommand", "[cli]") {
   const std::vector<std::string> subs = Subcommands();
   CHECK(std::set<std::string>(subs.begin(), subs.end()) ==
-        std::set<std::string>{"harvest", "status", "sim", "serve", "import", "export"});
+        std::set<std::string>{"harvest", "status", "sim", "serve", "import", "export", "batch-file"});
 }
 
 TEST_CASE("every numeric option of every subcommand shows its type in --help", "[cli]") {
@@ -107,7 +112,16 @@ TEST_CASE("every numeric option of every subcommand shows its type in --help", "
   std::map<std::string, HarvestOptionSpec::Kind> harvest_kinds;
   for (const HarvestOptionSpec& s : HarvestOptionTable()) harvest_kinds[s.name] = s.kind;
   int numeric = 0;
+  std::vector<std::string> commands;
   for (const std::string& cmd : Subcommands()) {
+    if (cmd == "batch-file") {  // options live on its own subcommands
+      commands.push_back("batch-file write");
+      commands.push_back("batch-file ingest");
+    } else {
+      commands.push_back(cmd);
+    }
+  }
+  for (const std::string& cmd : commands) {
     const std::vector<HelpOption> opts = HelpOptions(cmd);
     CHECK(opts.size() > 2);
     for (const HelpOption& o : opts) {
