@@ -227,6 +227,10 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
              "Do not stop early when the first answers are all the same refusal (404, 400, 422) or the teacher "
              "refuses connections before ever answering",
              &HarvestOptions::fail_fast),
+      Flag("reuse",
+           "Fill a job from the answer to an identical request (model, messages, parameters, sample) of another "
+           "run of this database, without a request (the default; --no-reuse turns it off)",
+           &HarvestOptions::reuse),
       NoFlag("no-reuse",
              "Send every request, even when an identical request (model, messages, parameters, sample) was "
              "answered in another run of this database",

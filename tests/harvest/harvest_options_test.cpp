@@ -82,4 +82,8 @@ TEST_CASE("Issue 13: --no-reuse, --no-fail-fast, --retry-failed and --allow-mode
   CHECK_FALSE(o.fail_fast);
   CHECK(o.retry_failed);
   CHECK(o.allow_model_change);
+  // --reuse (the default) is accepted too, e.g. to state it in a config file.
+  for (const HarvestOptionSpec& s : HarvestOptionTable())
+    if (std::string(s.name) == "reuse") REQUIRE(s.apply(o, "true").ok());
+  CHECK(o.reuse);
 }
