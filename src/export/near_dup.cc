@@ -72,7 +72,20 @@ namespace {
 // h_i(x) = a_i x + b_i mod 2^32 (a_i odd: a permutation of the 32-bit values) over a 32-bit hash
 // of the shingle. 32-bit lanes so that the loop vectorises (AVX2 where the CPU has it).
 // __restrict: without it -O2 (GCC's very-cheap cost model) would need alias checks and stays scalar.
-__attribute__((target_clones("avx2", "default"))) void SignLoop(const std::uint64_t* __restrict sh, size_t n,
+// An AVX2 clone chosen by an ifunc resolver at load time; not under ThreadSanitizer, whose
+// instrumented resolver runs before the TSan runtime is up and crashes every start.
+#if defined(__SANITIZE_THREAD__)
+#define RETORT_SIGN_CLONES
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RETORT_SIGN_CLONES
+#else
+#define RETORT_SIGN_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#else
+#define RETORT_SIGN_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+RETORT_SIGN_CLONES void SignLoop(const std::uint64_t* __restrict sh, size_t n,
                                                                 const std::uint32_t* __restrict a,
                                                                 const std::uint32_t* __restrict b,
                                                                 std::uint32_t* __restrict out) {
