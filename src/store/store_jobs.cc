@@ -140,19 +140,6 @@ Result<std::int64_t> Store::ReuseAnswers(std::int64_t run_id) {
   Result<bool> has = any->Step();
   if (!has.ok()) return has.status();
   if (!*has) return std::int64_t{0};
-  Result<RunInfo> run = Status::NotFound("run");
-  {
-    Result<SqliteStmt> name = impl_->db->Cached("SELECT name FROM runs WHERE id = ?");
-    if (!name.ok()) return name.status();
-    name->Bind(1, run_id);
-    Result<bool> row = name->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return Status::NotFound("run id " + std::to_string(run_id));
-    const std::string n = name->Text(0);
-    name->Reset();
-    run = GetRun(n);
-  }
-  if (!run.ok()) return run.status();
   std::int64_t n = 0;
   Status s = impl_->Txn([&]() -> Status {
     // One answering job per key (the first), the original when that answer was itself reused.
@@ -163,18 +150,19 @@ Result<std::int64_t> Store::ReuseAnswers(std::int64_t run_id) {
         "SELECT j.id, j.run_id, r.body, r.content, r.reasoning, r.reasoning_source, r.finish_reason, r.prompt_tokens, "
         "r.completion_tokens, r.reasoning_tokens, r.latency_ms, r.first_token_ms, r.http_status, r.request_id, "
         "r.replica, r.received_at, r.logprobs, COALESCE(r.reused_from, r.job_id) "
-        "FROM jobs j INDEXED BY jobs_by_state JOIN responses r ON r.job_id = "
+        "FROM jobs j INDEXED BY jobs_by_state JOIN runs cur ON cur.id = j.run_id JOIN responses r ON r.job_id = "
         "(SELECT d.id FROM jobs d INDEXED BY jobs_done_by_key JOIN runs src ON src.id = d.run_id "
         " WHERE d.job_key = j.job_key AND d.state = 'done' AND d.run_id != j.run_id AND "
         // What the job key leaves out but the stored answer depends on: --split-think moves a
         // <think> block out of the content; --n-per-request sends one seed for all samples.
-        " COALESCE(json_extract(src.params, '$.split_think'), 0) = ?2 AND "
-        " COALESCE(json_extract(src.params, '$.n_per_request'), 0) = ?3 "
+        " COALESCE(json_extract(src.params, '$.split_think'), 0) = "
+        "   COALESCE(json_extract(cur.params, '$.split_think'), 0) AND "
+        " COALESCE(json_extract(src.params, '$.n_per_request'), 0) = "
+        "   COALESCE(json_extract(cur.params, '$.n_per_request'), 0) "
         " ORDER BY d.id LIMIT 1) "
         "WHERE j.run_id = ?1 AND j.state = 'pending'");
     if (!copy.ok()) return copy.status();
-    RETORT_RETURN_IF_ERROR(
-        copy->Bind(1, run_id).Bind(2, run->spec.params.split_think ? 1 : 0).Bind(3, run->spec.params.n_per_request ? 1 : 0).Run());
+    RETORT_RETURN_IF_ERROR(copy->Bind(1, run_id).Run());
     n = impl_->db->Changes();
     if (n == 0) return Status::OK();
     Result<SqliteStmt> done = impl_->db->Cached(
