@@ -78,6 +78,22 @@ struct HarvestOptions {
   bool retry_failed = false;
   // On resume: the run may take a new model while none of its jobs is done.
   bool allow_model_change = false;
+  // "online" (a request per job) or "batch" (the provider's batch API at batch prices: OpenAI
+  // Batch API, Anthropic Message Batches; see batch_harvest.h). Stored with the run.
+  std::string mode = "online";
+  // Batch mode: rounds of submission; a round resubmits only the jobs still without an answer
+  // (expired, cancelled, retryable errors).
+  int batch_max_rounds = 3;
+  // Batch mode: requests and bytes per batch at most (0 = the provider's documented limit:
+  // OpenAI 50,000 / 200 MB, Anthropic 100,000 / 256 MB).
+  std::int64_t batch_max_requests = 0;
+  std::int64_t batch_max_bytes = 0;
+  // Batch mode: longest wait between two polls of a batch, seconds (polls start at 1 s and
+  // back off to this).
+  double batch_poll_s = 60;
+  // Batch mode: ask the provider to cancel the run's open batches, store what they finished,
+  // submit nothing new.
+  bool cancel_batches = false;
   // Seed of the retry jitter.
   std::uint64_t jitter_seed = 0x5eed;
 

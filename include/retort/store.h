@@ -54,6 +54,9 @@ struct RunSpec {
   std::vector<std::string> base_urls;  // without credentials
   std::string model;
   GenerationParams params;
+  // "online" (one request per job, as they go) or "batch" (the provider's batch API; see
+  // batch_harvest.h). Fixed at creation: a batch run's open batches are its in-flight requests.
+  std::string mode = "online";
 };
 
 // Frozen: stored as text in runs.state.
@@ -200,9 +203,34 @@ struct BrowsePage {
 
 // The host name used in run-lock owner ids ("host:pid:nonce").
 std::string RunLockHostName();
+// A fresh owner id "host:pid:[role-]nonce" for this process (`role` names the tool, e.g.
+// "batch-file"; "" for a harvest).
+std::string RunLockOwnerId(const std::string& role = "");
 // Whether the harvester that holds a run lock may still be alive: false when it ran on this host
 // and its pid is gone; true otherwise (other hosts are judged by the heartbeat).
 bool RunLockHolderAlive(const std::string& owner);
+
+// One provider batch of a batch run (`retort harvest --mode batch`), as recorded step by step.
+struct BatchRecord {
+  std::int64_t id = 0;  // local id
+  std::int64_t run_id = 0;
+  int round = 1, part = 1;
+  std::string provider;
+  // Frozen: "written" (input file on disk), "uploaded" (file_id known), "creating" (create sent,
+  // batch id not known yet), "created" (batch_id known), "ended" (the provider's terminal state),
+  // "ingested" (its results are stored; its jobs still pending may go into a later round).
+  std::string step = "written";
+  std::string input_path;
+  std::int64_t requests = 0, bytes = 0;
+  std::string tag;  // metadata naming the run and part: how a crashed create is found again
+  std::string file_id, batch_id;  // provider ids; "" = not known yet
+  std::string provider_status;    // as last polled ("" = never)
+  std::string counts_json;        // the provider's request counts as last polled ("" = never)
+  std::string output_file_id, error_file_id;
+  std::string error;              // why the batch failed or could not be created ("" = none)
+  Millis create_started_ms = 0;   // when the create call was first sent (0 = not yet)
+  Millis created_at_ms = 0, updated_at_ms = 0;
+};
 
 enum class ImportOutcome { kInserted, kDuplicate, kKeyConflict };
 
@@ -316,6 +344,20 @@ class Store {
   // Applies a batch of job updates in ONE transaction (group commit). A kDone for a job that
   // is already done changes nothing (exactly once). Fail-stop on commit failure.
   Status ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>& updates);
+
+  // ---- batch harvests ----
+  // ForEachPendingJob without the jobs that an open batch (not yet ingested) carries.
+  Status ForEachBatchableJob(std::int64_t run_id,
+                             const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn);
+  // Records a new batch (rec.id is set) and the jobs it carries, in one transaction.
+  // FailedPrecondition when the run already has that round and part.
+  Status RecordBatch(BatchRecord* rec, const std::vector<std::int64_t>& job_ids);
+  // Stores the mutable fields of a recorded batch (step, provider ids, status, counts, error).
+  Status UpdateBatch(const BatchRecord& rec);
+  // The run's batches in (round, part) order.
+  Result<std::vector<BatchRecord>> ListBatches(std::int64_t run_id);
+  // The job keys a batch carries (what its custom_ids must be).
+  Result<std::vector<std::string>> BatchJobKeys(std::int64_t batch_id);
 
   // ---- response browser (retort serve's dashboard) ----
   // One page of the run's answered (or failed) jobs, filtered; see BrowseQuery.

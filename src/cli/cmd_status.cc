@@ -63,8 +63,29 @@ Result<nlohmann::json> RunJson(Store& store, const RunInfo& r, const StatusFlags
   for (const FailedJobInfo& f : *fails)
     errors.push_back({{"job", f.job_id}, {"prompt", f.prompt_key}, {"sample", f.sample}, {"error", f.error},
                       {"http_status", f.error_status}});
+  // Batch runs: each provider batch (id, the provider's state, its counts, age).
+  nlohmann::json batches = nlohmann::json::array();
+  if (r.spec.mode == "batch") {
+    Result<std::vector<BatchRecord>> bs = store.ListBatches(r.id);
+    if (!bs.ok()) return bs.status();
+    const Millis now = SystemClock()->WallMs();
+    for (const BatchRecord& b : *bs) {
+      nlohmann::json counts = nlohmann::json::parse(b.counts_json.empty() ? "null" : b.counts_json, nullptr, false);
+      batches.push_back({{"round", b.round},
+                         {"part", b.part},
+                         {"id", b.batch_id.empty() ? nlohmann::json() : nlohmann::json(b.batch_id)},
+                         {"step", b.step},
+                         {"provider_state", b.provider_status},
+                         {"requests", b.requests},
+                         {"counts", counts.is_discarded() ? nlohmann::json() : counts},
+                         {"age_s", (now - b.created_at_ms) / 1000},
+                         {"error", b.error}});
+    }
+  }
   nlohmann::json urls = nlohmann::json::array();
   return nlohmann::json{
+      {"mode", r.spec.mode},
+      {"batches", batches},
       {"run", r.spec.name},
       {"set", r.spec.set},
       {"state", RunStateName(r.state)},
@@ -148,6 +169,17 @@ int RunStatus(const StatusFlags& f) {
       std::printf("  cost: %.4f so far", c["so_far"].get<double>());
       if (!c["projected_total"].is_null()) std::printf(", %.4f projected for the whole run", c["projected_total"].get<double>());
       std::printf("\n");
+    }
+    if (j["mode"] == "batch") std::printf("  mode: batch (%zu batches)\n", j["batches"].size());
+    for (const nlohmann::json& b : j["batches"]) {
+      const std::string id = b["id"].is_null() ? "(no provider id yet)" : b["id"].get<std::string>();
+      const std::string state = b["provider_state"].get<std::string>();
+      const std::string counts = b["counts"].is_null() ? "no counts yet" : b["counts"].dump();
+      const std::string error = b["error"].get<std::string>();
+      std::printf("  batch %d.%d %s: %s%s, %lld requests, %s, age %llds%s%s\n", b["round"].get<int>(),
+                  b["part"].get<int>(), id.c_str(), b["step"].get<std::string>().c_str(),
+                  state.empty() ? "" : (" (" + state + ")").c_str(), b["requests"].get<long long>(), counts.c_str(),
+                  b["age_s"].get<long long>(), error.empty() ? "" : ": ", error.c_str());
     }
     if (!j["stop_reason"].get<std::string>().empty())
       std::printf("  stopped: %s\n", j["stop_reason"].get<std::string>().c_str());

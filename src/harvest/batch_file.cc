@@ -13,6 +13,8 @@
 
 #include "prompts/line_reader.h"
 #include "retort/clock.h"
+#include "harvest/batch_ingest.h"
+#include "teacher/batch_api.h"
 #include "teacher/json_field.h"
 #include "teacher/provider.h"
 
@@ -46,14 +48,19 @@ Result<RunInfo> OpenAIRun(Store& store, const std::string& run) {
   return r;
 }
 
-std::string OwnerId() {
-  std::random_device rd;
-  char nonce[17];
-  std::snprintf(nonce, sizeof nonce, "%08x%08x", rd(), rd());
-  return RunLockHostName() + ":" + std::to_string(getpid()) + ":batch-file-" + nonce;
-}
 
 }  // namespace
+
+Result<std::string> BatchRequestBody(const Provider& provider, const RunInfo& run, const LeasedJob& job) {
+  ChatRequest req;
+  req.model = run.spec.model;
+  req.messages = job.messages;
+  req.params = run.spec.params;
+  req.params.stream = false;
+  req.n = 1;
+  if (req.params.seed && run.spec.params.samples > 1) req.params.seed = *req.params.seed + job.sample;
+  return provider.BuildRequestBody(req);
+}
 
 Result<BatchFileWriteSummary> WriteBatchFile(Store& store, const std::string& run, const std::string& out_path) {
   Result<RunInfo> r = OpenAIRun(store, run);
@@ -65,15 +72,7 @@ Result<BatchFileWriteSummary> WriteBatchFile(Store& store, const std::string& ru
   if (!f) return Status::IOError("cannot write '" + tmp + "': " + std::strerror(errno));
   BatchFileWriteSummary sum;
   Status st = store.ForEachPendingJob(r->id, [&](const LeasedJob& job, const std::string& key) -> Status {
-    // The request an online harvest sends for this job (one per job, never streamed).
-    ChatRequest req;
-    req.model = r->spec.model;
-    req.messages = job.messages;
-    req.params = r->spec.params;
-    req.params.stream = false;
-    req.n = 1;
-    if (req.params.seed && r->spec.params.samples > 1) req.params.seed = *req.params.seed + job.sample;
-    Result<std::string> body = (*provider)->BuildRequestBody(req);
+    Result<std::string> body = BatchRequestBody(**provider, *r, job);
     if (!body.ok()) return body.status();
     const std::string line = "{\"custom_id\":\"" + key + "\",\"method\":\"POST\",\"url\":\"" + kEndpoint +
                              "\",\"body\":" + *body + "}\n";
@@ -95,34 +94,30 @@ Result<BatchFileWriteSummary> WriteBatchFile(Store& store, const std::string& ru
   return sum;
 }
 
-Result<BatchIngestSummary> IngestBatchFile(Store& store, const std::string& run, const std::string& path,
-                                           LogSink* log) {
-  Result<RunInfo> r = OpenAIRun(store, run);
-  if (!r.ok()) return r.status();
-  Result<std::unique_ptr<Provider>> provider = MakeProvider(r->spec.provider);
-  if (!provider.ok()) return provider.status();
+Result<BatchIngestSummary> IngestResultFile(Store& store, const RunInfo& run, const Provider& provider,
+                                            const std::string& path,
+                                            const std::function<BatchResultLine(std::string_view line)>& classify,
+                                            const std::string& replica, LogSink* log,
+                                            const std::function<Status()>& heartbeat) {
   File f(std::fopen(path.c_str(), "rb"));
   if (!f) return Status::IOError("cannot read '" + path + "': " + std::strerror(errno));
-  const std::string owner = OwnerId();
-  RETORT_RETURN_IF_ERROR(store.AcquireRunLock(r->id, owner, kLockStaleMs, RunLockHolderAlive));
   Clock* clock = SystemClock();
-
   BatchIngestSummary sum;
   auto problem = [&](std::int64_t lineno, const std::string& what) {
     const std::string text = path + ":" + std::to_string(lineno) + ": " + what;
     if (sum.problems.size() < kMaxProblems) sum.problems.push_back(text);
-    if (log) log->Write(LogLine{LogLevel::kWarn, run, 0, 0, text});
+    if (log) log->Write(LogLine{LogLevel::kWarn, run.spec.name, 0, 0, text});
   };
   std::vector<JobUpdate> batch;
   std::unordered_set<std::int64_t> in_file;  // jobs answered by an earlier line of this file
   Millis last_beat = clock->NowMs();
   auto flush = [&]() -> Status {
     if (batch.empty()) return Status::OK();
-    Status st = store.ApplyJobUpdates(r->id, batch);
+    Status st = store.ApplyJobUpdates(run.id, batch);
     batch.clear();
-    if (st.ok() && clock->NowMs() - last_beat >= kHeartbeatMs) {
+    if (st.ok() && heartbeat && clock->NowMs() - last_beat >= kHeartbeatMs) {
       last_beat = clock->NowMs();
-      st = store.HeartbeatRunLock(r->id, owner);
+      st = heartbeat();
     }
     return st;
   };
@@ -146,21 +141,21 @@ Result<BatchIngestSummary> IngestBatchFile(Store& store, const std::string& run,
     }
     if (raw.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
     ++sum.lines;
-    json line = json::parse(raw, nullptr, false);
-    if (line.is_discarded() || !line.is_object() || !line.contains("custom_id") || !line["custom_id"].is_string()) {
+    BatchResultLine line = classify(raw);
+    if (line.outcome == BatchResultLine::Outcome::kMalformed && line.custom_id.empty()) {
       ++sum.malformed;
-      problem(lineno, "custom_id: expected a batch output line {\"custom_id\": ..., \"response\": ..., \"error\": ...}");
+      problem(lineno, "custom_id: " + line.error + " (a line cut short?): skipped");
       continue;
     }
-    const std::string id = line["custom_id"].get<std::string>();
-    Result<std::optional<std::pair<std::int64_t, JobState>>> job = store.FindJobByKey(r->id, id);
+    const std::string& id = line.custom_id;
+    Result<std::optional<std::pair<std::int64_t, JobState>>> job = store.FindJobByKey(run.id, id);
     if (!job.ok()) {
       st = job.status();
       break;
     }
     if (!*job) {
       ++sum.unknown;
-      problem(lineno, "custom_id '" + ShortText(id, 80) + "' is no job of run '" + run + "': skipped");
+      problem(lineno, "custom_id '" + ShortText(id, 80) + "' is no job of run '" + run.spec.name + "': skipped");
       continue;
     }
     const auto [job_id, state] = **job;
@@ -173,40 +168,33 @@ Result<BatchIngestSummary> IngestBatchFile(Store& store, const std::string& run,
       ++sum.already_done;
       continue;
     }
-    const json& err = line.contains("error") ? line["error"] : json();
-    const json& resp = line.contains("response") ? line["response"] : json();
-    const int status = resp.is_object() && resp.contains("status_code") && resp["status_code"].is_number_integer()
-                           ? resp["status_code"].get<int>()
-                           : 0;
-    const json& body = resp.is_object() && resp.contains("body") ? resp["body"] : json();
-    const std::string body_text =
-        body.is_string() ? body.get<std::string>() : body.dump(-1, ' ', false, json::error_handler_t::replace);
-    if (!err.is_null() || status != 200) {
-      std::string why = !err.is_null() ? "error " + ShortText(err.dump(-1, ' ', false, json::error_handler_t::replace), 300)
-                                       : "HTTP " + std::to_string(status) + ": " + ShortText(body_text, 300);
-      const bool permanent = err.is_null() && status >= 400 && status < 500 && status != 408 && status != 409 &&
-                             status != 429;
-      if (permanent) {
-        JobUpdate u;
-        u.kind = JobUpdate::Kind::kFailed;
-        u.job_id = job_id;
-        u.attempts = 1;
-        u.error = "batch: " + why;
-        u.error_status = status;
-        u.error_body = body_text.substr(0, kMaxErrorBody);
-        batch.push_back(std::move(u));
-        in_file.insert(job_id);
-        ++sum.failed;
-      } else {
-        ++sum.left_pending;  // expired, cancelled, 5xx, 429: the next batch or harvest sends it again
-      }
+    if (line.outcome == BatchResultLine::Outcome::kMalformed) {
+      ++sum.malformed;
+      problem(lineno, line.error + ": job left pending");
+      continue;
+    }
+    if (line.outcome == BatchResultLine::Outcome::kRetry) {
+      ++sum.left_pending;  // expired, cancelled, 5xx, 429: the next batch or harvest sends it again
+      continue;
+    }
+    if (line.outcome == BatchResultLine::Outcome::kFailed) {
+      JobUpdate u;
+      u.kind = JobUpdate::Kind::kFailed;
+      u.job_id = job_id;
+      u.attempts = 1;
+      u.error = line.error;
+      u.error_status = line.status;
+      u.error_body = line.body.substr(0, kMaxErrorBody);
+      batch.push_back(std::move(u));
+      in_file.insert(job_id);
+      ++sum.failed;
       if (batch.size() >= kCommitEvery) st = flush();
       continue;
     }
-    Result<ChatResponse> parsed = (*provider)->ParseResponse(body_text, r->spec.params.split_think);
+    Result<ChatResponse> parsed = provider.ParseResponse(line.body, run.spec.params.split_think);
     if (!parsed.ok() || parsed->choices.empty()) {
       ++sum.malformed;
-      problem(lineno, "response.body: " +
+      problem(lineno, "response body: " +
                           (parsed.ok() ? std::string("no choices") : ShortText(parsed.status().message(), 200)) +
                           ": job left pending");
       continue;
@@ -217,23 +205,43 @@ Result<BatchIngestSummary> IngestBatchFile(Store& store, const std::string& run,
     u.job_id = job_id;
     ResponseRecord& rec = u.response;
     rec.job_id = job_id;
-    rec.raw_body = body_text;
+    rec.raw_body = std::move(line.body);
     rec.content = ch.content;
     rec.reasoning = ch.reasoning;
     rec.reasoning_source = ch.reasoning_source;
     rec.finish_reason = ch.finish_reason;
     rec.usage = parsed->usage;
     rec.http_status = 200;
-    if (resp.contains("request_id") && resp["request_id"].is_string()) rec.request_id = resp["request_id"];
+    rec.request_id = line.request_id;
     rec.received_at_ms = clock->WallMs();
     rec.logprobs = ch.logprobs;
-    rec.replica = "batch-file";
+    rec.replica = replica;
     batch.push_back(std::move(u));
     in_file.insert(job_id);
     ++sum.stored;
     if (batch.size() >= kCommitEvery) st = flush();
   }
   if (st.ok()) st = flush();
+  if (!st.ok()) return st;
+  return sum;
+}
+
+Result<BatchIngestSummary> IngestBatchFile(Store& store, const std::string& run, const std::string& path,
+                                           LogSink* log) {
+  Result<RunInfo> r = OpenAIRun(store, run);
+  if (!r.ok()) return r.status();
+  Result<std::unique_ptr<Provider>> provider = MakeProvider(r->spec.provider);
+  if (!provider.ok()) return provider.status();
+  {
+    File probe(std::fopen(path.c_str(), "rb"));
+    if (!probe) return Status::IOError("cannot read '" + path + "': " + std::strerror(errno));
+  }
+  const std::string owner = RunLockOwnerId("batch-file");
+  RETORT_RETURN_IF_ERROR(store.AcquireRunLock(r->id, owner, kLockStaleMs, RunLockHolderAlive));
+  Result<BatchIngestSummary> sum =
+      IngestResultFile(store, *r, **provider, path, &ClassifyOpenAIBatchLine, "batch-file", log,
+                       [&] { return store.HeartbeatRunLock(r->id, owner); });
+  Status st = sum.status();
   if (st.ok()) {
     Result<JobCounts> c = store.CountJobs(r->id);
     if (!c.ok()) st = c.status();

@@ -240,6 +240,23 @@ const std::vector<HarvestOptionSpec>& HarvestOptionTable() {
            &HarvestOptions::retry_failed),
       Flag("allow-model-change", "Let a resumed run take a new --model, as long as none of its jobs is done yet",
            &HarvestOptions::allow_model_change),
+      Str("mode",
+          "online (a request per job) or batch (the provider's batch API at batch prices: OpenAI Batch API with "
+          "openai-chat, Message Batches with anthropic-messages; give batch prices to --price-input/--price-output). "
+          "Stored with the run",
+          &HarvestOptions::mode),
+      Int("batch-max-rounds", "Batch mode: submission rounds; each resubmits only the jobs still without an answer",
+          &HarvestOptions::batch_max_rounds),
+      Int("batch-max-requests", "Batch mode: requests per batch at most (0 = the provider's limit: 50000 / 100000)",
+          &HarvestOptions::batch_max_requests),
+      Int("batch-max-bytes", "Batch mode: bytes per batch input at most (0 = the provider's limit: 200 MB / 256 MB)",
+          &HarvestOptions::batch_max_bytes),
+      Dbl("batch-poll", "Batch mode: longest wait between two polls of a batch, seconds (polls start at 1 s)",
+          &HarvestOptions::batch_poll_s),
+      Flag("cancel-batches",
+           "Batch mode: ask the provider to cancel the run's open batches, store what they finished, submit nothing "
+           "new",
+           &HarvestOptions::cancel_batches),
   };
   return kTable;
 }
@@ -252,6 +269,7 @@ RunSpec HarvestOptions::Spec() const {
   spec.base_urls = base_urls;
   spec.model = model;
   spec.params = params;
+  spec.mode = mode;
   return spec;
 }
 
@@ -284,6 +302,20 @@ Status HarvestOptions::Validate() const {
     return Status::InvalidArgument("--max-requests/--max-total-tokens/--max-cost: expected >= 0");
   if (max_cost > 0 && price_input <= 0 && price_output <= 0)
     return Status::InvalidArgument("--max-cost: needs --price-input and/or --price-output");
+  if (mode != "online" && mode != "batch")
+    return Status::InvalidArgument("--mode: expected online or batch, got '" + mode + "'");
+  if (mode == "batch") {
+    if (batch_max_rounds < 1 || batch_max_rounds > 100) return Status::InvalidArgument("--batch-max-rounds: expected 1..100");
+    if (batch_max_requests < 0) return Status::InvalidArgument("--batch-max-requests: expected >= 0 (0 = the provider's limit)");
+    if (batch_max_bytes < 0) return Status::InvalidArgument("--batch-max-bytes: expected >= 0 (0 = the provider's limit)");
+    if (!(batch_poll_s > 0)) return Status::InvalidArgument("--batch-poll: expected a positive number of seconds");
+    if (params.stream)
+      return Status::InvalidArgument("--stream: batch APIs do not stream (drop --stream with --mode batch)");
+    if (base_urls.size() > 1)
+      return Status::InvalidArgument("--base-url: batch mode sends to one endpoint (give --base-url once)");
+  } else if (cancel_batches) {
+    return Status::InvalidArgument("--cancel-batches: only with --mode batch");
+  }
   return Status::OK();
 }
 

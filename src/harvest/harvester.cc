@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "harvest/batch_harvester.h"
 #include "harvest/concurrency_limiter.h"
 #include "harvest/connection_ramp.h"
 #include "harvest/job_feeder.h"
@@ -48,13 +49,6 @@ constexpr int kFailFastRefusals = 5;
 // answered before is retried for --unreachable-timeout).
 constexpr Millis kNeverAnsweredUnreachableMs = 2'000;
 
-// "host:pid:nonce" — the run lock owner id of this process.
-std::string MakeOwnerId() {
-  std::random_device rd;
-  char nonce[17];
-  std::snprintf(nonce, sizeof nonce, "%08x%08x", rd(), rd());
-  return RunLockHostName() + ":" + std::to_string(getpid()) + ":" + nonce;
-}
 
 // Rough token estimate used to reserve TPM before the real usage is known.
 std::int64_t EstimatePromptTokens(const std::vector<Message>& msgs) {
@@ -135,6 +129,8 @@ struct Harvester::Impl {
   LogSink* log;
   Clock* clock;
   HarvestObserver* observer;
+
+  std::unique_ptr<BatchHarvester> batch;  // --mode batch: the whole harvest is its
 
   std::unique_ptr<Provider> provider;
   std::string api_key;
@@ -318,7 +314,7 @@ Status Harvester::Impl::Setup() {
   Result<RunInfo> r = store->CreateOrResumeRun(opts.Spec(), opts.allow_model_change);
   if (!r.ok()) return r.status();
   run = *r;
-  owner = MakeOwnerId();
+  owner = RunLockOwnerId();
   RETORT_RETURN_IF_ERROR(store->AcquireRunLock(run.id, owner, kLockStaleMs, RunLockHolderAlive));
   Result<std::int64_t> reset = store->ResetLeasedJobs(run.id);
   if (!reset.ok()) return reset.status();
@@ -1053,12 +1049,18 @@ int HarvestExitCode(const Status& error, const HarvestSummary& summary) {
 }
 
 Harvester::Harvester(Store* store, HarvestOptions opts, LogSink* log, Clock* clock, HarvestObserver* observer)
-    : impl_(std::make_unique<Impl>(store, std::move(opts), log, clock, observer)) {}
+    : impl_(std::make_unique<Impl>(store, std::move(opts), log, clock, observer)) {
+  if (impl_->opts.mode == "batch") impl_->batch = std::make_unique<BatchHarvester>(store, impl_->opts, impl_->log, impl_->clock);
+}
 Harvester::~Harvester() = default;
 
-void Harvester::Stop(const std::string& reason) { impl_->RequestStop(reason); }
+void Harvester::Stop(const std::string& reason) {
+  if (impl_->batch) return impl_->batch->Stop(reason);
+  impl_->RequestStop(reason);
+}
 
 void Harvester::Abort() {
+  if (impl_->batch) return impl_->batch->Stop("aborted");
   {
     std::lock_guard lk(impl_->stop_mu);
     impl_->aborting = true;
@@ -1069,6 +1071,7 @@ void Harvester::Abort() {
 }
 
 HarvestProgress Harvester::Progress() const {
+  if (impl_->batch) return impl_->batch->Progress();
   HarvestProgress p = impl_->Snapshot();
   std::lock_guard lk(impl_->stop_mu);
   p.state = impl_->stopping ? "stopping" : "running";
@@ -1077,6 +1080,7 @@ HarvestProgress Harvester::Progress() const {
 
 Result<HarvestSummary> Harvester::Run() {
   Impl& m = *impl_;
+  if (m.batch) return m.batch->Run();
   RETORT_RETURN_IF_ERROR(m.Setup());
   m.started_ms = m.clock->NowMs();
   m.ready.store(true, std::memory_order_release);

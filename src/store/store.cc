@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -264,7 +267,7 @@ Status Store::InsertPrompts(std::int64_t set_id, const std::vector<Prompt>& prom
 static const char* kRunSql =
     "SELECT r.id, r.name, s.name, r.provider, r.base_urls, r.model, r.params, r.state, r.stop_reason, "
     "r.created_at, r.updated_at, r.lock_owner, r.lock_heartbeat, "
-    "EXISTS (SELECT 1 FROM run_tls_insecure t WHERE t.run_id = r.id) FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
+    "EXISTS (SELECT 1 FROM run_tls_insecure t WHERE t.run_id = r.id), r.mode FROM runs r JOIN prompt_sets s ON s.id = r.set_id";
 
 static Result<RunInfo> ReadRun(const SqliteStmt& st) {
   RunInfo r;
@@ -287,6 +290,7 @@ static Result<RunInfo> ReadRun(const SqliteStmt& st) {
   r.lock_owner = st.OptText(11).value_or("");
   r.lock_heartbeat_ms = st.OptInt(12).value_or(0);
   r.tls_insecure = st.Int(13) != 0;
+  r.spec.mode = st.Text(14);
   return r;
 }
 
@@ -354,6 +358,11 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec, bool allow_model_c
                                             "cannot change any more; use a new --run name for model '" + spec.model +
                                             "'");
       }
+      if (old.mode != spec.mode)
+        return Status::FailedPrecondition("run '" + spec.name + "' is " +
+                                          std::string(old.mode == "online" ? "an " : "a ") + old.mode + " run; it cannot continue with --mode " + spec.mode +
+                                          " (a run is online or batch for good; use a new --run name, and --reuse "
+                                          "fills it from this run's answers without paying again)");
       std::string d = DiffParams(old.params, spec.params);
       if (!d.empty()) return conflict(d);
     } else if (existing.status().code() != StatusCode::kNotFound) {
@@ -363,11 +372,12 @@ Result<RunInfo> Store::CreateOrResumeRun(const RunSpec& spec, bool allow_model_c
       std::int64_t run_id;
       if (!existing.ok()) {
         Result<SqliteStmt> ins = impl_->db->Cached(
-            "INSERT INTO runs(name, set_id, provider, base_urls, model, params, state, created_at, updated_at) "
-            "VALUES(?,?,?,?,?,?,'created',?,?) ON CONFLICT(name) DO NOTHING");
+            "INSERT INTO runs(name, set_id, provider, base_urls, model, params, state, created_at, updated_at, mode) "
+            "VALUES(?,?,?,?,?,?,'created',?,?,?) ON CONFLICT(name) DO NOTHING");
         if (!ins.ok()) return ins.status();
         ins->Bind(1, spec.name).Bind(2, set->id).Bind(3, spec.provider).Bind(4, json(spec.base_urls).dump());
         ins->Bind(5, spec.model).Bind(6, ParamsToJson(spec.params)).Bind(7, impl_->Now()).Bind(8, impl_->Now());
+        ins->Bind(9, spec.mode);
         RETORT_RETURN_IF_ERROR(ins->Run());
         if (impl_->db->Changes() == 0) {
           raced = true;
@@ -461,6 +471,13 @@ std::string RunLockHostName() {
   char buf[256] = {0};
   if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
   return buf;
+}
+
+std::string RunLockOwnerId(const std::string& role) {
+  std::random_device rd;
+  char nonce[17];
+  std::snprintf(nonce, sizeof nonce, "%08x%08x", rd(), rd());
+  return RunLockHostName() + ":" + std::to_string(getpid()) + ":" + (role.empty() ? "" : role + "-") + nonce;
 }
 
 bool RunLockHolderAlive(const std::string& owner) {

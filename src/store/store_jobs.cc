@@ -221,18 +221,20 @@ Result<std::vector<LeasedJob>> Store::LeaseJobs(std::int64_t run_id, int limit, 
   return out;
 }
 
-Status Store::ForEachPendingJob(
-    std::int64_t run_id, const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn) {
+// Pending jobs of a run in id order, in pages read under the lock; `extra` narrows the WHERE.
+static Status ForEachPending(std::recursive_mutex& mu, SqliteDb& db, std::int64_t run_id, const char* extra,
+                             const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn) {
   std::int64_t after = 0;
   constexpr int kPage = 1024;
+  const std::string sql =
+      std::string("SELECT j.id, j.prompt_id, j.sample, j.attempts, p.messages, j.job_key FROM jobs j "
+                  "JOIN prompts p ON p.id = j.prompt_id WHERE j.run_id = ? AND j.state = 'pending' AND j.id > ? ") +
+      extra + " ORDER BY j.id LIMIT ?";
   for (;;) {
     std::vector<std::pair<LeasedJob, std::string>> page;
     {
-      std::lock_guard lk(impl_->mu);
-      Result<SqliteStmt> sel = impl_->db->Cached(
-          "SELECT j.id, j.prompt_id, j.sample, j.attempts, p.messages, j.job_key FROM jobs j "
-          "JOIN prompts p ON p.id = j.prompt_id WHERE j.run_id = ? AND j.state = 'pending' AND j.id > ? "
-          "ORDER BY j.id LIMIT ?");
+      std::lock_guard lk(mu);
+      Result<SqliteStmt> sel = db.Cached(sql);
       if (!sel.ok()) return sel.status();
       sel->Bind(1, run_id).Bind(2, after).Bind(3, kPage);
       for (;;) {
@@ -249,6 +251,19 @@ Status Store::ForEachPendingJob(
     if (page.size() < static_cast<size_t>(kPage)) return Status::OK();
     after = page.back().first.id;
   }
+}
+
+Status Store::ForEachPendingJob(
+    std::int64_t run_id, const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn) {
+  return ForEachPending(impl_->mu, *impl_->db, run_id, "", fn);
+}
+
+Status Store::ForEachBatchableJob(
+    std::int64_t run_id, const std::function<Status(const LeasedJob& job, const std::string& job_key)>& fn) {
+  return ForEachPending(impl_->mu, *impl_->db, run_id,
+                        "AND NOT EXISTS (SELECT 1 FROM batch_jobs bj JOIN batches b ON b.id = bj.batch_id "
+                        "WHERE bj.job_id = j.id AND b.step != 'ingested')",
+                        fn);
 }
 
 Result<std::optional<std::pair<std::int64_t, JobState>>> Store::FindJobByKey(std::int64_t run_id,

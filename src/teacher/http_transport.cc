@@ -4,9 +4,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <type_traits>
 
@@ -145,6 +149,13 @@ class Http11Transport : public HttpTransport {
   HttpResponse Get(std::string_view path, const HeaderList& headers) override {
     return Send("GET", path, headers, nullptr, nullptr);
   }
+  HttpResponse PostStream(std::string_view path, const HeaderList& headers, const StreamedBody& body) override {
+    return Send("POST", path, headers, nullptr, nullptr, &body);
+  }
+  HttpResponse GetStream(std::string_view path, const HeaderList& headers,
+                         const std::function<bool(std::string_view)>& on_chunk) override {
+    return Send("GET", path, headers, nullptr, on_chunk, nullptr, /*stream_ok_body=*/true);
+  }
   void Cancel() override {
     std::lock_guard lk(conn_mu_);
     cancel_ = true;
@@ -179,9 +190,13 @@ class Http11Transport : public HttpTransport {
   // out.error / error_detail and returns false.
   bool Connect(SteadyTime deadline, HttpResponse& out);
   HttpResponse Send(const char* method, std::string_view path, const HeaderList& headers, const std::string* body,
-                    const std::function<bool(std::string_view)>& on_chunk);
-  TryEnd TryOnce(const char* method, const std::string& request, bool reused, SteadyTime start, SteadyTime deadline,
-                 const std::function<bool(std::string_view)>& on_chunk, HttpResponse& out);
+                    const std::function<bool(std::string_view)>& on_chunk, const StreamedBody* streamed = nullptr,
+                    bool stream_ok_body = false);
+  TryEnd TryOnce(const char* method, const std::string& request, const StreamedBody* streamed, bool reused,
+                 SteadyTime start, SteadyTime deadline, const std::function<bool(std::string_view)>& on_chunk,
+                 bool stream_ok_body, HttpResponse& out);
+  // Writes the file and tail of a streamed body after its head. False with out.error set.
+  bool WriteStreamed(const StreamedBody& b, SteadyTime deadline, HttpResponse& out);
   // Reads a status line and headers into out (skipping 1xx answers). False with out.error set.
   bool ReadHead(SteadyTime start, SteadyTime deadline, bool reused, bool* nothing_arrived, bool* http11,
                 HttpResponse& out);
@@ -340,8 +355,44 @@ bool Http11Transport::ReadHead(SteadyTime start, SteadyTime deadline, bool reuse
   }
 }
 
-TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, bool reused, SteadyTime start,
-                                SteadyTime deadline, const std::function<bool(std::string_view)>& on_chunk,
+bool Http11Transport::WriteStreamed(const StreamedBody& b, SteadyTime deadline, HttpResponse& out) {
+  struct Closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, Closer> f(std::fopen(b.file_path.c_str(), "rb"));
+  if (!f) {
+    out.error = TransportError::kOther;
+    out.error_detail = "cannot read '" + b.file_path + "': " + std::strerror(errno);
+    return false;
+  }
+  std::string buf(256 * 1024, '\0');
+  for (;;) {
+    const std::size_t n = std::fread(buf.data(), 1, buf.size(), f.get());
+    if (n > 0) {
+      const IoResult w = conn_->WriteAll(std::string_view(buf.data(), n), Until(deadline));
+      if (w != IoResult::kOk) {
+        IoFailed(w, deadline, "sending the request body", out);
+        return false;
+      }
+    }
+    if (n < buf.size()) break;
+  }
+  if (std::ferror(f.get())) {
+    out.error = TransportError::kOther;
+    out.error_detail = "cannot read '" + b.file_path + "'";
+    return false;
+  }
+  const IoResult w = conn_->WriteAll(b.tail, Until(deadline));
+  if (w != IoResult::kOk) {
+    IoFailed(w, deadline, "sending the request body", out);
+    return false;
+  }
+  return true;
+}
+
+TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, const StreamedBody* streamed,
+                                bool reused, SteadyTime start, SteadyTime deadline,
+                                const std::function<bool(std::string_view)>& on_chunk, bool stream_ok_body,
                                 HttpResponse& out) {
   out.reused_connection = reused;
   IoResult w = conn_->WriteAll(request, Until(deadline));
@@ -349,6 +400,7 @@ TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, 
     IoFailed(w, deadline, "sending the request", out);
     return reused && (w == IoResult::kError || w == IoResult::kEof) ? TryEnd::kResendFresh : TryEnd::kDone;
   }
+  if (streamed != nullptr && !WriteStreamed(*streamed, deadline, out)) return TryEnd::kDone;
   bool nothing_arrived = true, http11 = true;
   if (!ReadHead(start, deadline, reused, &nothing_arrived, &http11, out)) {
     const bool dead = out.error == TransportError::kReset;
@@ -388,9 +440,18 @@ TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, 
   }
   if (!no_body && !has_te && !length) until_close = true;
 
+  const bool to_consumer_only = stream_ok_body && out.status == 200;
   auto deliver = [&](std::string_view data) {
     if (data.empty()) return true;
     if (out.first_byte_ms < 0) out.first_byte_ms = MsSince(start, SteadyClock::now());
+    if (to_consumer_only) {
+      if (!on_chunk(data)) {
+        out.error = TransportError::kCancelled;
+        out.error_detail = "cancelled by the body consumer";
+        return false;
+      }
+      return true;
+    }
     if (out.body.size() + data.size() > opts_.max_body_bytes) {
       out.error = TransportError::kBodyTooLarge;
       out.error_detail = "body exceeded " + std::to_string(opts_.max_body_bytes) + " bytes";
@@ -497,7 +558,8 @@ TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, 
 }
 
 HttpResponse Http11Transport::Send(const char* method, std::string_view path, const HeaderList& headers,
-                                   const std::string* body, const std::function<bool(std::string_view)>& on_chunk) {
+                                   const std::string* body, const std::function<bool(std::string_view)>& on_chunk,
+                                   const StreamedBody* streamed, bool stream_ok_body) {
   const SteadyTime start = SteadyClock::now();
   const SteadyTime deadline = After(start, opts_.timeout_s);
   static_assert(std::is_same_v<SteadyClock::duration, std::chrono::nanoseconds>);
@@ -543,9 +605,24 @@ HttpResponse Http11Transport::Send(const char* method, std::string_view path, co
     request += "Proxy-Authorization: " + proxy_->authorization + "\r\n";
   if (body != nullptr) {
     request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body->size()) + "\r\n";
+  } else if (streamed != nullptr) {
+    std::FILE* f = std::fopen(streamed->file_path.c_str(), "rb");
+    long size = -1;
+    if (f != nullptr) {
+      if (std::fseek(f, 0, SEEK_END) == 0) size = std::ftell(f);
+      std::fclose(f);
+    }
+    if (size < 0 || streamed->content_type.find_first_of("\r\n") != std::string::npos) {
+      out.error = TransportError::kOther;
+      out.error_detail = "cannot read '" + streamed->file_path + "'";
+      return out;
+    }
+    const std::uint64_t length = streamed->head.size() + static_cast<std::uint64_t>(size) + streamed->tail.size();
+    request += "Content-Type: " + streamed->content_type + "\r\nContent-Length: " + std::to_string(length) + "\r\n";
   }
   request += "\r\n";
   if (body != nullptr) request += *body;
+  if (streamed != nullptr) request += streamed->head;
 
   for (int round = 0; round < 2; ++round) {
     bool reused = false;
@@ -556,7 +633,7 @@ HttpResponse Http11Transport::Send(const char* method, std::string_view path, co
     }
     if (!conn_ && !Connect(deadline, out)) break;
     awaiting_since_ns_ = reused ? 0 : start_ns;  // a served connection's thread is already ours
-    const TryEnd end = TryOnce(method, request, reused, start, deadline, on_chunk, out);
+    const TryEnd end = TryOnce(method, request, streamed, reused, start, deadline, on_chunk, stream_ok_body, out);
     if (end == TryEnd::kResendFresh && round == 0 && !cancel_) {
       Drop();
       out = HttpResponse{};

@@ -73,6 +73,15 @@ struct HttpResponse {
   bool resent = false;
 };
 
+// A request body streamed from a file between two in-memory pieces (a multipart upload, a batch
+// create body): never held in memory whole. Read again from the start when a request is resent.
+struct StreamedBody {
+  std::string content_type;  // e.g. "multipart/form-data; boundary=..."
+  std::string head;          // sent before the file's bytes
+  std::string file_path;
+  std::string tail;          // sent after them
+};
+
 // True when `base_url` is plain http:// to a host that is not loopback: whatever is sent there
 // (an API key) can be read on the network path. False for https, loopback and malformed URLs.
 bool IsCleartextToRemote(const std::string& base_url);
@@ -94,6 +103,13 @@ class HttpTransport {
                             const std::function<bool(std::string_view)>& on_chunk = nullptr) = 0;
   // GET, used for health probes.
   virtual HttpResponse Get(std::string_view path, const HeaderList& headers) = 0;
+  // POST whose body is streamed from `body` (batch uploads of up to hundreds of MB).
+  virtual HttpResponse PostStream(std::string_view path, const HeaderList& headers, const StreamedBody& body) = 0;
+  // GET whose body, when the status is 200, goes only to `on_chunk` (not kept in
+  // HttpResponse::body nor bounded by max_body_bytes: the consumer bounds it); any other
+  // status's body is kept as usual (an error body to report).
+  virtual HttpResponse GetStream(std::string_view path, const HeaderList& headers,
+                                 const std::function<bool(std::string_view)>& on_chunk) = 0;
   // Aborts the request in progress on another thread (its Post returns kCancelled), or the
   // next one if none is in progress. The only method that is safe to call concurrently.
   virtual void Cancel() = 0;

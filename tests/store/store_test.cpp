@@ -80,9 +80,10 @@ TEST_CASE("Store upgrades an older database and keeps its data", "[store]") {
     REQUIRE(store->CreatePromptSet("old").ok());
   }
   // Make the file what schema version 4 of an older retort wrote (0005 adds a table, a column
-  // and an index).
+  // and an index; 0006 a column and two tables).
   ExecRaw(path,
           "DROP TABLE job_errors; DROP INDEX jobs_done_by_key; ALTER TABLE responses DROP COLUMN reused_from; "
+          "DROP TABLE batch_jobs; DROP TABLE batches; ALTER TABLE runs DROP COLUMN mode; "
           "PRAGMA user_version = 4");
   auto store = OpenStore(path);
   CHECK(store->SchemaVersion() == Store::LatestSchemaVersion());
