@@ -143,6 +143,37 @@ void AddSimCommand(CLI::App& app, int& rc) {
                   "HTTP status (e.g. 400) returned for requests naming model 'bad-model'");
   sub->add_option("--fail-status-for-prompt", o.fail_status_for_prompt,
                   "HTTP status (e.g. 400) returned for requests whose messages contain 'bad-prompt'");
+  sub->add_option("--batch-complete-s", o.batch_complete_s,
+                  "Batch APIs (OpenAI /v1/files + /v1/batches, Anthropic /v1/messages/batches): seconds from "
+                  "creation until a batch has ended (its compressed run time; > 0)")
+      ->capture_default_str()
+      ->type_name("SECONDS");
+  sub->add_option("--batch-window-s", o.batch_window_s,
+                  "The 24 h batch completion window compressed to this many seconds (expires_at = created + "
+                  "window); a batch whose --batch-complete-s exceeds it expires at the window, partly done")
+      ->capture_default_str()
+      ->type_name("SECONDS");
+  sub->add_option("--batch-expire-first", o.batch_expire_first,
+                  "The first N batches created (both APIs together) expire when half their requests are done "
+                  "(at --batch-complete-s / 2)")
+      ->capture_default_str()
+      ->type_name("N");
+  sub->add_option("--batch-line-error", o.batch_line_error,
+                  "Probability that a batch request fails with a retryable server error (OpenAI: error-file "
+                  "line with status_code 500; Anthropic: errored, api_error); drawn from seed, batch and "
+                  "custom_id, so a resubmitted request gets a fresh draw")
+      ->capture_default_str()
+      ->type_name("P");
+  sub->add_option("--batch-truncate-first", o.batch_truncate_first,
+                  "The output file (OpenAI) / results (Anthropic) of the first N batches to end are cut in the "
+                  "middle of a line at about half their bytes")
+      ->capture_default_str()
+      ->type_name("N");
+  sub->add_option("--batch-upload-5xx", o.batch_upload_5xx,
+                  "The first N POST /v1/files and POST /v1/messages/batches (together) answer 503 and store "
+                  "nothing")
+      ->capture_default_str()
+      ->type_name("N");
   sub->add_option("--api-key-env", f->api_key_env,
                   "Require the API key held in this environment variable (401 otherwise)");
   sub->add_flag("--print-stats", f->print_stats, "Print the stats JSON to stdout on exit");

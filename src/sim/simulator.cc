@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "sim/sim_anthropic.h"
+#include "sim/sim_batch.h"
 #include "sim/sim_limiter.h"
 #include "sim/sim_openai.h"
 #include "sim/sim_server.h"
@@ -91,6 +92,9 @@ void PutHeader(httplib::Response& res, const std::string& key, const std::string
 
 bool IsProbability(double p) { return p >= 0 && p <= 1; }
 
+// The largest chat request body accepted (413 above).
+constexpr std::size_t kMaxChatBody = std::size_t{32} << 20;
+
 }  // namespace
 
 Status SimulatorOptions::Validate() const {
@@ -139,6 +143,13 @@ Status SimulatorOptions::Validate() const {
                                                                             : "fail_status_for_prompt") +
                                      " must be an HTTP status 400..599");
   }
+  if (batch_expire_first < 0 || batch_truncate_first < 0 || batch_upload_5xx < 0)
+    return Status::InvalidArgument("batch_expire_first, batch_truncate_first and batch_upload_5xx must be >= 0");
+  if (!IsProbability(batch_line_error)) return Status::InvalidArgument("batch_line_error must be in [0, 1]");
+  if (!(batch_complete_s > 0) || !std::isfinite(batch_complete_s))
+    return Status::InvalidArgument("batch_complete_s must be > 0");
+  if (!(batch_window_s > 0) || !std::isfinite(batch_window_s))
+    return Status::InvalidArgument("batch_window_s must be > 0");
   return Status::OK();
 }
 
@@ -159,7 +170,12 @@ std::string SimulatorStatsJson(const SimulatorStats& s) {
       {"max_requests_in_any_second", s.max_requests_in_any_second},
       {"max_tokens_in_any_second", s.max_tokens_in_any_second},
       {"in_flight", s.in_flight},
-      {"in_flight_max", s.in_flight_max}};
+      {"in_flight_max", s.in_flight_max},
+      {"batch_files_uploaded", s.batch_files_uploaded},
+      {"batches_created", s.batches_created},
+      {"batch_requests", s.batch_requests},
+      {"batches_cancelled", s.batches_cancelled},
+      {"batch_requests_repeated", s.batch_requests_repeated}};
   return SimDump(j);
 }
 
@@ -179,6 +195,10 @@ struct Simulator::Impl {
       : opts(o),
         clock(o.clock != nullptr ? o.clock : SystemClock()),
         limiter(LimitsOf(o), clock),
+        batches(o, clock, [this](SimBatchApi a, const httplib::Request& q, httplib::Response& r) {
+                  return Authorized(a == SimBatchApi::kOpenAI ? Api::kOpenAI : Api::kAnthropic, q, r,
+                                    r.get_header_value(a == SimBatchApi::kOpenAI ? "x-request-id" : "request-id"));
+                }, [this](SimBatchApi a, const SimRequest& r) { return BatchAnswer(a, r); }),
         fault_state(o.seed),
         latency_state(o.seed ^ 0x6a09e667f3bcc909ULL) {}
 
@@ -306,7 +326,40 @@ struct Simulator::Impl {
     s.max_tokens_in_any_second = limiter.MaxTokensInAnySecond();
     s.in_flight = in_flight;
     s.in_flight_max = in_flight_max;
+    batches.FillStats(&s);
     return s;
+  }
+
+  // The api_key check of every endpoint: false (401 written, counted) for a missing or wrong key.
+  bool Authorized(Api api, const httplib::Request& req, httplib::Response& res, const std::string& rid) {
+    if (opts.api_key.empty()) return true;
+    const std::string want = api == Api::kOpenAI ? "Bearer " + opts.api_key : opts.api_key;
+    const std::string got = req.get_header_value(api == Api::kOpenAI ? "Authorization" : "x-api-key");
+    if (got == want) return true;
+    ++unauthorized;
+    SetError(api, res, 401, api == Api::kOpenAI ? "invalid_request_error" : "authentication_error",
+             "invalid_api_key", "Incorrect API key provided", rid);
+    return false;
+  }
+
+  // The completion the chat endpoint generates for `r` (answer style and reasoning included).
+  SimCompletion Generate(Api api, const SimRequest& r) const {
+    const bool with_reasoning = api == Api::kOpenAI ? opts.reasoning != "none" : r.thinking;
+    SimCompletion c = SimGenerate(r, with_reasoning, opts.min_words, opts.max_words);
+    if (opts.answer_style == "boxed") AppendBoxedAnswers(r, &c);
+    if (opts.answer_style == "json") JsonAnswers(&c);
+    return c;
+  }
+
+  // A batch request's answer: the non-streaming body the chat endpoint would send.
+  SimBatchAnswer BatchAnswer(SimBatchApi api, const SimRequest& r) const {
+    const SimCompletion c = Generate(api == SimBatchApi::kOpenAI ? Api::kOpenAI : Api::kAnthropic, r);
+    SimBatchAnswer a;
+    a.body = api == SimBatchApi::kOpenAI ? OpenAIResponseBody(r, c, opts.reasoning) : AnthropicResponseBody(r, c);
+    a.input_tokens = c.prompt_tokens;
+    a.output_tokens = c.completion_tokens;
+    a.reasoning_tokens = c.reasoning_tokens;
+    return a;
   }
 
   void Respond(Api api, const SimRequest& r, const SimCompletion& c, Fault fault,
@@ -316,6 +369,7 @@ struct Simulator::Impl {
   SimulatorOptions opts;
   Clock* clock;
   SimLimiter limiter;
+  SimBatches batches;  // its handlers only run while svr does
   SimHttpServer svr;
   std::thread listener;
   std::atomic<bool> listen_returned{false};
@@ -344,15 +398,11 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
   res.set_header(api == Api::kOpenAI ? "x-request-id" : "request-id", rid);
   const std::string invalid = "invalid_request_error";
   if (opts.limit_headers) SetLimitHeaders(api, limiter.Peek(), res);  // replaced after admission
-  if (!opts.api_key.empty()) {
-    const std::string want = api == Api::kOpenAI ? "Bearer " + opts.api_key : opts.api_key;
-    const std::string got = req.get_header_value(api == Api::kOpenAI ? "Authorization" : "x-api-key");
-    if (got != want) {
-      ++unauthorized;
-      SetError(api, res, 401, api == Api::kOpenAI ? "invalid_request_error" : "authentication_error",
-               "invalid_api_key", "Incorrect API key provided", rid);
-      return;
-    }
+  if (!Authorized(api, req, res, rid)) return;
+  if (req.body.size() > kMaxChatBody) {
+    ++bad_requests;
+    SetError(api, res, 413, api == Api::kOpenAI ? invalid : "request_too_large", "", "request body too large", rid);
+    return;
   }
   if (api == Api::kAnthropic && !req.has_header("anthropic-version")) {
     ++bad_requests;
@@ -383,10 +433,7 @@ void Simulator::Impl::Handle(Api api, const httplib::Request& req, httplib::Resp
              "simulated_failure", "simulated failure for a prompt containing 'bad-prompt'", rid);
     return;
   }
-  const bool with_reasoning = api == Api::kOpenAI ? opts.reasoning != "none" : r.thinking;
-  SimCompletion c = SimGenerate(r, with_reasoning, opts.min_words, opts.max_words);
-  if (opts.answer_style == "boxed") AppendBoxedAnswers(r, &c);
-  if (opts.answer_style == "json") JsonAnswers(&c);
+  const SimCompletion c = Generate(api, r);
   double latency = 0;
   const Fault fault = DrawFault(&latency);
   const bool produces = fault == Fault::kNone || fault == Fault::kTruncate || fault == Fault::kMalformed;
@@ -511,7 +558,8 @@ Result<std::unique_ptr<Simulator>> Simulator::Start(const SimulatorOptions& opts
   svr.set_tcp_nodelay(true);
   svr.set_keep_alive_max_count(100000);
   svr.set_keep_alive_timeout(60);
-  svr.set_payload_max_length(32u << 20);
+  // Batch uploads take up to 256 MiB (plus multipart framing); chat bodies stay at kMaxChatBody.
+  svr.set_payload_max_length(SimBatches::kMaxBody + (1u << 20));
   svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;
     res.set_content(OpenAIErrorBody("simulator internal error", "server_error", ""), "application/json");
@@ -522,6 +570,7 @@ Result<std::unique_ptr<Simulator>> Simulator::Start(const SimulatorOptions& opts
   svr.Post("/v1/messages", [p](const httplib::Request& req, httplib::Response& res) {
     p->Handle(Api::kAnthropic, req, res);
   });
+  p->batches.Register(svr);
   svr.Get("/sim/stats", [p](const httplib::Request&, httplib::Response& res) {
     res.set_content(SimulatorStatsJson(p->Snapshot()), "application/json");
   });

@@ -77,14 +77,38 @@ struct SimulatorOptions {
   // If set, requests must carry this key (`Authorization: Bearer KEY` for OpenAI, `x-api-key`
   // for Anthropic); others get 401. Never logged or reported.
   std::string api_key;
-  // Time source of the rate-limit window; nullptr = SystemClock(). Not owned.
+  // Time source of the rate-limit window and of the batch APIs; nullptr = SystemClock(). Not owned.
   Clock* clock = nullptr;
+
+  // Batch APIs (OpenAI /v1/files + /v1/batches, Anthropic /v1/messages/batches; see SimBatches).
+  // Seconds from creation until a batch has ended: its whole run time, compressed. > 0.
+  double batch_complete_s = 2;
+  // The 24 h completion window, compressed to this many seconds (expires_at = created + window).
+  // A batch whose batch_complete_s exceeds it expires at the window with what is done by then. > 0.
+  double batch_window_s = 60;
+  // The first N batches created (both APIs counted together) expire when half their requests are
+  // done, at batch_complete_s / 2: OpenAI `expired` (output file with the done half, error file
+  // with batch_expired lines for the rest), Anthropic `ended` with `expired` results for the rest.
+  std::int64_t batch_expire_first = 0;
+  // Probability that a request of a batch fails with a retryable server error (OpenAI: an
+  // error-file line with status_code 500 and a server_error body; Anthropic: errored, api_error).
+  // Drawn from (seed, the batch's creation ordinal, custom_id): a resubmitted request gets a fresh
+  // draw.
+  double batch_line_error = 0;
+  // The output file (OpenAI) / results (Anthropic) of the first N batches to end with a non-empty
+  // output are cut in the middle of a line at about half their bytes (served with the cut length
+  // as Content-Length). "First to end" is the order in which requests first see them ended.
+  std::int64_t batch_truncate_first = 0;
+  // The first N POST /v1/files and POST /v1/messages/batches (counted together) answer 503 with
+  // an error body and store nothing.
+  std::int64_t batch_upload_5xx = 0;
 
   // InvalidArgument naming the first bad field: a port outside 0..65535, a negative
   // latency/limit, an unknown limit_model or token_count, limit_window_s <= 0 or too short to
   // hold one request, a probability outside [0,1] or a sum above 1, an unknown reasoning mode,
   // min_words < 1 or > max_words, threads outside 1..4096, or a bad fail_status_for_model or
-  // fail_status_for_prompt.
+  // fail_status_for_prompt, a negative batch_expire_first / batch_truncate_first /
+  // batch_upload_5xx, batch_line_error outside [0,1], or batch_complete_s / batch_window_s <= 0.
   Status Validate() const;
 };
 
@@ -109,14 +133,22 @@ struct SimulatorStats {
   std::int64_t max_tokens_in_any_second = 0;
   std::int64_t in_flight = 0;           // chat requests being handled now
   std::int64_t in_flight_max = 0;       // most chat requests handled at once
+  std::int64_t batch_files_uploaded = 0;   // files stored by POST /v1/files
+  std::int64_t batches_created = 0;        // batches created, both APIs (incl. ones failing validation)
+  std::int64_t batch_requests = 0;         // requests in created, validated batches
+  std::int64_t batches_cancelled = 0;      // batches a cancel was accepted for
+  // Requests that succeeded in a batch although their custom_id had already succeeded in an
+  // earlier batch of the same API (a paid duplicate), counted when the later batch's output is
+  // generated. Exactly-once harvests keep it 0.
+  std::int64_t batch_requests_repeated = 0;
 };
 
 // The stats as a JSON object with the field names above (what GET /sim/stats returns).
 std::string SimulatorStatsJson(const SimulatorStats& s);
 
 // An HTTP server speaking OpenAI Chat Completions (POST /v1/chat/completions and
-// /chat/completions) and Anthropic Messages (POST /v1/messages), plus GET /sim/stats and
-// GET /health. Safe for concurrent use.
+// /chat/completions) and Anthropic Messages (POST /v1/messages), both providers' batch APIs
+// (see sim_batch.h), plus GET /sim/stats and GET /health. Safe for concurrent use.
 class Simulator {
  public:
   // Validates `opts`, binds, starts the listening thread and returns once it accepts
