@@ -156,24 +156,20 @@ void AddSimCommand(CLI::App& app, int& rc) {
   sub->add_option("--batch-expire-first", o.batch_expire_first,
                   "The first N batches created (both APIs together) expire when half their requests are done "
                   "(at --batch-complete-s / 2)")
-      ->capture_default_str()
-      ->type_name("N");
+      ->capture_default_str();
   sub->add_option("--batch-line-error", o.batch_line_error,
                   "Probability that a batch request fails with a retryable server error (OpenAI: error-file "
                   "line with status_code 500; Anthropic: errored, api_error); drawn from seed, batch and "
                   "custom_id, so a resubmitted request gets a fresh draw")
-      ->capture_default_str()
-      ->type_name("P");
+      ->capture_default_str();
   sub->add_option("--batch-truncate-first", o.batch_truncate_first,
-                  "The output file (OpenAI) / results (Anthropic) of the first N batches to end are cut in the "
-                  "middle of a line at about half their bytes")
-      ->capture_default_str()
-      ->type_name("N");
+                  "The output file (OpenAI) / results (Anthropic) of the first N batches to end (with a non-empty "
+                  "output) are cut in the middle of a line at about half their bytes")
+      ->capture_default_str();
   sub->add_option("--batch-upload-5xx", o.batch_upload_5xx,
                   "The first N POST /v1/files and POST /v1/messages/batches (together) answer 503 and store "
                   "nothing")
-      ->capture_default_str()
-      ->type_name("N");
+      ->capture_default_str();
   sub->add_option("--api-key-env", f->api_key_env,
                   "Require the API key held in this environment variable (401 otherwise)");
   sub->add_flag("--print-stats", f->print_stats, "Print the stats JSON to stdout on exit");
