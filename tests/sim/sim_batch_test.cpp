@@ -357,7 +357,7 @@ TEST_CASE("SimBatches follow the compressed timeline exactly on the injected clo
   CHECK(a["request_counts"]["succeeded"] == 10);
 }
 
-TEST_CASE("SimBatches cancel: cancelling then cancelled with what was done; 409 once terminal", "[teacher]") {
+TEST_CASE("SimBatches cancel: cancelling, then cancelled with what was done, and 409 once terminal", "[teacher]") {
   retort::FakeClock clock;
   SimulatorOptions o = BatchOpts(1.0);
   o.clock = &clock;
@@ -432,7 +432,7 @@ TEST_CASE("SimBatches cancel on the real clock ends shortly after", "[teacher]")
   CHECK(c["succeeded"].get<int>() + c["canceled"].get<int>() == 4);
 }
 
-TEST_CASE("SimBatches expire-first: the first batches expire half done; the window expires the rest", "[teacher]") {
+TEST_CASE("SimBatches expire-first: the first batches expire half done, and the window expires the rest", "[teacher]") {
   retort::FakeClock clock;
   SimulatorOptions o = BatchOpts(1.0);
   o.clock = &clock;
