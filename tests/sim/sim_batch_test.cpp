@@ -169,7 +169,12 @@ std::vector<std::string> CustomIds(const std::vector<json>& lines) {
 }  // namespace
 
 TEST_CASE("SimBatches OpenAI round trip answers every custom_id once, as the online endpoint does", "[teacher]") {
-  auto sim = StartSim(BatchOpts(0.3));
+  SimulatorOptions o = BatchOpts(0.3);
+  o.reasoning = "reasoning_content";  // the simulator's answer options apply to batches too
+  o.answer_style = "boxed";
+  o.min_words = 3;
+  o.max_words = 9;
+  auto sim = StartSim(o);
   auto cli = ClientFor(*sim);
   const int n = 20;
   const std::string input = InputFile(n);
@@ -232,6 +237,7 @@ TEST_CASE("SimBatches OpenAI round trip answers every custom_id once, as the onl
     REQUIRE(online);
     REQUIRE(online->status == 200);
     CHECK(l["response"]["body"] == ParseJson(online->body));
+    CHECK(l["response"]["body"]["choices"][0]["message"]["reasoning_content"].is_string());
     in += l["response"]["body"]["usage"]["prompt_tokens"].get<std::int64_t>();
     out += l["response"]["body"]["usage"]["completion_tokens"].get<std::int64_t>();
   }
