@@ -453,6 +453,18 @@ Status BatchHarvester::Impl::Advance(BatchRecord& b) {
 
 Status BatchHarvester::Impl::CancelOpen(std::vector<BatchRecord>& batches) {
   for (BatchRecord& b : batches) {
+    if (b.step == "creating") {  // was it created before the last stop? Then it is cancelled too
+      bool found = false;
+      RETORT_RETURN_IF_ERROR(FindCreated(b, &found));
+    }
+    if (b.step == "written" || b.step == "uploaded" || b.step == "creating") {
+      // Never submitted: nothing to cancel; its jobs are free again.
+      b.step = "ingested";
+      b.error = "not submitted: cancelled (--cancel-batches)";
+      RETORT_RETURN_IF_ERROR(store->UpdateBatch(b));
+      std::remove(b.input_path.c_str());
+      continue;
+    }
     if (b.step != "created") continue;
     for (;;) {
       BatchCallError e;

@@ -61,6 +61,20 @@ Status RunController::Start() {
 void RunController::Body(Harvester* h) {
   Result<HarvestSummary> r = h->Run();
   std::unique_lock lk(mu_);
+  if (intent_ == Intent::kCancel && opts_.mode == "batch") {
+    // A batch run's cancel also cancels its open batches at the provider and stores what they
+    // finished (what `retort harvest --cancel-batches` does), on this thread.
+    HarvestOptions co = opts_;
+    co.cancel_batches = true;
+    Harvester canceller(store_, co, log_, nullptr, &metrics_);
+    cancel_harvester_ = &canceller;
+    lk.unlock();
+    Result<HarvestSummary> c = canceller.Run();
+    lk.lock();
+    cancel_harvester_ = nullptr;
+    if (c.ok()) r = std::move(c);
+    else log_->Write(LogLine{LogLevel::kError, opts_.run, 0, 0, "cancelling the batches: " + c.status().ToString()});
+  }
   const Intent intent = intent_;
   bool finished = false;
   if (r.ok()) {
@@ -113,6 +127,7 @@ Status RunController::Cancel(int wait_ms) {
 
 void RunController::RequestShutdown() {
   std::lock_guard lk(mu_);
+  if (cancel_harvester_ != nullptr) cancel_harvester_->Stop(kServerShutdownReason);
   if (!active_ || intent_ != Intent::kNone) return;
   intent_ = Intent::kShutdown;
   harvester_->Stop(kServerShutdownReason);

@@ -79,6 +79,7 @@ class RunController {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::unique_ptr<Harvester> harvester_;  // GUARDED_BY(mu_): current or last harvest
+  Harvester* cancel_harvester_ = nullptr;  // GUARDED_BY(mu_): a batch run's batch cancel in progress
   std::thread thread_;                    // GUARDED_BY(mu_)
   bool active_ = false;                   // GUARDED_BY(mu_)
   Intent intent_ = Intent::kNone;         // GUARDED_BY(mu_)

@@ -177,3 +177,47 @@ TEST_CASE("serve resumes a run after a restart mid-run, every job done exactly o
   // A finished run is not touched by the shutdown.
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE state='done'") == 1);
 }
+
+TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resume, cancel", "[service][batch][issue-14]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 30);
+  SimulatorOptions so;
+  so.batch_complete_s = 0.4;
+  auto sim = test::StartSim(so);
+  test::ServeProcess srv(db);
+  json body = test::RunBody("b", sim->port());
+  body["mode"] = "batch";
+  body["batch_poll"] = 0.2;
+  srv.Json("POST", "/v1/runs", body.dump(), 202);
+  json done = srv.PollRun("b", [](const json& j) { return StateIs(j, "done"); });
+  CHECK(done["jobs"]["done"] == 30);
+  CHECK(sim->Stats().batches_created == 1);
+  CHECK(sim->Stats().requests == 0);  // no online request
+  CHECK(test::QueryText(db, "SELECT mode FROM runs WHERE name = 'b'") == "batch");
+
+  // A batch that takes long: pause stops polling (the batch stays open at the provider),
+  // resume picks it up without creating another, cancel asks the provider to cancel it and
+  // stores what it finished.
+  test::AddPrompts(*test::OpenStoreAt(db), "s2", 30, 100);
+  SimulatorOptions slow;
+  slow.batch_complete_s = 60;
+  auto sim2 = test::StartSim(slow);
+  json b2 = test::RunBody("c", sim2->port(), "s2");
+  b2["mode"] = "batch";
+  b2["batch_poll"] = 0.2;
+  srv.Json("POST", "/v1/runs", b2.dump(), 202);
+  for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
+                                                "WHERE r.name = 'c' AND b.step = 'created'") == 0; ++i)
+    std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  json paused = srv.Json("POST", "/v1/runs/c/pause");
+  CHECK(paused["state"] == "paused");
+  CHECK(srv.Json("POST", "/v1/runs/c/resume")["harvesting"] == true);
+  json cancelled = srv.Json("POST", "/v1/runs/c/cancel");
+  json end = srv.PollRun("c", [](const json& j) { return StateIs(j, "cancelled") && !j.value("harvesting", true); });
+  CHECK(end["jobs"]["done"].get<int>() < 30);
+  CHECK(sim2->Stats().batches_created == 1);
+  CHECK(sim2->Stats().batches_cancelled == 1);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.name = 'c' AND "
+                           "b.step = 'ingested'") == 1);
+}
