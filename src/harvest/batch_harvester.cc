@@ -600,7 +600,6 @@ Result<HarvestSummary> BatchHarvester::Run() {
       }
     }
     if (!why.ok()) break;
-    (void)m.Refresh();
     m.WaitUntil(std::min(wake, m.clock->NowMs() + kHeartbeatMs));
   }
 
