@@ -308,7 +308,8 @@ Status HarvestOptions::Validate() const {
     if (batch_max_rounds < 1 || batch_max_rounds > 100) return Status::InvalidArgument("--batch-max-rounds: expected 1..100");
     if (batch_max_requests < 0) return Status::InvalidArgument("--batch-max-requests: expected >= 0 (0 = the provider's limit)");
     if (batch_max_bytes < 0) return Status::InvalidArgument("--batch-max-bytes: expected >= 0 (0 = the provider's limit)");
-    if (!(batch_poll_s > 0)) return Status::InvalidArgument("--batch-poll: expected a positive number of seconds");
+    if (!(batch_poll_s > 0) || batch_poll_s > 86400)
+      return Status::InvalidArgument("--batch-poll: expected seconds in (0, 86400]");
     if (params.stream)
       return Status::InvalidArgument("--stream: batch APIs do not stream (drop --stream with --mode batch)");
     if (base_urls.size() > 1)
