@@ -247,14 +247,14 @@ void SimBatches::Register(httplib::Server& svr) {
   svr.Get(R"(/v1/files/([^/]+))", wrap(oa, [this](Req q, Res r) { GetFile(q, r, false); }));
   svr.Get(R"(/v1/files/([^/]+)/content)", wrap(oa, [this](Req q, Res r) { GetFile(q, r, true); }));
   svr.Post("/v1/batches", wrap(oa, [this](Req q, Res r) { CreateOpenAI(q, r); }));
-  svr.Get("/v1/batches", wrap(oa, [this, oa](Req q, Res r) { ListBatches(oa, q, r); }));
-  svr.Get(R"(/v1/batches/([^/]+))", wrap(oa, [this, oa](Req q, Res r) { GetBatch(oa, q, r); }));
-  svr.Post(R"(/v1/batches/([^/]+)/cancel)", wrap(oa, [this, oa](Req q, Res r) { CancelBatch(oa, q, r); }));
+  svr.Get("/v1/batches", wrap(oa, [this](Req q, Res r) { ListBatches(SimBatchApi::kOpenAI, q, r); }));
+  svr.Get(R"(/v1/batches/([^/]+))", wrap(oa, [this](Req q, Res r) { GetBatch(SimBatchApi::kOpenAI, q, r); }));
+  svr.Post(R"(/v1/batches/([^/]+)/cancel)", wrap(oa, [this](Req q, Res r) { CancelBatch(SimBatchApi::kOpenAI, q, r); }));
   svr.Post("/v1/messages/batches", wrap(an, [this](Req q, Res r) { CreateAnthropic(q, r); }));
-  svr.Get("/v1/messages/batches", wrap(an, [this, an](Req q, Res r) { ListBatches(an, q, r); }));
-  svr.Get(R"(/v1/messages/batches/([^/]+))", wrap(an, [this, an](Req q, Res r) { GetBatch(an, q, r); }));
+  svr.Get("/v1/messages/batches", wrap(an, [this](Req q, Res r) { ListBatches(SimBatchApi::kAnthropic, q, r); }));
+  svr.Get(R"(/v1/messages/batches/([^/]+))", wrap(an, [this](Req q, Res r) { GetBatch(SimBatchApi::kAnthropic, q, r); }));
   svr.Post(R"(/v1/messages/batches/([^/]+)/cancel)",
-           wrap(an, [this, an](Req q, Res r) { CancelBatch(an, q, r); }));
+           wrap(an, [this](Req q, Res r) { CancelBatch(SimBatchApi::kAnthropic, q, r); }));
   svr.Get(R"(/v1/messages/batches/([^/]+)/results)", wrap(an, [this](Req q, Res r) { Results(q, r); }));
 }
 
