@@ -52,6 +52,24 @@ Status RunController::Start() {
   harvester_ = std::make_unique<Harvester>(store_, opts_, log_, nullptr, &metrics_);
   active_ = true;
   intent_ = Intent::kNone;
+  cancelling_batches_ = false;
+  last_status_ = Status::OK();
+  Harvester* h = harvester_.get();
+  thread_ = std::thread([this, h] { Body(h); });
+  return Status::OK();
+}
+
+Status RunController::StartCancelBatches() {
+  std::unique_lock lk(mu_);
+  if (active_) return Status::FailedPrecondition("run '" + opts_.run + "' is already harvesting");
+  JoinLocked(lk);
+  if (active_) return Status::FailedPrecondition("run '" + opts_.run + "' is already harvesting");
+  HarvestOptions co = opts_;
+  co.cancel_batches = true;
+  harvester_ = std::make_unique<Harvester>(store_, co, log_, nullptr, &metrics_);
+  active_ = true;
+  intent_ = Intent::kCancel;
+  cancelling_batches_ = true;
   last_status_ = Status::OK();
   Harvester* h = harvester_.get();
   thread_ = std::thread([this, h] { Body(h); });
@@ -61,7 +79,7 @@ Status RunController::Start() {
 void RunController::Body(Harvester* h) {
   Result<HarvestSummary> r = h->Run();
   std::unique_lock lk(mu_);
-  if (intent_ == Intent::kCancel && opts_.mode == "batch") {
+  if (intent_ == Intent::kCancel && opts_.mode == "batch" && !cancelling_batches_) {
     // A batch run's cancel also cancels its open batches at the provider and stores what they
     // finished (what `retort harvest --cancel-batches` does), on this thread.
     HarvestOptions co = opts_;

@@ -44,6 +44,10 @@ class RunController {
   // Stops the harvest (if any) and marks the run cancelled; waits up to `wait_ms`.
   // FailedPrecondition when the run is done or already cancelled.
   Status Cancel(int wait_ms);
+  // A batch run that is not harvesting (paused): starts a harvest that only cancels its open
+  // batches at the provider and stores what they finished (`--cancel-batches`); the run then
+  // ends cancelled. FailedPrecondition while harvesting.
+  Status StartCancelBatches();
   // Server shutdown: asks the harvest to stop; the run is then marked paused with
   // kServerShutdownReason (unless it finished). Non-blocking; see WaitIdle().
   void RequestShutdown();
@@ -80,6 +84,7 @@ class RunController {
   std::condition_variable cv_;
   std::unique_ptr<Harvester> harvester_;  // GUARDED_BY(mu_): current or last harvest
   Harvester* cancel_harvester_ = nullptr;  // GUARDED_BY(mu_): a batch run's batch cancel in progress
+  bool cancelling_batches_ = false;        // GUARDED_BY(mu_): the current harvest is StartCancelBatches()'s
   std::thread thread_;                    // GUARDED_BY(mu_)
   bool active_ = false;                   // GUARDED_BY(mu_)
   Intent intent_ = Intent::kNone;         // GUARDED_BY(mu_)

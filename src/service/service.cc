@@ -245,6 +245,13 @@ Result<json> Service::CancelRun(const std::string& name) {
   if (!r.ok()) return r.status();
   RETORT_RETURN_IF_ERROR(CheckResumable(*r));
   RunController* ctrl = FindController(name);
+  if (ctrl && !ctrl->active() && r->spec.mode == "batch" && ctrl->StartCancelBatches().ok()) {
+    // A paused batch run: its open batches are cancelled at the provider, what they finished is
+    // stored, then the run is cancelled (by the harvest thread).
+    ctrl->WaitIdle(opts_.settle_wait_ms);
+    log_->Write(LogLine{LogLevel::kInfo, name, 0, 0, "cancelling over the API: its open batches first"});
+    return GetRun(name);
+  }
   Status st = ctrl ? ctrl->Cancel(opts_.settle_wait_ms) : Status::FailedPrecondition("idle");
   if (!st.ok()) {
     if (ctrl && ctrl->active()) return st;  // already cancelling

@@ -220,4 +220,22 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
   CHECK(sim2->Stats().batches_cancelled == 1);
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.name = 'c' AND "
                            "b.step = 'ingested'") == 1);
+
+  // Cancelling a paused batch run cancels its batch at the provider too.
+  test::AddPrompts(*test::OpenStoreAt(db), "s3", 30, 200);
+  json b3 = test::RunBody("p", sim2->port(), "s3");
+  b3["mode"] = "batch";
+  b3["batch_poll"] = 0.2;
+  srv.Json("POST", "/v1/runs", b3.dump(), 202);
+  for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
+                                                "WHERE r.name = 'p' AND b.step = 'created'") == 0; ++i)
+    std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  CHECK(srv.Json("POST", "/v1/runs/p/pause")["state"] == "paused");
+  srv.Json("POST", "/v1/runs/p/cancel");
+  json pend = srv.PollRun("p", [](const json& j) { return StateIs(j, "cancelled") && !j.value("harvesting", true); });
+  CHECK(pend["jobs"]["done"].get<int>() < 30);
+  CHECK(sim2->Stats().batches_created == 2);
+  CHECK(sim2->Stats().batches_cancelled == 2);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.name = 'p' AND "
+                           "b.step = 'ingested'") == 1);
 }
