@@ -356,8 +356,6 @@ class Store {
   Status UpdateBatch(const BatchRecord& rec);
   // The run's batches in (round, part) order.
   Result<std::vector<BatchRecord>> ListBatches(std::int64_t run_id);
-  // The job keys a batch carries (what its custom_ids must be).
-  Result<std::vector<std::string>> BatchJobKeys(std::int64_t batch_id);
 
   // ---- response browser (retort serve's dashboard) ----
   // One page of the run's answered (or failed) jobs, filtered; see BrowseQuery.

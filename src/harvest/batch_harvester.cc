@@ -120,10 +120,6 @@ struct BatchHarvester::Impl {
 
 Status BatchHarvester::Impl::Setup() {
   RETORT_RETURN_IF_ERROR(opts.Validate());
-  if (opts.max_cost > 0 || opts.max_total_tokens > 0)
-    return Status::InvalidArgument(
-        "--max-cost/--max-total-tokens: not enforced with --mode batch (a batch is answered and billed as a whole); "
-        "bound what is submitted with --max-requests or --batch-max-requests");
   Result<std::unique_ptr<Provider>> p = MakeProvider(opts.provider);
   if (!p.ok()) return p.status().WithContext("--provider");
   provider = std::move(*p);

@@ -314,6 +314,10 @@ Status HarvestOptions::Validate() const {
       return Status::InvalidArgument("--stream: batch APIs do not stream (drop --stream with --mode batch)");
     if (base_urls.size() > 1)
       return Status::InvalidArgument("--base-url: batch mode sends to one endpoint (give --base-url once)");
+    if (max_cost > 0 || max_total_tokens > 0)
+      return Status::InvalidArgument(
+          "--max-cost/--max-total-tokens: not enforced with --mode batch (a batch is answered and billed as a "
+          "whole); bound what is submitted with --max-requests or --batch-max-requests");
   } else if (cancel_batches) {
     return Status::InvalidArgument("--cancel-batches: only with --mode batch");
   }

@@ -101,20 +101,4 @@ Result<std::vector<BatchRecord>> Store::ListBatches(std::int64_t run_id) {
   return out;
 }
 
-Result<std::vector<std::string>> Store::BatchJobKeys(std::int64_t batch_id) {
-  std::lock_guard lk(impl_->mu);
-  Result<SqliteStmt> st = impl_->db->Cached(
-      "SELECT j.job_key FROM batch_jobs bj JOIN jobs j ON j.id = bj.job_id WHERE bj.batch_id = ? ORDER BY j.id");
-  if (!st.ok()) return st.status();
-  st->Bind(1, batch_id);
-  std::vector<std::string> out;
-  for (;;) {
-    Result<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(st->Text(0));
-  }
-  return out;
-}
-
 }  // namespace retort

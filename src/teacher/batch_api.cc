@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <vector>
 
 #include "teacher/provider_error.h"
 #include "teacher/rate_limit_headers.h"
@@ -64,23 +65,85 @@ Millis ParseRfc3339Ms(const std::string& s) {
 
 class BatchApiBase : public BatchApi {
  public:
-  BatchApiBase(std::unique_ptr<HttpTransport> api, std::unique_ptr<HttpTransport> bulk, HeaderList auth)
-      : api_(std::move(api)), bulk_(std::move(bulk)), auth_(std::move(auth)) {}
+  // `batches` is the path of the batch collection; `after_param` names the list cursor.
+  BatchApiBase(std::unique_ptr<HttpTransport> api, std::unique_ptr<HttpTransport> bulk, HeaderList auth,
+               std::string batches, std::string after_param)
+      : api_(std::move(api)),
+        bulk_(std::move(bulk)),
+        auth_(std::move(auth)),
+        batches_(std::move(batches)),
+        after_param_(std::move(after_param)) {}
+
+ public:
+  Result<BatchState> Get(const std::string& id, BatchCallError* err) override {
+    Result<json> j = CallJson("GET", batches_ + "/" + id, nullptr, "poll batch (GET " + batches_ + "/{id})", err);
+    if (!j.ok()) return j.status();
+    return Parse(*j);
+  }
+
+  // Newest first, page by page: the cursor is the page's last_id (or its last item's id).
+  Status List(const std::function<bool(const BatchState&)>& fn, BatchCallError* err) override {
+    std::string after;
+    for (int page = 0; page < 10'000; ++page) {
+      Result<json> j = CallJson("GET", batches_ + "?limit=100" + (after.empty() ? "" : "&" + after_param_ + "=" + after),
+                                nullptr, "list batches (GET " + batches_ + ")", err);
+      if (!j.ok()) return j.status();
+      const json& data = (*j)["data"];
+      if (!data.is_array()) return Status::Corruption("list batches: no data array");
+      for (const json& b : data) {
+        if (!b.is_object()) continue;
+        if (!fn(Parse(b))) return Status::OK();
+        after = Text(b, "id");
+      }
+      if (!Text(*j, "last_id").empty()) after = Text(*j, "last_id");
+      if (!j->value("has_more", false) || data.empty() || after.empty()) return Status::OK();
+    }
+    return Status::OK();
+  }
+
+  Result<BatchState> Cancel(const std::string& id, BatchCallError* err) override {
+    json body = json::object();
+    Result<json> j = CallJson("POST", batches_ + "/" + id + "/cancel", &body, "cancel batch (POST " + batches_ + "/{id}/cancel)", err);
+    if (!j.ok()) return j.status();
+    return Parse(*j);
+  }
+
+  // Streams every result resource of the batch into `out_path`, a line break after each (a cut
+  // last line stays cut: it is reported, not joined to the next file's first line).
+  Result<std::int64_t> Download(const BatchState& b, const std::string& out_path, BatchCallError* err) override {
+    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(out_path.c_str(), "wb"));
+    if (!f) return Status::IOError("cannot write '" + out_path + "': " + std::strerror(errno));
+    std::int64_t total = 0;
+    for (const std::string& path : ResultPaths(b)) {
+      Result<std::int64_t> n = StreamTo(path, f.get(), "download results (GET " + path + ")", err);
+      if (!n.ok()) return n.status();
+      total += *n;
+      if (std::fputc('\n', f.get()) == EOF) return Status::IOError("cannot write '" + out_path + "'");
+    }
+    if (std::fflush(f.get()) != 0) return Status::IOError("cannot write '" + out_path + "': " + std::strerror(errno));
+    return total;
+  }
+
+ protected:
+  // A batch object of this provider.
+  virtual BatchState Parse(const json& j) const = 0;
+  // Where the results of an ended batch are read, in order.
+  virtual std::vector<std::string> ResultPaths(const BatchState& b) const = 0;
 
  protected:
   // Sorts an HTTP outcome into OK, retryable or final, with the provider's message.
-  Status Check(const HttpResponse& r, const char* what, BatchCallError* err) const {
+  Status Check(const HttpResponse& r, const std::string& what, BatchCallError* err) const {
     err->status = Status::OK();
     err->retryable = false;
     err->retry_after_s = 0;
     if (r.error != TransportError::kNone) {
       err->retryable = r.error != TransportError::kBodyTooLarge && r.error != TransportError::kHeadersTooLarge;
-      err->status = Status::Unavailable(std::string(what) + ": " + TransportErrorName(r.error) + ": " + r.error_detail);
+      err->status = Status::Unavailable(what + ": " + TransportErrorName(r.error) + ": " + r.error_detail);
       return err->status;
     }
     if (r.status >= 200 && r.status < 300) return Status::OK();
     const ProviderError pe = ParseProviderErrorBody(r.body);
-    const std::string msg = std::string(what) + ": HTTP " + std::to_string(r.status) +
+    const std::string msg = what + ": HTTP " + std::to_string(r.status) +
                             (pe.message.empty() ? std::string() : ": " + Short(pe.message));
     if (std::optional<Millis> ra = ParseRetryAfterMs(r.headers, 0)) err->retry_after_s = static_cast<double>(*ra) / 1000;
     if (r.status == 401 || r.status == 403) {
@@ -96,21 +159,21 @@ class BatchApiBase : public BatchApi {
     return err->status;
   }
 
-  Result<json> CallJson(const char* method, const std::string& path, const json* body, const char* what,
+  Result<json> CallJson(const char* method, const std::string& path, const json* body, const std::string& what,
                         BatchCallError* err) {
     HttpResponse r = std::string_view(method) == "GET" ? api_->Get(path, auth_) : api_->Post(path, auth_, body ? Dump(*body) : "{}");
     RETORT_RETURN_IF_ERROR(Check(r, what, err));
     json j = json::parse(r.body, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       err->retryable = true;  // a proxy's HTML page, a cut body: worth another try
-      err->status = Status::Corruption(std::string(what) + ": the answer is not a JSON object: " + Short(r.body, 120));
+      err->status = Status::Corruption(what + ": the answer is not a JSON object: " + Short(r.body, 120));
       return err->status;
     }
     return j;
   }
 
   // Streams the 200 body of GET `path` into `f`; the bytes written.
-  Result<std::int64_t> StreamTo(const std::string& path, std::FILE* f, const char* what, BatchCallError* err) {
+  Result<std::int64_t> StreamTo(const std::string& path, std::FILE* f, const std::string& what, BatchCallError* err) {
     std::int64_t n = 0;
     bool write_failed = false;
     HttpResponse r = bulk_->GetStream(path, auth_, [&](std::string_view chunk) {
@@ -123,7 +186,7 @@ class BatchApiBase : public BatchApi {
     });
     if (write_failed) {
       err->retryable = false;
-      err->status = Status::IOError(std::string(what) + ": cannot write the results file: " + std::strerror(errno));
+      err->status = Status::IOError(what + ": cannot write the results file: " + std::strerror(errno));
       return err->status;
     }
     RETORT_RETURN_IF_ERROR(Check(r, what, err));
@@ -132,6 +195,7 @@ class BatchApiBase : public BatchApi {
 
   std::unique_ptr<HttpTransport> api_, bulk_;
   HeaderList auth_;
+  const std::string batches_, after_param_;
 };
 
 
@@ -217,7 +281,8 @@ namespace {
 // ---- OpenAI Batch API ----
 class OpenAIBatchApi : public BatchApiBase {
  public:
-  using BatchApiBase::BatchApiBase;
+  OpenAIBatchApi(std::unique_ptr<HttpTransport> api, std::unique_ptr<HttpTransport> bulk, HeaderList auth)
+      : BatchApiBase(std::move(api), std::move(bulk), std::move(auth), "/batches", "after") {}
   std::string_view Provider() const override { return "openai-chat"; }
   std::int64_t MaxRequests() const override { return 50'000; }
   std::int64_t MaxBytes() const override { return 200'000'000; }
@@ -265,56 +330,16 @@ class OpenAIBatchApi : public BatchApiBase {
     return Parse(*j);
   }
 
-  Result<BatchState> Get(const std::string& id, BatchCallError* err) override {
-    Result<json> j = CallJson("GET", "/batches/" + id, nullptr, "poll batch (GET /batches/{id})", err);
-    if (!j.ok()) return j.status();
-    return Parse(*j);
-  }
-
-  Status List(const std::function<bool(const BatchState&)>& fn, BatchCallError* err) override {
-    std::string after;
-    for (int page = 0; page < 10'000; ++page) {
-      Result<json> j = CallJson("GET", "/batches?limit=100" + (after.empty() ? "" : "&after=" + after), nullptr,
-                                "list batches (GET /batches)", err);
-      if (!j.ok()) return j.status();
-      const json& data = (*j)["data"];
-      if (!data.is_array()) return Status::Corruption("list batches: no data array");
-      for (const json& b : data) {
-        if (!b.is_object()) continue;
-        if (!fn(Parse(b))) return Status::OK();
-        after = Text(b, "id");
-      }
-      if (!j->value("has_more", false) || data.empty() || after.empty()) return Status::OK();
-    }
-    return Status::OK();
-  }
-
-  Result<BatchState> Cancel(const std::string& id, BatchCallError* err) override {
-    json body = json::object();
-    Result<json> j = CallJson("POST", "/batches/" + id + "/cancel", &body, "cancel batch (POST /batches/{id}/cancel)", err);
-    if (!j.ok()) return j.status();
-    return Parse(*j);
-  }
-
-  Result<std::int64_t> Download(const BatchState& b, const std::string& out_path, BatchCallError* err) override {
-    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(out_path.c_str(), "wb"));
-    if (!f) return Status::IOError("cannot write '" + out_path + "': " + std::strerror(errno));
-    std::int64_t total = 0;
-    for (const std::string* id : {&b.output_file_id, &b.error_file_id}) {
-      if (id->empty()) continue;
-      Result<std::int64_t> n = StreamTo("/files/" + *id + "/content", f.get(), "download results (GET /files/{id}/content)", err);
-      if (!n.ok()) return n.status();
-      total += *n;
-      if (std::fputc('\n', f.get()) == EOF) return Status::IOError("cannot write '" + out_path + "'");  // a cut last line stays cut
-    }
-    if (std::fflush(f.get()) != 0) return Status::IOError("cannot write '" + out_path + "': " + std::strerror(errno));
-    return total;
-  }
-
   BatchResultLine Classify(std::string_view raw) const override { return ClassifyOpenAIBatchLine(raw); }
 
  private:
-  static BatchState Parse(const json& j) {
+  std::vector<std::string> ResultPaths(const BatchState& b) const override {
+    std::vector<std::string> out;  // the output file, then the error file
+    for (const std::string* id : {&b.output_file_id, &b.error_file_id})
+      if (!id->empty()) out.push_back("/files/" + *id + "/content");
+    return out;
+  }
+  BatchState Parse(const json& j) const override {
     BatchState s;
     s.id = Text(j, "id");
     s.status = Text(j, "status");
@@ -345,7 +370,8 @@ class OpenAIBatchApi : public BatchApiBase {
 // ---- Anthropic Message Batches ----
 class AnthropicBatchApi : public BatchApiBase {
  public:
-  using BatchApiBase::BatchApiBase;
+  AnthropicBatchApi(std::unique_ptr<HttpTransport> api, std::unique_ptr<HttpTransport> bulk, HeaderList auth)
+      : BatchApiBase(std::move(api), std::move(bulk), std::move(auth), "/v1/messages/batches", "after_id") {}
   std::string_view Provider() const override { return "anthropic-messages"; }
   std::int64_t MaxRequests() const override { return 100'000; }
   std::int64_t MaxBytes() const override { return 256'000'000; }
@@ -374,54 +400,14 @@ class AnthropicBatchApi : public BatchApiBase {
     return Parse(j);
   }
 
-  Result<BatchState> Get(const std::string& id, BatchCallError* err) override {
-    Result<json> j = CallJson("GET", "/v1/messages/batches/" + id, nullptr, "poll batch (GET /v1/messages/batches/{id})", err);
-    if (!j.ok()) return j.status();
-    return Parse(*j);
-  }
-
-  Status List(const std::function<bool(const BatchState&)>& fn, BatchCallError* err) override {
-    std::string after;
-    for (int page = 0; page < 10'000; ++page) {
-      Result<json> j = CallJson("GET", "/v1/messages/batches?limit=100" + (after.empty() ? "" : "&after_id=" + after),
-                                nullptr, "list batches (GET /v1/messages/batches)", err);
-      if (!j.ok()) return j.status();
-      const json& data = (*j)["data"];
-      if (!data.is_array()) return Status::Corruption("list batches: no data array");
-      for (const json& b : data) {
-        if (!b.is_object()) continue;
-        if (!fn(Parse(b))) return Status::OK();
-      }
-      after = Text(*j, "last_id");
-      if (!j->value("has_more", false) || data.empty() || after.empty()) return Status::OK();
-    }
-    return Status::OK();
-  }
-
-  Result<BatchState> Cancel(const std::string& id, BatchCallError* err) override {
-    json body = json::object();
-    Result<json> j = CallJson("POST", "/v1/messages/batches/" + id + "/cancel", &body,
-                              "cancel batch (POST /v1/messages/batches/{id}/cancel)", err);
-    if (!j.ok()) return j.status();
-    return Parse(*j);
-  }
-
-  Result<std::int64_t> Download(const BatchState& b, const std::string& out_path, BatchCallError* err) override {
-    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(out_path.c_str(), "wb"));
-    if (!f) return Status::IOError("cannot write '" + out_path + "': " + std::strerror(errno));
-    // The SDK builds the results address from the id (results_url names the same resource).
-    Result<std::int64_t> n = StreamTo("/v1/messages/batches/" + b.id + "/results", f.get(),
-                                      "download results (GET /v1/messages/batches/{id}/results)", err);
-    if (!n.ok()) return n.status();
-    if (std::fputc('\n', f.get()) == EOF || std::fflush(f.get()) != 0)
-      return Status::IOError("cannot write '" + out_path + "': " + std::strerror(errno));
-    return n;
-  }
-
   BatchResultLine Classify(std::string_view raw) const override { return ClassifyAnthropicBatchLine(raw); }
 
  private:
-  static BatchState Parse(const json& j) {
+  // The SDK builds the results address from the id (results_url names the same resource).
+  std::vector<std::string> ResultPaths(const BatchState& b) const override {
+    return {"/v1/messages/batches/" + b.id + "/results"};
+  }
+  BatchState Parse(const json& j) const override {
     BatchState s;
     s.id = Text(j, "id");
     s.status = Text(j, "processing_status");
