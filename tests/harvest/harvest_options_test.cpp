@@ -87,3 +87,46 @@ TEST_CASE("Issue 13: --no-reuse, --no-fail-fast, --retry-failed and --allow-mode
     if (std::string(s.name) == "reuse") REQUIRE(s.apply(o, "true").ok());
   CHECK(o.reuse);
 }
+
+TEST_CASE("HarvestOptions::Validate checks the batch-mode options and names the flag", "[harvest][issue-14]") {
+  HarvestOptions o;
+  o.set = "s";
+  o.run = "r";
+  o.model = "m";
+  o.base_urls = {"http://127.0.0.1:1/v1"};
+  REQUIRE(o.Validate().ok());
+  auto error = [](const HarvestOptions& x) { return x.Validate().message(); };
+  HarvestOptions m = o;
+  m.mode = "offline";
+  CHECK_THAT(error(m), Catch::StartsWith("--mode"));
+  m = o;
+  m.cancel_batches = true;  // online: nothing to cancel
+  CHECK_THAT(error(m), Catch::StartsWith("--cancel-batches"));
+  m.mode = "batch";
+  CHECK(m.Validate().ok());
+  for (double poll : {0.0, -1.0, 86401.0}) {
+    HarvestOptions b = o;
+    b.mode = "batch";
+    b.batch_poll_s = poll;
+    CHECK_THAT(error(b), Catch::StartsWith("--batch-poll"));
+  }
+  HarvestOptions b = o;
+  b.mode = "batch";
+  b.batch_max_rounds = 0;
+  CHECK_THAT(error(b), Catch::StartsWith("--batch-max-rounds"));
+  b = o;
+  b.mode = "batch";
+  b.params.stream = true;
+  CHECK_THAT(error(b), Catch::StartsWith("--stream"));
+  b = o;
+  b.mode = "batch";
+  b.base_urls.push_back("http://127.0.0.1:2/v1");
+  CHECK_THAT(error(b), Catch::StartsWith("--base-url"));
+  b = o;
+  b.mode = "batch";
+  b.max_cost = 1;
+  b.price_input = 1;
+  CHECK_THAT(error(b), Catch::StartsWith("--max-cost/--max-total-tokens"));
+  b.mode = "online";
+  CHECK(b.Validate().ok());  // enforced online
+}
