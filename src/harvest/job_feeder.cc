@@ -42,6 +42,7 @@ void JobFeeder::Resolved(std::int64_t n) {
   {
     std::lock_guard lk(mu_);
     outstanding_ -= n;
+    ++resolutions_;
   }
   cv_feeder_.notify_one();
 }
@@ -91,6 +92,9 @@ void JobFeeder::Loop() {
       continue;
     }
     const int want = static_cast<int>(prefetch_ - queued_jobs_);
+    // The Store is read without the lock: a job resolved meanwhile (say, a retry committed as
+    // pending) may be in neither snapshot, so a resolution during the read invalidates it.
+    const std::uint64_t gen = resolutions_;
     lk.unlock();
     Result<std::vector<LeasedJob>> jobs = store_->LeaseJobs(run_id_, want, clock_->WallMs());
     std::optional<Millis> next_due;
@@ -99,6 +103,7 @@ void JobFeeder::Loop() {
       if (!next.ok()) jobs = next.status();
       else next_due = *next;
     }
+    if (after_read_) after_read_();
     lk.lock();
     if (!jobs.ok()) {
       status_ = jobs.status();
@@ -128,7 +133,8 @@ void JobFeeder::Loop() {
       cv_items_.notify_all();
       continue;
     }
-    // Nothing due right now.
+    // Nothing due right now; decide only on a snapshot no resolution raced with.
+    if (resolutions_ != gen) continue;
     if (outstanding_ == 0 && queue_.empty() && !next_due) {
       complete_ = true;
       cv_items_.notify_all();
@@ -137,9 +143,7 @@ void JobFeeder::Loop() {
     // Wait for a resolution (which may schedule a retry) or until the earliest retry is due.
     Millis wait_ms = 1000;
     if (next_due) wait_ms = std::max<Millis>(1, std::min<Millis>(wait_ms, *next_due - clock_->WallMs()));
-    const std::int64_t seen = outstanding_;
-    cv_feeder_.wait_for(lk, std::chrono::milliseconds(wait_ms),
-                        [&] { return stop_ || outstanding_ != seen; });
+    cv_feeder_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || resolutions_ != gen; });
   }
   cv_items_.notify_all();
 }

@@ -43,6 +43,9 @@ class JobFeeder {
   // Non-OK when leasing failed (storage error).
   Status status() const;
   std::int64_t outstanding() const;
+  // Test seam: runs on the feeder thread after each read of the Store, before it decides
+  // anything on that read. Set before Start().
+  void SetAfterReadHookForTest(std::function<void()> hook) { after_read_ = std::move(hook); }
 
  private:
   void Loop();
@@ -59,9 +62,11 @@ class JobFeeder {
   std::deque<WorkItem> queue_;         // GUARDED_BY(mu_)
   std::int64_t queued_jobs_ = 0;       // GUARDED_BY(mu_)
   std::int64_t outstanding_ = 0;       // GUARDED_BY(mu_): leased, not yet resolved
+  std::uint64_t resolutions_ = 0;      // GUARDED_BY(mu_): Resolved() calls so far
   bool stop_ = false;                  // GUARDED_BY(mu_)
   bool complete_ = false;              // GUARDED_BY(mu_)
   Status status_;                      // GUARDED_BY(mu_)
+  std::function<void()> after_read_;  // test seam
   std::thread thread_;
 };
 
