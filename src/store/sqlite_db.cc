@@ -108,6 +108,15 @@ Result<SqliteStmt> SqliteDb::Cached(std::string_view sql) {
 std::int64_t SqliteDb::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 int SqliteDb::Changes() const { return sqlite3_changes(db_); }
 
+std::string SqliteDb::ActiveStatement() const {
+  for (sqlite3_stmt* st = sqlite3_next_stmt(db_, nullptr); st; st = sqlite3_next_stmt(db_, st))
+    if (sqlite3_stmt_busy(st)) {
+      const char* sql = sqlite3_sql(st);
+      return sql ? sql : "?";
+    }
+  return "";
+}
+
 void SqliteStmt::Release() {
   if (!st_) return;
   if (borrow_flag_) {

@@ -42,6 +42,9 @@ class SqliteDb {
   Result<SqliteStmt> Cached(std::string_view sql);
   std::int64_t LastInsertId() const;
   int Changes() const;
+  // The SQL of a statement that has stepped but is not reset yet ("" when none): such a
+  // statement holds a read snapshot, which a write transaction cannot safely start from.
+  std::string ActiveStatement() const;
   // An IOError/Corruption Status for the last error, prefixed with `what`. A refused write to a
   // read-only database (SQLITE_READONLY) is an IOError naming the database path.
   Status Error(std::string_view what) const;

@@ -45,6 +45,14 @@ Status Store::Impl::Txn(const std::function<Status()>& fn) {
   const std::string sp = "sp" + std::to_string(txn_depth);
   // A savepoint's rollback must only take back index rows of prompts it inserted itself.
   if (!outer) RETORT_RETURN_IF_ERROR(prompt_hashes.Flush(*db));
+  if (outer) {
+    // A write transaction begun on the snapshot of a statement still stepping cannot wait for
+    // another writer: SQLite answers "database is locked" at once. A bug of ours, never a state
+    // of the database: say which statement.
+    std::string active = db->ActiveStatement();
+    if (!active.empty())
+      return Status::Internal("a write began while a read was still open (" + active.substr(0, 120) + ")");
+  }
   RETORT_RETURN_IF_ERROR(db->Exec(outer ? "BEGIN IMMEDIATE" : "SAVEPOINT " + sp));
   ++txn_depth;
   Status st = fn();

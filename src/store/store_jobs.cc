@@ -132,14 +132,17 @@ Result<std::int64_t> Store::ReuseAnswers(std::int64_t run_id) {
   std::lock_guard lk(impl_->mu);
   // Cheap first: another run of the same provider and model must have answers at all (a new
   // model's run of 10M jobs does not look up 10M keys for nothing).
-  Result<SqliteStmt> any = impl_->db->Cached(
-      "SELECT 1 FROM runs o JOIN runs r ON r.id = ? WHERE o.id != r.id AND o.provider = r.provider AND "
-      "o.model = r.model AND EXISTS (SELECT 1 FROM responses x WHERE x.run_id = o.id) LIMIT 1");
-  if (!any.ok()) return any.status();
-  any->Bind(1, run_id);
-  Result<bool> has = any->Step();
-  if (!has.ok()) return has.status();
-  if (!*has) return std::int64_t{0};
+  {
+    Result<SqliteStmt> any = impl_->db->Cached(
+        "SELECT 1 FROM runs o JOIN runs r ON r.id = ? WHERE o.id != r.id AND o.provider = r.provider AND "
+        "o.model = r.model AND EXISTS (SELECT 1 FROM responses x WHERE x.run_id = o.id) LIMIT 1");
+    if (!any.ok()) return any.status();
+    any->Bind(1, run_id);
+    Result<bool> has = any->Step();
+    if (!has.ok()) return has.status();
+    if (!*has) return std::int64_t{0};
+  }  // reset before the write: a statement left stepping pins a read snapshot, and upgrading it
+     // to a write fails at once with "database is locked" while another retort writes (issue #12)
   std::int64_t n = 0;
   Status s = impl_->Txn([&]() -> Status {
     // One answering job per key (the first), the original when that answer was itself reused.

@@ -312,10 +312,12 @@ TEST_CASE("the API key never reaches the database, logs, exports, status or comm
                                        "json", "--progress-interval", "0.2", "--concurrency", "2"}),
                     env);
     // While it runs, read its command line as `ps` would.
+    // Between fork and exec the child still shows this test's own command line (and /proc may be
+    // empty just after exec): poll, bounded, until it shows the harvest's.
     std::string cmdline;
-    for (int i = 0; i < 200 && cmdline.empty(); ++i) {  // bounded: /proc may be empty just after exec
+    for (int i = 0; i < 2000 && cmdline.find("--api-key-env") == std::string::npos; ++i) {
       cmdline = test::ReadFile("/proc/" + std::to_string(p.pid()) + "/cmdline");
-      if (cmdline.empty()) std::this_thread::sleep_for(1ms);
+      if (cmdline.find("--api-key-env") == std::string::npos) std::this_thread::sleep_for(1ms);
     }
     INFO("pid " << p.pid() << " cmdline bytes " << cmdline.size());
     CHECK(cmdline.find("RETORT_FAKE_KEY") != std::string::npos);
