@@ -1,4 +1,6 @@
 // Store: jobs, responses (group commit), export reads and the exports table.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "retort/store.h"
@@ -19,6 +21,54 @@ Result<LeasedJob> ReadJobRow(SqliteStmt& row) {
   if (!m.ok()) return m.status();
   j.messages = std::move(*m);
   return j;
+}
+
+// What one commit adds to a run's row of run_totals (migration 0007): summed while the
+// responses are inserted, written in one statement at the end of the same transaction.
+struct RunTotalsDelta {
+  std::int64_t responses = 0, prompt = 0, completion = 0, reasoning = 0, bytes = 0;
+  Millis first = 0, last = 0;
+
+  void Add(const ResponseRecord& r, Millis received) {
+    if (responses++ == 0) first = last = received;
+    first = std::min(first, received);
+    last = std::max(last, received);
+    prompt += std::max<std::int64_t>(0, r.usage.prompt_tokens);
+    completion += std::max<std::int64_t>(0, r.usage.completion_tokens);
+    reasoning += std::max<std::int64_t>(0, r.usage.reasoning_tokens);
+    bytes += static_cast<std::int64_t>(r.raw_body.size());
+  }
+  Status Apply(SqliteDb& db, std::int64_t run_id) const {
+    if (responses == 0) return Status::OK();
+    Result<SqliteStmt> up = db.Cached(
+        "INSERT INTO run_totals(run_id, responses, reused, prompt_tokens, completion_tokens, reasoning_tokens, "
+        "body_bytes, first_received_at, last_received_at) VALUES(?1,?2,0,?3,?4,?5,?6,?7,?8) "
+        "ON CONFLICT(run_id) DO UPDATE SET responses = responses + ?2, prompt_tokens = prompt_tokens + ?3, "
+        "completion_tokens = completion_tokens + ?4, reasoning_tokens = reasoning_tokens + ?5, "
+        "body_bytes = body_bytes + ?6, first_received_at = MIN(first_received_at, ?7), "
+        "last_received_at = MAX(last_received_at, ?8)");
+    if (!up.ok()) return up.status();
+    return up->Bind(1, run_id).Bind(2, responses).Bind(3, prompt).Bind(4, completion).Bind(5, reasoning)
+        .Bind(6, bytes).Bind(7, first).Bind(8, last).Run();
+  }
+};
+
+// Recounts a run's row of run_totals from its responses (after a bulk copy: Store::ReuseAnswers).
+Status RecountRunTotals(SqliteDb& db, std::int64_t run_id) {
+  Result<SqliteStmt> del = db.Cached("DELETE FROM run_totals WHERE run_id = ?");
+  if (!del.ok()) return del.status();
+  RETORT_RETURN_IF_ERROR(del->Bind(1, run_id).Run());
+  Result<SqliteStmt> ins = db.Cached(
+      "INSERT INTO run_totals(run_id, responses, reused, prompt_tokens, completion_tokens, reasoning_tokens, "
+      "body_bytes, first_received_at, last_received_at) "
+      "SELECT run_id, COUNT(*), COUNT(reused_from), "
+      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(prompt_tokens, 0) END), 0), "
+      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(completion_tokens, 0) END), 0), "
+      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(reasoning_tokens, 0) END), 0), "
+      "COALESCE(SUM(LENGTH(CAST(body AS BLOB))), 0), MIN(received_at), MAX(received_at) "
+      "FROM responses WHERE run_id = ?1 GROUP BY run_id");
+  if (!ins.ok()) return ins.status();
+  return ins->Bind(1, run_id).Run();
 }
 }  // namespace
 
@@ -49,18 +99,17 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
   Result<JobCounts> counts = CountJobs(run_id);
   if (!counts.ok()) return counts.status();
   std::lock_guard lk(impl_->mu);
+  // Kept by a trigger as responses are stored (migration 0007): one row, however many responses.
   Result<SqliteStmt> st = impl_->db->Cached(
-      "SELECT COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(prompt_tokens,0) END),0), "
-      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(completion_tokens,0) END),0), "
-      "COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(reasoning_tokens,0) END),0), "
-      "COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0), COALESCE(MIN(received_at),0), COALESCE(MAX(received_at),0), "
-      "COUNT(reused_from) FROM responses WHERE run_id = ?");
+      "SELECT prompt_tokens, completion_tokens, reasoning_tokens, body_bytes, first_received_at, last_received_at, "
+      "reused FROM run_totals WHERE run_id = ?");
   if (!st.ok()) return st.status();
   st->Bind(1, run_id);
   Result<bool> row = st->Step();
   if (!row.ok()) return row.status();
   RunTotals t;
   t.jobs = *counts;
+  if (!*row) return t;  // no response yet
   t.prompt_tokens = st->Int(0);
   t.completion_tokens = st->Int(1);
   t.reasoning_tokens = st->Int(2);
@@ -176,7 +225,7 @@ Result<std::int64_t> Store::ReuseAnswers(std::int64_t run_id) {
     if (impl_->db->Changes() != n)
       return Status::Internal("reuse: " + std::to_string(n) + " answers copied but " +
                               std::to_string(impl_->db->Changes()) + " jobs marked done");
-    return Status::OK();
+    return RecountRunTotals(*impl_->db, run_id);
   });
   if (!s.ok()) return s;
   return n;
@@ -319,6 +368,7 @@ Status Store::ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>&
     for (auto* r : {&ins, &done, &retry, &fail, &release})
       if (!r->ok()) return r->status();
     const Millis now = impl_->Now();
+    RunTotalsDelta added;
     for (const JobUpdate& u : updates) {
       switch (u.kind) {
         case JobUpdate::Kind::kDone: {
@@ -334,9 +384,11 @@ Status Store::ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>&
           s.Bind(11, r.latency_ms).Bind(12, r.first_token_ms).Bind(13, r.http_status);
           if (r.request_id.empty()) s.BindNull(14); else s.Bind(14, r.request_id);
           if (r.replica.empty()) s.BindNull(15); else s.Bind(15, r.replica);
-          s.Bind(16, r.received_at_ms ? r.received_at_ms : now);
+          const Millis received = r.received_at_ms ? r.received_at_ms : now;
+          s.Bind(16, received);
           if (r.logprobs.empty()) s.BindNull(17); else s.BindBlob(17, LogprobsToJson(r.logprobs));
           RETORT_RETURN_IF_ERROR(s.Run());
+          if (db.Changes() == 1) added.Add(r, received);  // not when the job already had its answer
           RETORT_RETURN_IF_ERROR(done->Bind(1, now).Bind(2, u.job_id).Bind(3, run_id).Run());
           break;
         }
@@ -355,7 +407,7 @@ Status Store::ApplyJobUpdates(std::int64_t run_id, const std::vector<JobUpdate>&
           break;
       }
     }
-    return Status::OK();
+    return added.Apply(db, run_id);
   });
 }
 

@@ -80,8 +80,9 @@ TEST_CASE("Store upgrades an older database and keeps its data", "[store]") {
     REQUIRE(store->CreatePromptSet("old").ok());
   }
   // Make the file what schema version 4 of an older retort wrote (0005 adds a table, a column
-  // and an index; 0006 a column and two tables).
+  // and an index; 0006 a column and two tables; 0007 a table).
   ExecRaw(path,
+          "DROP TABLE run_totals; "
           "DROP TABLE job_errors; DROP INDEX jobs_done_by_key; ALTER TABLE responses DROP COLUMN reused_from; "
           "DROP TABLE batch_jobs; DROP TABLE batches; ALTER TABLE runs DROP COLUMN mode; "
           "PRAGMA user_version = 4");
@@ -398,4 +399,79 @@ TEST_CASE("Issue 13: a run's model changes only with allow_model_change and befo
   auto late = store->CreateOrResumeRun(spec, true);
   REQUIRE_FALSE(late.ok());
   CHECK_THAT(late.status().message(), Catch::Contains("cannot change any more"));
+}
+
+namespace {
+// What Store::Totals reports, computed by a scan of every response (what it did before 0007).
+std::vector<std::int64_t> ScannedTotals(const std::string& path, std::int64_t run_id) {
+  const std::string w = " FROM responses WHERE run_id = " + std::to_string(run_id);
+  return {test::QueryInt(path, "SELECT COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(prompt_tokens,0) END),0)" + w),
+          test::QueryInt(path, "SELECT COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(completion_tokens,0) END),0)" + w),
+          test::QueryInt(path, "SELECT COALESCE(SUM(CASE WHEN reused_from IS NULL THEN MAX(reasoning_tokens,0) END),0)" + w),
+          test::QueryInt(path, "SELECT COALESCE(SUM(LENGTH(CAST(body AS BLOB))),0)" + w),
+          test::QueryInt(path, "SELECT COALESCE(MIN(received_at),0)" + w),
+          test::QueryInt(path, "SELECT COALESCE(MAX(received_at),0)" + w),
+          test::QueryInt(path, "SELECT COUNT(reused_from)" + w)};
+}
+std::vector<std::int64_t> StoredTotals(Store& store, std::int64_t run_id) {
+  auto t = store.Totals(run_id);
+  REQUIRE(t.ok());
+  return {t->prompt_tokens, t->completion_tokens, t->reasoning_tokens, t->response_bytes,
+          t->first_received_ms, t->last_received_ms, t->reused};
+}
+}  // namespace
+
+TEST_CASE("Issue 16: run totals kept as responses are stored equal a scan of the responses", "[store][issue-16]") {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/c.db";
+  auto store = OpenStore(path);
+  auto set = store->CreatePromptSet("s");
+  std::vector<ImportOutcome> out;
+  std::vector<Prompt> ps;
+  for (int i = 0; i < 6; ++i) ps.push_back(MakePrompt("k" + std::to_string(i), "text " + std::to_string(i)));
+  REQUIRE(store->InsertPrompts(*set, ps, {}, &out).ok());
+  RunSpec a{"a", "s", "openai-chat", {}, "m", {}};
+  auto ra = store->CreateOrResumeRun(a);
+  REQUIRE(ra.ok());
+  CHECK(StoredTotals(*store, ra->id) == std::vector<std::int64_t>(7, 0));  // nothing stored yet
+  // Varied answers: unreported usage (-1), reasoning tokens, multi-byte bodies, out-of-order times.
+  auto jobs = store->LeaseJobs(ra->id, 100, 0);
+  REQUIRE(jobs.ok());
+  std::vector<JobUpdate> ups;
+  for (const LeasedJob& j : *jobs) {
+    JobUpdate u;
+    u.job_id = j.id;
+    u.response.content = "answer";
+    u.response.finish_reason = "stop";
+    u.response.raw_body = "{\"c\":\"\u00e9t\u00e9 " + std::string(static_cast<size_t>(j.id * 37), 'x') + "\"}";
+    u.response.usage.prompt_tokens = j.id % 3 == 0 ? -1 : 10 + j.id;
+    u.response.usage.completion_tokens = 5 * j.id;
+    u.response.usage.reasoning_tokens = j.id % 2 == 0 ? 7 : -1;
+    u.response.received_at_ms = 1767225600000 + (j.id % 4) * 1000;
+    ups.push_back(std::move(u));
+  }
+  // Half in one commit, the rest in another; a second kDone for a stored job changes nothing.
+  std::vector<JobUpdate> first(ups.begin(), ups.begin() + 3), rest(ups.begin() + 3, ups.end());
+  REQUIRE(store->ApplyJobUpdates(ra->id, first).ok());
+  REQUIRE(store->ApplyJobUpdates(ra->id, rest).ok());
+  REQUIRE(store->ApplyJobUpdates(ra->id, {ups[0]}).ok());
+  CHECK(StoredTotals(*store, ra->id) == ScannedTotals(path, ra->id));
+  CHECK(store->Totals(ra->id)->prompt_tokens > 0);
+  CHECK(store->Totals(ra->id)->reasoning_tokens == 21);
+  // Reused answers count as reused, not as paid tokens, in their own run only.
+  RunSpec b = a;
+  b.name = "b";
+  auto rb = store->CreateOrResumeRun(b);
+  REQUIRE(rb.ok());
+  REQUIRE(*store->ReuseAnswers(rb->id) == 6);
+  CHECK(StoredTotals(*store, rb->id) == ScannedTotals(path, rb->id));
+  CHECK(store->Totals(rb->id)->reused == 6);
+  CHECK(StoredTotals(*store, ra->id) == ScannedTotals(path, ra->id));
+
+  // A database of schema 6 with responses gets its totals on upgrade (0007 fills them in).
+  store.reset();
+  ExecRaw(path, "DROP TABLE run_totals; PRAGMA user_version = 6");
+  store = OpenStore(path);
+  CHECK(StoredTotals(*store, ra->id) == ScannedTotals(path, ra->id));
+  CHECK(StoredTotals(*store, rb->id) == ScannedTotals(path, rb->id));
 }
