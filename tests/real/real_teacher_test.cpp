@@ -305,7 +305,7 @@ TEST_CASE("llama-server: kill -9 mid-harvest, then the same command finishes eve
 }
 
 // retort as the first client of a fresh llama-server, 16 requests in flight against 4 slots.
-// Bound: no request slower than max(4 s, 10 x the median latency).
+// Bound: no request slower than max(4 s, 10 x the median latency, a third of the run).
 // Why: llama-server answers in arrival order from one queue (4 slots, the rest wait), so a fair
 // client's latencies are about (16 / 4) x one slot's service time for every request: the
 // median already contains the queueing, and the slowest request differs from it only by its
@@ -318,7 +318,9 @@ TEST_CASE("llama-server: kill -9 mid-harvest, then the same command finishes eve
 // server thread (docs/architecture.md, "Connections"): ~2.5 s on this machine. What the bound
 // rejects is starvation: a request left waiting while the others are served, which on a fresh
 // server shows up as latencies of the order of the whole run (~400 / 37 req/s = 11 s and more,
-// 25x the median or worse).
+// 25x the median or worse). A third of the run keeps that meaning on a loaded machine, where
+// llama-server's spin-waiting compute threads are descheduled unevenly (a CI run beside other
+// work: 3.5 req/s, median 1.9 s, max 22 s of a 114 s run), while starvation stays beyond it.
 TEST_CASE("llama-server: --concurrency 16 as the first client of a fresh server delays no request unduly",
           "[real-teacher]") {
   test::TempDir dir;
@@ -334,8 +336,10 @@ TEST_CASE("llama-server: --concurrency 16 as the first client of a fresh server 
   const std::vector<double> lat = Latencies(db, "c16");
   REQUIRE(lat.size() == static_cast<size_t>(kPrompts));
   const double median = lat[lat.size() / 2];
-  const double bound = std::max(4000.0, 10 * median);
+  const double run_ms = p["elapsed_s"].get<double>() * 1000;
+  const double bound = std::max({4000.0, 10 * median, run_ms / 3});
   INFO("latency ms: median " << median << ", p95 " << lat[lat.size() * 95 / 100] << ", p99 "
-                             << lat[lat.size() * 99 / 100] << ", max " << lat.back() << "; bound " << bound);
+                             << lat[lat.size() * 99 / 100] << ", max " << lat.back() << "; run " << run_ms
+                             << "; bound " << bound);
   CHECK(lat.back() <= bound);
 }
