@@ -22,11 +22,24 @@ const browser = spawn(chromiumPath, [
 let browserErr = '';
 browser.stderr.on('data', (d) => { browserErr = (browserErr + d).slice(-4000); });
 
+// Chromium is asked to close (its helper processes end with it), killed if it has not within
+// 3 s; its profile is removed once it has exited: removed while a helper still ran, the profile
+// was written again and left behind in the temp folder.
+let finishing = false;
 function finish(code, message) {
+  if (finishing) return;
+  finishing = true;
   if (message) process.stderr.write(message + '\n');
-  try { browser.kill('SIGKILL'); } catch (e) { /* already gone */ }
-  try { rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
-  process.exit(code);
+  const cleanUp = () => {
+    try { rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
+    process.exit(code);
+  };
+  if (browser.exitCode !== null || browser.signalCode !== null) return cleanUp();
+  browser.once('exit', cleanUp);
+  const kill = () => { try { browser.kill('SIGKILL'); } catch (e) { /* already gone */ } };
+  setTimeout(kill, 3000);
+  setTimeout(cleanUp, 6000);
+  try { toBrowser.write(JSON.stringify({ id: 0, method: 'Browser.close' }) + '\0'); } catch (e) { kill(); }
 }
 const deadline = setTimeout(() => finish(1, 'timed out after 240 s\nchromium: ' + browserErr), 240000);
 
