@@ -1,6 +1,9 @@
 // Drives the dashboard of a running `retort serve` in headless Chromium over the DevTools
 // protocol (a minimal client on --remote-debugging-pipe: no npm package, no WebSocket).
 // Usage: node dashboard_e2e.mjs <chromium> <base URL> <run> <planted text> <out dir>
+//                                <second run> <upload file> <upload set> <export folder>
+// <run> harvests and finishes while the page watches; <second run> is still harvesting when
+// the page gets to it (it is paused and resumed by keyboard, then cancelled through the dialog).
 // Writes <out dir>/dashboard.png and prints one JSON line of findings on stdout; exits 1 with
 // the reason on stderr when a check fails. Every wait is bounded.
 import { spawn } from 'node:child_process';
@@ -8,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [chromiumPath, base, run, planted, outDir] = process.argv.slice(2);
+const [chromiumPath, base, run, planted, outDir, run2, uploadFile, uploadSet, exportOut] = process.argv.slice(2);
 const profile = mkdtempSync(join(tmpdir(), 'retort-chromium-'));
 const browser = spawn(chromiumPath, [
   '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
@@ -19,11 +22,24 @@ const browser = spawn(chromiumPath, [
 let browserErr = '';
 browser.stderr.on('data', (d) => { browserErr = (browserErr + d).slice(-4000); });
 
+// Chromium is asked to close (its helper processes end with it), killed if it has not within
+// 3 s; its profile is removed once it has exited: removed while a helper still ran, the profile
+// was written again and left behind in the temp folder.
+let finishing = false;
 function finish(code, message) {
+  if (finishing) return;
+  finishing = true;
   if (message) process.stderr.write(message + '\n');
-  try { browser.kill('SIGKILL'); } catch (e) { /* already gone */ }
-  try { rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
-  process.exit(code);
+  const cleanUp = () => {
+    try { rmSync(profile, { recursive: true, force: true }); } catch (e) { /* best effort */ }
+    process.exit(code);
+  };
+  if (browser.exitCode !== null || browser.signalCode !== null) return cleanUp();
+  browser.once('exit', cleanUp);
+  const kill = () => { try { browser.kill('SIGKILL'); } catch (e) { /* already gone */ } };
+  setTimeout(kill, 3000);
+  setTimeout(cleanUp, 6000);
+  try { toBrowser.write(JSON.stringify({ id: 0, method: 'Browser.close' }) + '\0'); } catch (e) { kill(); }
 }
 const deadline = setTimeout(() => finish(1, 'timed out after 240 s\nchromium: ' + browserErr), 240000);
 
@@ -65,9 +81,20 @@ async function until(what, fn, maxMs = 60000, stepMs = 100) {
   throw new Error('timed out waiting for ' + what);
 }
 
-async function apiRun() {
-  const r = await fetch(base + '/v1/runs/' + run);
+async function apiRun(name = run) {
+  const r = await fetch(base + '/v1/runs/' + name);
   return r.json();
+}
+
+// Key presses as a keyboard sends them (what puppeteer's keyboard.press does): a key with text
+// is a keyDown (which also types it), one without a rawKeyDown; then the keyUp.
+const KEYS = { Tab: { code: 'Tab', keyCode: 9 }, Enter: { code: 'Enter', keyCode: 13, text: '\r' },
+               ' ': { code: 'Space', keyCode: 32, text: ' ' } };
+async function press(page, key) {
+  const k = KEYS[key];
+  await page('Input.dispatchKeyEvent', { type: k.text ? 'keyDown' : 'rawKeyDown', key, code: k.code,
+    windowsVirtualKeyCode: k.keyCode, text: k.text, unmodifiedText: k.text });
+  await page('Input.dispatchKeyEvent', { type: 'keyUp', key, code: k.code, windowsVirtualKeyCode: k.keyCode });
 }
 
 async function main() {
@@ -154,8 +181,104 @@ async function main() {
   // Back to the first page for the screenshot.
   await evaluate(`(() => { document.getElementById('browse-q').value = ''; document.getElementById('browse-form').requestSubmit(); })()`);
   await until('rows again', () => evaluate(`document.querySelectorAll('#browse-rows tr').length > 1`));
+
+  // Export from the page: the finished run, with common options; the page follows it to the end.
+  await until('the run in the export form', () => evaluate(`[...document.getElementById('export-run').options].some(o => o.value === ${JSON.stringify(run)})`), 10000);
+  await evaluate(`(() => { const $ = (id) => document.getElementById(id);
+    $('export-run').value = ${JSON.stringify(run)}; $('export-out').value = ${JSON.stringify(exportOut)};
+    $('export-format').value = 'sharegpt'; $('export-compress').value = 'gzip';
+    $('export-split').value = 'train=0.75,validation=0.25';
+    $('export-keep-truncated').checked = true; $('export-keep-duplicates').checked = true;
+    $('export-form').requestSubmit(); })()`);
+  const exportInfo = await until('the page to show the export finished', async () => {
+    const t = await evaluate(`document.getElementById('export-info').textContent`);
+    if (/^Export \d+ failed|^Export refused/.test(t)) throw new Error('the page shows: ' + t);
+    return /^Export \d+ done: /.test(t) ? t : null;
+  }, 30000);
+  const exported = { id: Number(/^Export (\d+)/.exec(exportInfo)[1]), info: exportInfo };
+
+  // Upload a prompt set from the page: the file goes on the file input as a user's choice would.
+  await evaluate(`document.getElementById('upload-name').value = ${JSON.stringify(uploadSet)}`);
+  const fileInput = await page('Runtime.evaluate', { expression: `document.getElementById('upload-file')` });
+  await page('DOM.setFileInputFiles', { files: [uploadFile], objectId: fileInput.result.objectId });
+  const chosen = await evaluate(`[...document.getElementById('upload-file').files].map(f => f.name)`);
+  if (chosen.length !== 1) throw new Error('file input holds ' + JSON.stringify(chosen));
+  await evaluate(`document.getElementById('upload-form').requestSubmit()`);
+  const uploadInfo = await until('the page to report the upload', async () => {
+    const t = await evaluate(`document.getElementById('upload-info').textContent`);
+    if (t.startsWith('Upload refused')) throw new Error('the page shows: ' + t);
+    return t.startsWith('Set ') ? t : null;
+  }, 15000);
+  const uploadedRow = await until('the uploaded set in the list', () => evaluate(`(() => {
+    const tr = [...document.querySelectorAll('#sets-rows tr')].find(r => r.cells[0].textContent === ${JSON.stringify(uploadSet)});
+    return tr ? { name: tr.cells[0].textContent, prompts: tr.cells[1].textContent } : null; })()`), 15000);
+  const uploaded = { info: uploadInfo, row: uploadedRow };
+
+  // The second run: Cancel asks first. Dismissing the dialog leaves the run harvesting.
+  const card2 = `document.querySelector('article[data-run="${run2}"]')`;
+  const button2 = (label) => `[...${card2}.querySelectorAll('.row button')].find(b => b.textContent === ${JSON.stringify(label)})`;
+  const notCancelled = (r) => { if (r.state === 'cancelling' || r.state === 'cancelled') throw new Error(run2 + ' is ' + r.state); return r; };
+  await until('the second run harvesting on the page', () => evaluate(`!!${card2} && ${card2}.dataset.state === 'running' && !${button2('Cancel…')}.disabled`), 15000);
+  const dialogOpen = `document.getElementById('confirm-dialog').open`;
+  await evaluate(`${button2('Cancel…')}.click()`);
+  await until('the confirmation dialog', () => evaluate(dialogOpen), 5000);
+  const confirmText = await evaluate(`document.getElementById('confirm-text').textContent`);
+  if (!confirmText.includes(run2)) throw new Error('the dialog does not name the run: ' + confirmText);
+  const harvestingBeforeDialog = notCancelled(await apiRun(run2)).harvesting;
+  await evaluate(`[...document.querySelectorAll('#confirm-dialog button')].find(b => b.value === 'no').click()`);
+  await until('the dialog to close', async () => !(await evaluate(dialogOpen)), 5000);
+  const afterDismiss = notCancelled(await apiRun(run2));
+
+  // Keyboard only: Tab to the second run's Pause, press Enter; Tab to Resume, press Space.
+  const tabTo = async (what, target) => {
+    for (let presses = 1; presses <= 200; presses++) {
+      await press(page, 'Tab');
+      if (await evaluate(`document.activeElement === ${target}`)) return presses;
+    }
+    throw new Error('Tab never reached ' + what + '; focus is on ' + await evaluate(`document.activeElement.outerHTML.slice(0, 120)`));
+  };
+  await until('Pause of the second run to be enabled', () => evaluate(`!${button2('Pause')}.disabled`), 10000);
+  await evaluate(`document.activeElement.blur()`);
+  const tabsToPause = await tabTo('Pause', button2('Pause'));
+  await press(page, 'Enter');
+  const paused2 = await until('the API to report the second run paused', async () => {
+    const r = notCancelled(await apiRun(run2));
+    return r.state === 'paused' ? r : null;
+  }, 20000);
+  await until('Resume of the second run to be enabled', () => evaluate(`!${button2('Resume')}.disabled`), 10000);
+  const tabsToResume = await tabTo('Resume', button2('Resume'));
+  await press(page, ' ');
+  const resumed2 = await until('the API to report the second run harvesting again', async () => {
+    const r = notCancelled(await apiRun(run2));
+    return r.harvesting ? r : null;
+  }, 20000);
+
+  // Confirming the dialog cancels the run.
+  await until('Cancel of the second run to be enabled', () => evaluate(`!${button2('Cancel…')}.disabled`), 10000);
+  await evaluate(`${button2('Cancel…')}.click()`);
+  await until('the confirmation dialog again', () => evaluate(dialogOpen), 5000);
+  await evaluate(`[...document.querySelectorAll('#confirm-dialog button')].find(b => b.value === 'yes').click()`);
+  const cancelled2 = await until('the API to report the second run cancelled', async () => {
+    const r = await apiRun(run2);
+    return r.state === 'cancelled' ? r : null;
+  }, 20000);
+  await until('the second card to show cancelled', () => evaluate(`${card2}.querySelector('.state').textContent === 'cancelled'`), 10000);
+  const second = { harvesting_with_dialog_open: harvestingBeforeDialog, after_dismiss: { state: afterDismiss.state, harvesting: afterDismiss.harvesting },
+    tabs_to_pause: tabsToPause, paused_state: paused2.state, tabs_to_resume: tabsToResume,
+    resumed: { state: resumed2.state, harvesting: resumed2.harvesting }, cancelled_state: cancelled2.state };
+
   const a11y = await evaluate(`(() => ({
+    // Every control shown (not in a closed dialog, not the token form a server without a token
+    // never shows) is in the tab order and rendered.
+    controls: [...document.querySelectorAll('button, input, select, textarea')]
+      .filter(e => !e.closest('dialog:not([open])') && !e.closest('#auth[hidden]')).length,
+    unreachable_controls: [...document.querySelectorAll('button, input, select, textarea')]
+      .filter(e => !e.closest('dialog:not([open])') && !e.closest('#auth[hidden]'))
+      .filter(e => e.tabIndex < 0 || !e.checkVisibility()).map(e => e.id || e.textContent || e.outerHTML.slice(0, 80)),
     progress_elements: document.querySelectorAll('progress').length,
+    // Chromium compiles pattern attributes with the v flag and ignores (and logs) an invalid one.
+    invalid_patterns: [...document.querySelectorAll('[pattern]')].filter(e => {
+      try { new RegExp('^(?:' + e.pattern + ')$', 'v'); return false; } catch (err) { return true; } }).map(e => e.id),
     unlabelled_inputs: [...document.querySelectorAll('input, select')].filter(e => !e.closest('label') && !document.querySelector('label[for="' + e.id + '"]')).length,
     inline_scripts: [...document.querySelectorAll('script')].filter(s => !s.src).length }))()`);
   const shot = await page('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true });
@@ -163,7 +286,7 @@ async function main() {
   if (problems.length) throw new Error('console errors:\n' + problems.join('\n'));
   process.stdout.write(JSON.stringify({ run_name: runName, progress_values: [...seen].sort((a, b) => a - b),
     done_at_pause: doneAtPause, first, rows_on_page: rowsOnPage, second_page_first: secondFirst,
-    raw_chars: rawShown.length, found, a11y }) + '\n');
+    raw_chars: rawShown.length, found, exported, uploaded, second, a11y }) + '\n');
 }
 
 main().then(() => { clearTimeout(deadline); finish(0); }, (e) => { clearTimeout(deadline); finish(1, String(e && e.stack || e) + '\nchromium: ' + browserErr.slice(-1500)); });
