@@ -11,7 +11,8 @@
 # last answer received), which is what bench.py's figure covers.
 # Usage: bench/real_teacher_bench.sh [BUILD_DIR] [N]   (BUILD_DIR holds the retort binary,
 #   default build-bench; N requests per client and row, default 400)
-# env: CONCURRENCIES="4 16" (default), REAL_TEACHER_DIR (llama-server built by
+# env: CONCURRENCIES="4 16" (default), REPEAT=1 (passes over all rows; single runs vary by
+#   several per cent, so compare means over a few), REAL_TEACHER_DIR (llama-server built by
 #   ../shared/real-teacher/setup.sh, default /var/cache/retort-real-teacher), MAX_S=300 (bound
 #   of each client run, seconds). Needs python3, curl, sqlite3.
 set -euo pipefail
@@ -20,6 +21,7 @@ BUILD=${1:-build-bench}
 N=${2:-400}
 CONCURRENCIES=${CONCURRENCIES:-4 16}
 MAX_S=${MAX_S:-300}
+REPEAT=${REPEAT:-1}
 RT_DIR=${REAL_TEACHER_DIR:-/var/cache/retort-real-teacher}
 RETORT=$(realpath "$BUILD/retort")
 BENCH_PY=$(realpath ../shared/real-teacher/bench.py)
@@ -123,6 +125,7 @@ check() {
 }
 
 declare -a ROWS=()
+for rep in $(seq 1 "$REPEAT"); do
 for c in $CONCURRENCIES; do
   start_server
   read -r p1_rps p1_max p1_ok < <(plain "$c")
@@ -139,6 +142,7 @@ for c in $CONCURRENCIES; do
   ROWS+=("$c first $p1_rps $p1_max $p1_ok $r1_rps $r1_max $r1_ok $r1_win")
   ROWS+=("$c second $p2_rps $p2_max $p2_ok $r2_rps $r2_max $r2_ok $r2_win")
 done
+done
 echo "$(uptime)"
 echo
 echo "| concurrency | client of a fresh server | plain req/s | plain max latency | retort req/s (whole process) | retort req/s (request window) | retort max latency | req/s retort/plain (process) | req/s retort/plain (window) | max latency retort/plain |"
@@ -153,3 +157,21 @@ print(f"| {c} | {order} | {float(prps):.1f}{note(pok)} | {float(pmax):,.0f} ms |
       f"**{float(rwin) / float(prps):.2f}** | {float(rmax) / float(pmax):.2f} |")
 EOF
 done
+if [ "$REPEAT" -gt 1 ]; then
+  echo
+  echo "Means over $REPEAT passes:"
+  echo
+  echo "| concurrency | client of a fresh server | plain req/s | retort req/s (whole process) | req/s retort/plain (mean of ratios) | min ratio | max ratio |"
+  echo "|---|---|---|---|---|---|---|"
+  printf '%s\n' "${ROWS[@]}" | python3 -c '
+import sys, collections
+g = collections.OrderedDict()
+for line in sys.stdin:
+    c, order, prps, pmax, pok, rrps, rmax, rok, rwin = line.split()
+    g.setdefault((int(c), order), []).append((float(prps), float(rrps)))
+for (c, order), v in g.items():
+    r = [b / a for a, b in v]
+    print(f"| {c} | {order} | {sum(a for a, _ in v) / len(v):.1f} | {sum(b for _, b in v) / len(v):.1f} | "
+          f"**{sum(r) / len(r):.2f}** | {min(r):.2f} | {max(r):.2f} |")
+'
+fi

@@ -15,7 +15,10 @@ bool IsQuotaCode(const std::string& code) {
 // "HTTP 429 rate_limit_exceeded: <message>" from the parsed error body (or a body snippet).
 std::string HttpReason(const HttpResponse& resp, const ProviderError& e) {
   std::string r = "HTTP " + std::to_string(resp.status);
-  std::string kind = !e.code.empty() ? e.code : e.type;
+  // A numeric `code` is an HTTP status (llama-server, vLLM: {"code":404,"type":"not_found_error"}):
+  // the kind is then in `type` ("HTTP 404 not_found_error", not "HTTP 404 404").
+  const bool numeric = !e.code.empty() && e.code.find_first_not_of("0123456789") == std::string::npos;
+  std::string kind = numeric && !e.type.empty() ? e.type : !e.code.empty() ? e.code : e.type;
   if (!kind.empty()) r += " " + ShortText(kind, 80);
   if (!e.message.empty()) {
     r += ": " + ShortText(e.message, 200);

@@ -123,8 +123,12 @@ TEST_CASE("ClassifyAttempt fails the job on other 4xx", "[teacher]") {
     Classification c = ClassifyAttempt(Http(status, R"({"object":"error","message":"bad","type":"BadRequestError","code":400})"),
                                        Status::OK(), p, kNow);
     CHECK(c.outcome == AttemptOutcome::kFailJob);
-    CHECK(c.reason == "HTTP " + std::to_string(status) + " 400: bad");
+    CHECK(c.reason == "HTTP " + std::to_string(status) + " BadRequestError: bad");
   }
+  // llama-server: the status again in `code`, the kind in `type`.
+  Classification c = ClassifyAttempt(
+      Http(404, R"({"error":{"code":404,"message":"File Not Found","type":"not_found_error"}})"), Status::OK(), p, kNow);
+  CHECK(c.reason == "HTTP 404 not_found_error: File Not Found");
 }
 
 TEST_CASE("ClassifyAttempt keeps reasons short and on one line", "[teacher]") {
