@@ -22,7 +22,7 @@ ConcurrencyOptions Sanitized(ConcurrencyOptions o) {
   o.max = std::max(1, o.max);
   o.min = std::clamp(o.min, 1, o.max);
   if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.7;
-  if (!(o.latency_tolerance > 1) || !std::isfinite(o.latency_tolerance)) o.latency_tolerance = 2.0;
+  if (!(o.latency_tolerance > 1) || !std::isfinite(o.latency_tolerance)) o.latency_tolerance = 4.0;
   return o;
 }
 

@@ -135,26 +135,38 @@ TEST_CASE("ConcurrencyLimiter increases additively up to max", "[harvest]") {
   CHECK(r.max_in_flight == 20);
 }
 
-TEST_CASE("ConcurrencyLimiter settles near the knee of a latency curve", "[harvest]") {
-  FakeClock clock;
-  ConcurrencyOptions o;
-  o.max = 256;
-  o.initial = 4;
-  ConcurrencyLimiter limiter(o, &clock);
-  const int kKnee = 32;
-  // 100 ms up to the knee, then +12.5 ms per extra request in flight.
-  auto latency = [kKnee](int c) { return c <= kKnee ? 100.0 : 100.0 * (1.0 + (c - kKnee) / 8.0); };
-  SimResult r = Simulate(limiter, clock, latency, 40000);
-  const auto tail_begin = r.limits.begin() + r.limits.size() / 2;
-  const int lo = *std::min_element(tail_begin, r.limits.end());
-  const int hi = *std::max_element(tail_begin, r.limits.end());
-  double mean = 0;
-  for (auto it = tail_begin; it != r.limits.end(); ++it) mean += *it;
-  mean /= static_cast<double>(r.limits.end() - tail_begin);
-  INFO("limit over the second half: min " << lo << " max " << hi << " mean " << mean);
-  CHECK(lo >= kKnee * 3 / 4);
-  CHECK(hi <= kKnee * 3 / 2);
-  CHECK(r.max_in_flight <= 256);
+// Past the knee of a latency curve the extra requests queue at the server: latency grows, the
+// server's throughput does not fall. The limiter lets that queue grow until the latency reaches
+// latency_tolerance x its baseline (default 4: a batch harvest wants the server's queue never
+// empty, not short latencies; a self-hosted server's throughput often still rises a little
+// with its queue, llama-server's 4 slots gave 37 req/s at 4 in flight, 40-45 at 16), so it
+// settles where latency(c) = tolerance x 100 ms: c* = knee + 8 (tolerance - 1).
+TEST_CASE("ConcurrencyLimiter settles where the latency past the knee reaches its tolerance", "[harvest]") {
+  for (double tolerance : {2.0, 4.0}) {
+    FakeClock clock;
+    ConcurrencyOptions o;
+    o.max = 256;
+    o.initial = 4;
+    if (tolerance != ConcurrencyOptions{}.latency_tolerance) o.latency_tolerance = tolerance;
+    ConcurrencyLimiter limiter(o, &clock);
+    const int kKnee = 32;
+    // 100 ms up to the knee, then +12.5 ms per extra request in flight.
+    auto latency = [kKnee](int c) { return c <= kKnee ? 100.0 : 100.0 * (1.0 + (c - kKnee) / 8.0); };
+    SimResult r = Simulate(limiter, clock, latency, 40000);
+    const auto tail_begin = r.limits.begin() + r.limits.size() / 2;
+    const int lo = *std::min_element(tail_begin, r.limits.end());
+    const int hi = *std::max_element(tail_begin, r.limits.end());
+    double mean = 0;
+    for (auto it = tail_begin; it != r.limits.end(); ++it) mean += *it;
+    mean /= static_cast<double>(r.limits.end() - tail_begin);
+    const double settle = kKnee + 8 * (tolerance - 1);
+    INFO("tolerance " << tolerance << ", expected near " << settle << "; limit over the second half: min " << lo
+                      << " max " << hi << " mean " << mean);
+    CHECK(lo >= 0.6 * settle);
+    CHECK(hi <= 1.25 * settle);
+    CHECK(r.max_in_flight <= 256);
+  }
+  CHECK(ConcurrencyOptions{}.latency_tolerance == 4.0);
 }
 
 TEST_CASE("ConcurrencyLimiter tolerates noisy latencies", "[harvest]") {
@@ -180,9 +192,9 @@ TEST_CASE("ConcurrencyLimiter tolerates noisy latencies", "[harvest]") {
     SimResult r = Simulate(limiter, clock, latency, 40000);
     const int lo = *std::min_element(r.limits.begin() + 20000, r.limits.end());
     const int hi = *std::max_element(r.limits.begin() + 20000, r.limits.end());
-    INFO("limit over the second half with a knee at 32: " << lo << ".." << hi);
-    CHECK(lo >= 24);
-    CHECK(hi <= 48);
+    INFO("limit over the second half with a knee at 32 (settles near 32 + 8 x 3 = 56): " << lo << ".." << hi);
+    CHECK(lo >= 34);
+    CHECK(hi <= 70);
   }
 }
 
@@ -204,8 +216,8 @@ TEST_CASE("ConcurrencyLimiter re-learns its baseline when the endpoint slows dow
   ConcurrencyLimiter limiter(o, &clock);
   Simulate(limiter, clock, [](int) { return 50.0; }, 3000);
   CHECK(limiter.limit() == 64);
-  // Every request now takes 4x as long whatever the load (a bigger model behind the endpoint).
-  SimResult r = Simulate(limiter, clock, [](int) { return 200.0; }, 20000);
+  // Every request now takes 8x as long whatever the load (a bigger model behind the endpoint).
+  SimResult r = Simulate(limiter, clock, [](int) { return 400.0; }, 20000);
   const int dip = *std::min_element(r.limits.begin(), r.limits.end());
   INFO("lowest limit after the slowdown: " << dip);
   CHECK(dip < 64);                // the slowdown was first taken for overload...
