@@ -129,12 +129,12 @@ for rep in $(seq 1 "$REPEAT"); do
 for c in $CONCURRENCIES; do
   start_server
   read -r p1_rps p1_max p1_ok < <(plain "$c")
-  read -r r2_rps r2_max r2_ok r2_win < <(retort_run "$c" "c$c-second")
+  read -r r2_rps r2_max r2_ok r2_win < <(retort_run "$c" "c$c-second-$rep")
   check "c=$c plain first, retort second" "$p1_rps" "$p1_max" "$p1_ok" "$r2_rps" "$r2_max" "$r2_ok"
   echo "c=$c server A (port $PORT): plain first $p1_rps req/s, max $p1_max ms ($p1_ok ok); retort second $r2_rps req/s, max $r2_max ms ($r2_ok done)"
   stop_server
   start_server
-  read -r r1_rps r1_max r1_ok r1_win < <(retort_run "$c" "c$c-first")
+  read -r r1_rps r1_max r1_ok r1_win < <(retort_run "$c" "c$c-first-$rep")
   read -r p2_rps p2_max p2_ok < <(plain "$c")
   check "c=$c retort first, plain second" "$r1_rps" "$r1_max" "$r1_ok" "$p2_rps" "$p2_max" "$p2_ok"
   echo "c=$c server B (port $PORT): retort first $r1_rps req/s, max $r1_max ms ($r1_ok done); plain second $p2_rps req/s, max $p2_max ms ($p2_ok ok)"
