@@ -99,7 +99,7 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
   Result<JobCounts> counts = CountJobs(run_id);
   if (!counts.ok()) return counts.status();
   std::lock_guard lk(impl_->mu);
-  // Kept by a trigger as responses are stored (migration 0007): one row, however many responses.
+  // Kept as responses are stored (migration 0007, ApplyJobUpdates): one row, however many responses.
   Result<SqliteStmt> st = impl_->db->Cached(
       "SELECT prompt_tokens, completion_tokens, reasoning_tokens, body_bytes, first_received_at, last_received_at, "
       "reused FROM run_totals WHERE run_id = ?");
