@@ -69,6 +69,9 @@ Status Service::ResumeSaved(const RunInfo& run) {
   if (!j.ok()) return Status::Corruption("saved options of run '" + run.spec.name + "': " + j.status().message());
   Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
   if (!o.ok()) return o.status().WithContext("saved options of run '" + run.spec.name + "'");
+  // retry_failed returned the failed jobs to pending when the run was started; a resume (over
+  // the API or after a restart) carries on and leaves jobs that failed since then failed.
+  o->retry_failed = false;
   // The operator may have narrowed the allow-lists since the run started.
   RETORT_RETURN_IF_ERROR(opts_.policy.CheckRun(*o));
   std::lock_guard lk(mu_);

@@ -104,6 +104,44 @@ TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE name='c' AND state='cancelled'") == 1);
 }
 
+TEST_CASE("serve: retry_failed acts once, when the run is started; a resume leaves failed jobs failed",
+          "[service][issue-13]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  {
+    auto store = test::OpenStoreAt(db);
+    auto set = store->CreatePromptSet("s");
+    REQUIRE(set.ok());
+    std::vector<Prompt> ps;
+    for (int i = 0; i < 40; ++i)
+      ps.push_back(test::MakePrompt("q" + std::to_string(i),
+                                    {Message{"user", (i % 10 == 1 ? "bad-prompt " : "prompt ") + std::to_string(i)}}));
+    std::vector<ImportOutcome> out;
+    REQUIRE(store->InsertPrompts(*set, ps, {}, &out).ok());
+  }
+  SimulatorOptions so;
+  so.latency_ms = 40;
+  so.fail_status_for_prompt = "400";  // q1, q11, q21, q31 are refused every time
+  auto sim = test::StartSim(so);
+  test::ServeProcess srv(db);
+  json body = test::RunBody("r", sim->port());
+  body["concurrency"] = 1;
+  body["retry_failed"] = true;  // saved with the run's options, as every field is
+  srv.Json("POST", "/v1/runs", body.dump(), 202);
+  srv.PollRun("r", [](const json& j) { return j["jobs"]["failed"].get<int>() >= 2; });
+  json paused = srv.Json("POST", "/v1/runs/r/pause");
+  REQUIRE(paused["state"] == "paused");
+  REQUIRE(paused["jobs"]["failed"].get<int>() >= 2);
+  REQUIRE(paused["jobs"]["done"].get<int>() + paused["jobs"]["failed"].get<int>() < 40);
+  CHECK(srv.Json("POST", "/v1/runs/r/resume")["harvesting"] == true);
+  json done = srv.PollRun("r", [](const json& j) { return StateIs(j, "done"); });
+  CHECK(done["jobs"]["done"] == 36);
+  CHECK(done["jobs"]["failed"] == 4);
+  // Each refused prompt was sent once: the resume did not return the failed jobs to pending.
+  CHECK(sim->Stats().bad_requests == 4);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM job_errors") == 0);
+}
+
 TEST_CASE("serve harvests two runs at once", "[service]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
