@@ -191,7 +191,11 @@ Result<json> Service::StartRun(const std::string& body) {
   if (it != runs_.end() && it->second->active())
     return Status::FailedPrecondition("run '" + o->run + "' is already harvesting");
   if (Result<RunInfo> existing = store_->GetRun(o->run); existing.ok()) {
-    RETORT_RETURN_IF_ERROR(CheckResumable(*existing));
+    // A done run with failed jobs starts again only to retry them (as `retort harvest
+    // --retry-failed` does).
+    Result<JobCounts> counts = store_->CountJobs(existing->id);
+    const bool retry_done = existing->state == RunState::kDone && o->retry_failed && counts.ok() && counts->failed > 0;
+    if (!retry_done) RETORT_RETURN_IF_ERROR(CheckResumable(*existing));
   }
   // Creates the run and its jobs now, so conflicts are answered synchronously.
   Result<RunInfo> run = store_->CreateOrResumeRun(o->Spec());

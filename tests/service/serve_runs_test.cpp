@@ -140,6 +140,19 @@ TEST_CASE("serve: retry_failed acts once, when the run is started; a resume leav
   // Each refused prompt was sent once: the resume did not return the failed jobs to pending.
   CHECK(sim->Stats().bad_requests == 4);
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM job_errors") == 0);
+  // A done run starts again only to retry its failed jobs, here against a teacher that answers them.
+  auto fixed = test::StartSim({});
+  json again = test::RunBody("r", fixed->port());
+  again["concurrency"] = 1;
+  CHECK(srv.Request("POST", "/v1/runs", again.dump()).first == 409);  // without retry_failed: done
+  again["retry_failed"] = true;
+  srv.Json("POST", "/v1/runs", again.dump(), 202);
+  json all = srv.PollRun("r", [](const json& j) { return StateIs(j, "done") && !j.value("harvesting", true); });
+  CHECK(all["jobs"]["done"] == 40);
+  CHECK(all["jobs"]["failed"] == 0);
+  CHECK(fixed->Stats().requests == 4);
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM job_errors WHERE error_status = 400") == 4);  // kept as history
+  CHECK(srv.Request("POST", "/v1/runs", again.dump()).first == 409);  // nothing failed any more: done
 }
 
 TEST_CASE("serve harvests two runs at once", "[service]") {
