@@ -104,7 +104,7 @@ TEST_CASE("serve pauses, resumes and cancels runs", "[service]") {
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE name='c' AND state='cancelled'") == 1);
 }
 
-TEST_CASE("serve: retry_failed acts once, when the run is started; a resume leaves failed jobs failed",
+TEST_CASE("serve: retry_failed acts when the run is started and a resume leaves failed jobs failed",
           "[service][issue-13]") {
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
