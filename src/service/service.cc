@@ -55,9 +55,8 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& opts) {
   return svc;
 }
 
-// Creates (or reconfigures) the run's controller from its saved options and starts it.
 // REQUIRES: mu_ not held.
-Status Service::ResumeSaved(const RunInfo& run) {
+Result<HarvestOptions> Service::SavedOptions(const RunInfo& run) {
   Result<std::string> saved = store_->LoadRunOptions(run.id);
   if (!saved.ok()) {
     if (saved.status().code() == StatusCode::kNotFound)
@@ -69,6 +68,14 @@ Status Service::ResumeSaved(const RunInfo& run) {
   if (!j.ok()) return Status::Corruption("saved options of run '" + run.spec.name + "': " + j.status().message());
   Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
   if (!o.ok()) return o.status().WithContext("saved options of run '" + run.spec.name + "'");
+  return o;
+}
+
+// Creates (or reconfigures) the run's controller from its saved options and starts it.
+// REQUIRES: mu_ not held.
+Status Service::ResumeSaved(const RunInfo& run) {
+  Result<HarvestOptions> o = SavedOptions(run);
+  if (!o.ok()) return o.status();
   // retry_failed returned the failed jobs to pending when the run was started; a resume (over
   // the API or after a restart) carries on and leaves jobs that failed since then failed.
   o->retry_failed = false;
@@ -252,6 +259,18 @@ Result<json> Service::CancelRun(const std::string& name) {
   if (!r.ok()) return r.status();
   RETORT_RETURN_IF_ERROR(CheckResumable(*r));
   RunController* ctrl = FindController(name);
+  if (!ctrl && r->spec.mode == "batch") {
+    // A batch run this process has not harvested (paused before a restart): its saved options
+    // reach the provider to cancel its open batches.
+    // (Not when the operator has since narrowed the allow-lists: then it is only marked cancelled.)
+    if (Result<HarvestOptions> o = SavedOptions(*r); o.ok() && opts_.policy.CheckRun(*o).ok()) {
+      o->retry_failed = false;
+      std::lock_guard lk(mu_);
+      auto& c = runs_[name];
+      if (!c) c = std::make_unique<RunController>(store_.get(), *o, log_);
+      ctrl = c.get();
+    }
+  }
   if (ctrl && !ctrl->active() && r->spec.mode == "batch" && ctrl->StartCancelBatches().ok()) {
     // A paused batch run: its open batches are cancelled at the provider, what they finished is
     // stored, then the run is cancelled (by the harvest thread).

@@ -289,4 +289,25 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
   CHECK(sim2->Stats().batches_cancelled == 2);
   CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.name = 'p' AND "
                            "b.step = 'ingested'") == 1);
+
+  // ...also after a restart of the service, which never harvested the paused run: the run's
+  // saved options reach the provider.
+  test::AddPrompts(*test::OpenStoreAt(db), "s4", 30, 300);
+  json b4 = test::RunBody("q", sim2->port(), "s4");
+  b4["mode"] = "batch";
+  b4["batch_poll"] = 0.2;
+  srv.Json("POST", "/v1/runs", b4.dump(), 202);
+  for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
+                                                "WHERE r.name = 'q' AND b.step = 'created'") == 0; ++i)
+    std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  CHECK(srv.Json("POST", "/v1/runs/q/pause")["state"] == "paused");
+  srv.process().Signal(SIGTERM);
+  REQUIRE(srv.process().Wait(60s) == 0);
+  test::ServeProcess again(db);
+  CHECK(again.Json("GET", "/v1/runs/q")["state"] == "paused");  // a paused run is not resumed
+  again.Json("POST", "/v1/runs/q/cancel");
+  json qend = again.PollRun("q", [](const json& j) { return StateIs(j, "cancelled") && !j.value("harvesting", true); });
+  CHECK(qend["jobs"]["done"].get<int>() < 30);
+  CHECK(sim2->Stats().batches_created == 3);
+  CHECK(sim2->Stats().batches_cancelled == 3);
 }
