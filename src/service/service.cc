@@ -55,7 +55,10 @@ Result<std::unique_ptr<Service>> Service::Open(const ServiceOptions& opts) {
   return svc;
 }
 
-// REQUIRES: mu_ not held.
+// The options to carry on a run started over the API with: those it was started with, less
+// retry_failed (it returned the failed jobs to pending at the start; a resume, over the API or
+// after a restart, leaves jobs that failed since then failed), if the allow-lists, which the
+// operator may have narrowed since, still allow them. REQUIRES: mu_ not held.
 Result<HarvestOptions> Service::SavedOptions(const RunInfo& run) {
   Result<std::string> saved = store_->LoadRunOptions(run.id);
   if (!saved.ok()) {
@@ -68,6 +71,8 @@ Result<HarvestOptions> Service::SavedOptions(const RunInfo& run) {
   if (!j.ok()) return Status::Corruption("saved options of run '" + run.spec.name + "': " + j.status().message());
   Result<HarvestOptions> o = HarvestOptionsFromJson(*j);
   if (!o.ok()) return o.status().WithContext("saved options of run '" + run.spec.name + "'");
+  o->retry_failed = false;
+  RETORT_RETURN_IF_ERROR(opts_.policy.CheckRun(*o));
   return o;
 }
 
@@ -76,11 +81,6 @@ Result<HarvestOptions> Service::SavedOptions(const RunInfo& run) {
 Status Service::ResumeSaved(const RunInfo& run) {
   Result<HarvestOptions> o = SavedOptions(run);
   if (!o.ok()) return o.status();
-  // retry_failed returned the failed jobs to pending when the run was started; a resume (over
-  // the API or after a restart) carries on and leaves jobs that failed since then failed.
-  o->retry_failed = false;
-  // The operator may have narrowed the allow-lists since the run started.
-  RETORT_RETURN_IF_ERROR(opts_.policy.CheckRun(*o));
   std::lock_guard lk(mu_);
   if (shut_down_) return Status::Unavailable("the server is shutting down");
   auto& ctrl = runs_[run.spec.name];
@@ -199,9 +199,12 @@ Result<json> Service::StartRun(const std::string& body) {
     return Status::FailedPrecondition("run '" + o->run + "' is already harvesting");
   if (Result<RunInfo> existing = store_->GetRun(o->run); existing.ok()) {
     // A done run with failed jobs starts again only to retry them (as `retort harvest
-    // --retry-failed` does).
-    Result<JobCounts> counts = store_->CountJobs(existing->id);
-    const bool retry_done = existing->state == RunState::kDone && o->retry_failed && counts.ok() && counts->failed > 0;
+    // --retry-failed` does). Its jobs are counted only then.
+    bool retry_done = false;
+    if (existing->state == RunState::kDone && o->retry_failed) {
+      Result<JobCounts> counts = store_->CountJobs(existing->id);
+      retry_done = counts.ok() && counts->failed > 0;
+    }
     if (!retry_done) RETORT_RETURN_IF_ERROR(CheckResumable(*existing));
   }
   // Creates the run and its jobs now, so conflicts are answered synchronously.
@@ -261,10 +264,9 @@ Result<json> Service::CancelRun(const std::string& name) {
   RunController* ctrl = FindController(name);
   if (!ctrl && r->spec.mode == "batch") {
     // A batch run this process has not harvested (paused before a restart): its saved options
-    // reach the provider to cancel its open batches.
-    // (Not when the operator has since narrowed the allow-lists: then it is only marked cancelled.)
-    if (Result<HarvestOptions> o = SavedOptions(*r); o.ok() && opts_.policy.CheckRun(*o).ok()) {
-      o->retry_failed = false;
+    // reach the provider to cancel its open batches (when the allow-lists no longer allow
+    // them, it is only marked cancelled).
+    if (Result<HarvestOptions> o = SavedOptions(*r); o.ok()) {
       std::lock_guard lk(mu_);
       auto& c = runs_[name];
       if (!c) c = std::make_unique<RunController>(store_.get(), *o, log_);

@@ -108,7 +108,8 @@ class Service {
   RunController* FindController(const std::string& name);
   nlohmann::json RunJson(const RunInfo& run, RunController* ctrl);
   Status ResumeSaved(const RunInfo& run);
-  // The options a run was started with over the API (FailedPrecondition when it was not).
+  // The options to carry on a run started over the API with (FailedPrecondition when it was
+  // not; the allow-lists' error when they no longer allow them). See the definition.
   Result<HarvestOptions> SavedOptions(const RunInfo& run);
   // The sampler thread: adds a RunSample to every harvesting run each sample_interval_ms.
   void SampleLoop();

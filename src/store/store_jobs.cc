@@ -53,7 +53,8 @@ struct RunTotalsDelta {
   }
 };
 
-// Recounts a run's row of run_totals from its responses (after a bulk copy: Store::ReuseAnswers).
+// Recounts a run's row of run_totals from its responses (after a bulk copy: Store::ReuseAnswers),
+// with the aggregate migration 0007 fills existing runs in with.
 Status RecountRunTotals(SqliteDb& db, std::int64_t run_id) {
   Result<SqliteStmt> del = db.Cached("DELETE FROM run_totals WHERE run_id = ?");
   if (!del.ok()) return del.status();

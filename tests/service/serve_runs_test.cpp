@@ -254,13 +254,18 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
   SimulatorOptions slow;
   slow.batch_complete_s = 60;
   auto sim2 = test::StartSim(slow);
-  json b2 = test::RunBody("c", sim2->port(), "s2");
-  b2["mode"] = "batch";
-  b2["batch_poll"] = 0.2;
-  srv.Json("POST", "/v1/runs", b2.dump(), 202);
-  for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
-                                                "WHERE r.name = 'c' AND b.step = 'created'") == 0; ++i)
-    std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  // Starts batch run `name` on set `set` against sim2 and waits (polled, bounded) until its
+  // batch is created at the provider.
+  auto start_batch = [&](const std::string& name, const std::string& set) {
+    json b = test::RunBody(name, sim2->port(), set);
+    b["mode"] = "batch";
+    b["batch_poll"] = 0.2;
+    srv.Json("POST", "/v1/runs", b.dump(), 202);
+    for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
+                                                  "WHERE r.name = '" + name + "' AND b.step = 'created'") == 0; ++i)
+      std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  };
+  start_batch("c", "s2");
   json paused = srv.Json("POST", "/v1/runs/c/pause");
   CHECK(paused["state"] == "paused");
   CHECK(srv.Json("POST", "/v1/runs/c/resume")["harvesting"] == true);
@@ -274,13 +279,7 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
 
   // Cancelling a paused batch run cancels its batch at the provider too.
   test::AddPrompts(*test::OpenStoreAt(db), "s3", 30, 200);
-  json b3 = test::RunBody("p", sim2->port(), "s3");
-  b3["mode"] = "batch";
-  b3["batch_poll"] = 0.2;
-  srv.Json("POST", "/v1/runs", b3.dump(), 202);
-  for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
-                                                "WHERE r.name = 'p' AND b.step = 'created'") == 0; ++i)
-    std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  start_batch("p", "s3");
   CHECK(srv.Json("POST", "/v1/runs/p/pause")["state"] == "paused");
   srv.Json("POST", "/v1/runs/p/cancel");
   json pend = srv.PollRun("p", [](const json& j) { return StateIs(j, "cancelled") && !j.value("harvesting", true); });
@@ -293,13 +292,7 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
   // ...also after a restart of the service, which never harvested the paused run: the run's
   // saved options reach the provider.
   test::AddPrompts(*test::OpenStoreAt(db), "s4", 30, 300);
-  json b4 = test::RunBody("q", sim2->port(), "s4");
-  b4["mode"] = "batch";
-  b4["batch_poll"] = 0.2;
-  srv.Json("POST", "/v1/runs", b4.dump(), 202);
-  for (int i = 0; i < 600 && test::QueryInt(db, "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id "
-                                                "WHERE r.name = 'q' AND b.step = 'created'") == 0; ++i)
-    std::this_thread::sleep_for(50ms);  // the batch's step, polled, bounded
+  start_batch("q", "s4");
   CHECK(srv.Json("POST", "/v1/runs/q/pause")["state"] == "paused");
   srv.process().Signal(SIGTERM);
   REQUIRE(srv.process().Wait(60s) == 0);
