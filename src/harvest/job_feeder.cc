@@ -25,7 +25,12 @@ std::optional<WorkItem> JobFeeder::Pop(const std::function<void()>& on_idle) {
   WorkItem item = std::move(queue_.front());
   queue_.pop_front();
   queued_jobs_ -= static_cast<std::int64_t>(item.jobs.size());
-  cv_feeder_.notify_one();
+  // Wake the feeder only when this pop lets it go on: a notification it would only check and
+  // sleep again on costs a context switch per request, and on a server that shares the
+  // client's cores (llama-server's compute threads spin) every switch delays its next step.
+  const bool wake = feeder_wait_ == FeederWait::kRoom && queued_jobs_ < prefetch_ / 2;
+  lk.unlock();
+  if (wake) cv_feeder_.notify_one();
   return item;
 }
 
@@ -39,12 +44,14 @@ void JobFeeder::PushFront(WorkItem item) {
 }
 
 void JobFeeder::Resolved(std::int64_t n) {
+  bool wake;
   {
     std::lock_guard lk(mu_);
     outstanding_ -= n;
     ++resolutions_;
+    wake = feeder_wait_ == FeederWait::kResolution;  // while it waits for room, a resolution changes nothing
   }
-  cv_feeder_.notify_one();
+  if (wake) cv_feeder_.notify_one();
 }
 
 std::vector<WorkItem> JobFeeder::Stop() {
@@ -79,6 +86,11 @@ Status JobFeeder::status() const {
   return status_;
 }
 
+std::int64_t JobFeeder::wakeups() const {
+  std::lock_guard lk(mu_);
+  return wakeups_;
+}
+
 std::int64_t JobFeeder::outstanding() const {
   std::lock_guard lk(mu_);
   return outstanding_;
@@ -88,7 +100,12 @@ void JobFeeder::Loop() {
   std::unique_lock lk(mu_);
   while (!stop_) {
     if (queued_jobs_ >= prefetch_) {
-      cv_feeder_.wait(lk, [&] { return stop_ || queued_jobs_ < prefetch_ / 2; });
+      feeder_wait_ = FeederWait::kRoom;
+      cv_feeder_.wait(lk, [&] {
+        ++wakeups_;
+        return stop_ || queued_jobs_ < prefetch_ / 2;
+      });
+      feeder_wait_ = FeederWait::kNone;
       continue;
     }
     const int want = static_cast<int>(prefetch_ - queued_jobs_);
@@ -143,7 +160,12 @@ void JobFeeder::Loop() {
     // Wait for a resolution (which may schedule a retry) or until the earliest retry is due.
     Millis wait_ms = 1000;
     if (next_due) wait_ms = std::max<Millis>(1, std::min<Millis>(wait_ms, *next_due - clock_->WallMs()));
-    cv_feeder_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] { return stop_ || resolutions_ != gen; });
+    feeder_wait_ = FeederWait::kResolution;
+    cv_feeder_.wait_for(lk, std::chrono::milliseconds(wait_ms), [&] {
+      ++wakeups_;
+      return stop_ || resolutions_ != gen;
+    });
+    feeder_wait_ = FeederWait::kNone;
   }
   cv_items_.notify_all();
 }

@@ -43,6 +43,9 @@ class JobFeeder {
   // Non-OK when leasing failed (storage error).
   Status status() const;
   std::int64_t outstanding() const;
+  // How often the feeder thread checked its wait condition (once per wait, plus once per
+  // wake-up): a measure of the context switches it costs.
+  std::int64_t wakeups() const;
   // Test seam: runs on the feeder thread after each read of the Store, before it decides
   // anything on that read. Set before Start().
   void SetAfterReadHookForTest(std::function<void()> hook) { after_read_ = std::move(hook); }
@@ -63,6 +66,10 @@ class JobFeeder {
   std::int64_t queued_jobs_ = 0;       // GUARDED_BY(mu_)
   std::int64_t outstanding_ = 0;       // GUARDED_BY(mu_): leased, not yet resolved
   std::uint64_t resolutions_ = 0;      // GUARDED_BY(mu_): Resolved() calls so far
+  // What the feeder thread waits for, so that Pop and Resolved notify it only when that happened.
+  enum class FeederWait { kNone, kRoom, kResolution };
+  FeederWait feeder_wait_ = FeederWait::kNone;  // GUARDED_BY(mu_)
+  std::int64_t wakeups_ = 0;                    // GUARDED_BY(mu_)
   bool stop_ = false;                  // GUARDED_BY(mu_)
   bool complete_ = false;              // GUARDED_BY(mu_)
   Status status_;                      // GUARDED_BY(mu_)

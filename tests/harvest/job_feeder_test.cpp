@@ -68,5 +68,46 @@ TEST_CASE("the feeder never calls a run complete on a read a retry raced with", 
   (void)feeder.Stop();
 }
 
+// Every Pop and every resolution used to wake the feeder thread, which only checked its wait
+// condition and slept again: two context switches per request. On a server that shares the
+// client's cores (llama-server's compute threads spin-wait) each one delays the server's next
+// step. The feeder must wake about once per batch it leases, not once per job.
+TEST_CASE("the feeder wakes once per leased batch and not once per job", "[harvest][feeder]") {
+  test::TempDir dir;
+  auto store = test::OpenStoreAt(dir.path() + "/w.db");
+  constexpr int kJobs = 2000;
+  constexpr int kPrefetch = 64;
+  test::AddPrompts(*store, "s", kJobs);
+  RunSpec spec{"r", "s", "openai-chat", {"http://127.0.0.1:1/v1"}, "m", {}};
+  auto run = store->CreateOrResumeRun(spec);
+  REQUIRE(run.ok());
+  FakeClock clock;
+  JobFeeder feeder(store.get(), run->id, kPrefetch, false, &clock);
+  feeder.Start();
+  int handled = 0;
+  for (;;) {
+    std::optional<WorkItem> item = feeder.Pop();
+    if (!item) break;
+    REQUIRE(handled < kJobs);
+    JobUpdate done;
+    done.kind = JobUpdate::Kind::kDone;
+    done.job_id = item->jobs[0].id;
+    done.response = test::Answer("ok");
+    done.response.raw_body = "{}";
+    done.response.received_at_ms = clock.WallMs();
+    REQUIRE(store->ApplyJobUpdates(run->id, {done}).ok());
+    feeder.Resolved(1);
+    ++handled;
+  }
+  CHECK(handled == kJobs);
+  CHECK(feeder.complete());
+  // Leases of at least kPrefetch / 2 jobs: ~63 batches, each a wait and a wake-up or two;
+  // the tail (the last kPrefetch jobs, after the last lease) wakes it once per resolution.
+  // Measured: ~220 now; the old code 1,091 (about once per job).
+  INFO("feeder wake-ups: " << feeder.wakeups());
+  CHECK(feeder.wakeups() < kJobs / 4);
+  (void)feeder.Stop();
+}
+
 }  // namespace
 }  // namespace retort
