@@ -9,10 +9,23 @@
 # ratios retort/plain; retort's req/s twice: over the whole process (start-up, database,
 # the governor's probe, the final commit) and over its request window (first request sent to
 # last answer received), which is what bench.py's figure covers.
+#
+# DESIGN=ab (recommended): the server's own speed drifts (every server gets faster over its first
+# thousand requests or so, and fresh servers differ by 10-20 %), which swamps a few per cent
+# between clients in the paired design above. This design controls for it:
+#   fresh: ROUNDS rounds; in each, retort and the plain client are each the first client of a
+#          fresh server of their own (order alternating by round): mean req/s per client with a
+#          95 % interval, and the ratio of the means with a bootstrap interval;
+#   warm:  one server, warmed with 200 requests, then ROUNDS pairs in ABBA order (plain-retort,
+#          retort-plain, ...): the geometric mean of the per-pair ratios with a 95 % interval.
+# Both parts also read llama-server's log for the slots' occupancy during each run (the share of
+# slot time spent on requests, measured by the server). bench/real_teacher_stats.py prints them.
 # Usage: bench/real_teacher_bench.sh [BUILD_DIR] [N]   (BUILD_DIR holds the retort binary,
 #   default build-bench; N requests per client and row, default 400)
-# env: CONCURRENCIES="4 16" (default), REPEAT=1 (passes over all rows; single runs vary by
-#   several per cent, so compare means over a few), REAL_TEACHER_DIR (llama-server built by
+# env: CONCURRENCIES="4 16" (default), DESIGN=pairs (the two-server pairs above) or ab,
+#   REPEAT=1 (pairs: passes over all rows), ROUNDS=6 (ab: rounds of each part), PARTS="fresh
+#   warm" (ab), RUNS_OUT (ab: where the per-run records are copied, default
+#   /tmp/real_teacher_runs.jsonl), REAL_TEACHER_DIR (llama-server built by
 #   ../shared/real-teacher/setup.sh, default /var/cache/retort-real-teacher), MAX_S=300 (bound
 #   of each client run, seconds). Needs python3, curl, sqlite3.
 set -euo pipefail
@@ -22,6 +35,9 @@ N=${2:-400}
 CONCURRENCIES=${CONCURRENCIES:-4 16}
 MAX_S=${MAX_S:-300}
 REPEAT=${REPEAT:-1}
+DESIGN=${DESIGN:-pairs}
+ROUNDS=${ROUNDS:-6}
+PARTS=${PARTS:-fresh warm}
 RT_DIR=${REAL_TEACHER_DIR:-/var/cache/retort-real-teacher}
 RETORT=$(realpath "$BUILD/retort")
 BENCH_PY=$(realpath ../shared/real-teacher/bench.py)
@@ -78,10 +94,10 @@ start_server() {
   exit 1
 }
 
-# plain C: bench.py (unchanged, run through runpy to read its per-request list for the max
-# latency); prints "req_per_s max_ms ok".
+# plain C [COUNT]: bench.py (unchanged, run through runpy to read its per-request list for the
+# latencies) sends COUNT (default N) requests; prints "req_per_s max_ms ok p50_ms".
 plain() {
-  python3 - "$BENCH_PY" "$PORT" "$1" "$N" "$MAX_S" <<'EOF'
+  python3 - "$BENCH_PY" "$PORT" "$1" "${2:-$N}" "$MAX_S" <<'EOF'
 import contextlib, io, json, runpy, sys
 path = sys.argv[1]
 sys.argv = [path] + sys.argv[2:]
@@ -89,13 +105,14 @@ out = io.StringIO()
 with contextlib.redirect_stdout(out):
     g = runpy.run_path(path, run_name="__main__")
 s = json.loads(out.getvalue().strip().splitlines()[-1])
-lat = [r[1] for r in g["res"] if r[0] == 200]
-print(f"{s['req_per_s']} {max(lat) * 1000 if lat else float('nan'):.0f} {s['ok']}")
+lat = sorted(r[1] for r in g["res"] if r[0] == 200)
+nan = float("nan")
+print(f"{s['req_per_s']} {lat[-1] * 1000 if lat else nan:.0f} {s['ok']} {lat[len(lat) // 2] * 1000 if lat else nan:.1f}")
 EOF
 }
 
 # retort C NAME: imports N prompts into a new database (not timed), times `retort harvest`
-# (the whole process); prints "req_per_s max_ms done window_req_per_s". Max latency from
+# (the whole process); prints "req_per_s max_ms done window_req_per_s p50_ms". Latencies from
 # responses.latency_ms; the window is first request sent to last answer received.
 retort_run() {
   local c=$1 db=$WORK/$2.db t0 t1
@@ -114,7 +131,8 @@ EOF
   # its threads' lifetime, without interpreter start-up).
   read -r done max window_ms < <(sqlite3 -separator ' ' "$db" \
     "SELECT COUNT(*), MAX(latency_ms), MAX(received_at) - MIN(received_at - latency_ms) FROM responses")
-  python3 -c "print(f'{$done / ($t1 - $t0):.2f} {$max:.0f} $done {$done / max($window_ms, 1) * 1000:.2f}')"
+  p50=$(sqlite3 "$db" "SELECT latency_ms FROM responses ORDER BY latency_ms LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM responses)")
+  python3 -c "print(f'{$done / ($t1 - $t0):.2f} {$max:.0f} $done {$done / max($window_ms, 1) * 1000:.2f} {$p50:.1f}')"
 }
 
 # check NAME VALUES...: every value read from a client run is there (a failed run prints nothing).
@@ -124,18 +142,73 @@ check() {
   for v in "$@"; do [ -n "$v" ] || { echo "$name: no result" >&2; exit 1; }; done
 }
 
+# ab_run PART C CLIENT ROUND SEQ OFFSET: one client run on the current server, appended to
+# $WORK/runs.jsonl with where its tasks are in the server's log (OFFSET tasks launched before).
+ab_run() {
+  local part=$1 c=$2 client=$3 round=$4 seq=$5 offset=$6 rps max ok p50 win
+  if [ "$client" = plain ]; then
+    read -r rps max ok p50 < <(plain "$c")
+    win=$rps
+  else
+    read -r rps max ok win p50 < <(retort_run "$c" "ab-$part-c$c-$seq")
+  fi
+  check "$part c=$c $client run $seq" "$rps" "$max" "$ok" "$p50" "$win"
+  [ "$ok" = "$N" ] || { echo "$part c=$c $client: $ok of $N answered" >&2; exit 1; }
+  echo "$part c=$c round $round $client: $rps req/s, max $max ms, p50 $p50 ms"
+  echo "{\"part\":\"$part\",\"c\":$c,\"client\":\"$client\",\"round\":$round,\"pair\":$round,\"seq\":$seq," \
+       "\"rps\":$rps,\"rps_window\":$win,\"max_ms\":$max,\"p50_ms\":$p50,\"slots\":4," \
+       "\"server_log\":\"$WORK/server-$PORT.log\",\"task_offset\":$offset,\"tasks\":$N}" >> "$WORK/runs.jsonl"
+}
+
+if [ "$DESIGN" = ab ]; then
+  seq=0
+  for c in $CONCURRENCIES; do
+    for part in $PARTS; do
+      if [ "$part" = fresh ]; then
+        for round in $(seq 1 "$ROUNDS"); do
+          order="retort plain"; [ $((round % 2)) = 0 ] && order="plain retort"
+          for client in $order; do
+            start_server
+            seq=$((seq + 1)); ab_run fresh "$c" "$client" "$round" "$seq" 0
+            stop_server
+          done
+        done
+      elif [ "$part" = warm ]; then
+        start_server
+        plain "$c" 200 > /dev/null
+        offset=200
+        for round in $(seq 1 "$ROUNDS"); do
+          order="plain retort"; [ $((round % 2)) = 0 ] && order="retort plain"
+          for client in $order; do
+            seq=$((seq + 1)); ab_run warm "$c" "$client" "$round" "$seq" "$offset"
+            offset=$((offset + N))
+          done
+        done
+        stop_server
+      else
+        echo "unknown part $part (fresh, warm)" >&2; exit 2
+      fi
+    done
+  done
+  echo "$(uptime)"
+  echo
+  python3 bench/real_teacher_stats.py "$WORK/runs.jsonl"
+  cp "$WORK/runs.jsonl" "${RUNS_OUT:-/tmp/real_teacher_runs.jsonl}"
+  exit 0
+fi
+
 declare -a ROWS=()
 for rep in $(seq 1 "$REPEAT"); do
 for c in $CONCURRENCIES; do
   start_server
-  read -r p1_rps p1_max p1_ok < <(plain "$c")
-  read -r r2_rps r2_max r2_ok r2_win < <(retort_run "$c" "c$c-second-$rep")
+  read -r p1_rps p1_max p1_ok _ < <(plain "$c")
+  read -r r2_rps r2_max r2_ok r2_win _ < <(retort_run "$c" "c$c-second-$rep")
   check "c=$c plain first, retort second" "$p1_rps" "$p1_max" "$p1_ok" "$r2_rps" "$r2_max" "$r2_ok"
   echo "c=$c server A (port $PORT): plain first $p1_rps req/s, max $p1_max ms ($p1_ok ok); retort second $r2_rps req/s, max $r2_max ms ($r2_ok done)"
   stop_server
   start_server
-  read -r r1_rps r1_max r1_ok r1_win < <(retort_run "$c" "c$c-first-$rep")
-  read -r p2_rps p2_max p2_ok < <(plain "$c")
+  read -r r1_rps r1_max r1_ok r1_win _ < <(retort_run "$c" "c$c-first-$rep")
+  read -r p2_rps p2_max p2_ok _ < <(plain "$c")
   check "c=$c retort first, plain second" "$r1_rps" "$r1_max" "$r1_ok" "$p2_rps" "$p2_max" "$p2_ok"
   echo "c=$c server B (port $PORT): retort first $r1_rps req/s, max $r1_max ms ($r1_ok done); plain second $p2_rps req/s, max $p2_max ms ($p2_ok ok)"
   stop_server
