@@ -1,4 +1,4 @@
-// ConcurrencyLimiter: AIMD on overload outcomes and on latency growth over a learnt baseline.
+// ConcurrencyLimiter: AIMD on overload outcomes and on throughput loss or latency growth over learnt baselines.
 #include "harvest/concurrency_limiter.h"
 
 #include <algorithm>
@@ -23,6 +23,9 @@ ConcurrencyOptions Sanitized(ConcurrencyOptions o) {
   o.min = std::clamp(o.min, 1, o.max);
   if (!(o.decrease_factor > 0 && o.decrease_factor < 1)) o.decrease_factor = 0.7;
   if (!(o.latency_tolerance > 1) || !std::isfinite(o.latency_tolerance)) o.latency_tolerance = 4.0;
+  if (!(o.throughput_tolerance > 1) || !std::isfinite(o.throughput_tolerance)) o.throughput_tolerance = 1.5;
+  if (!(o.latency_ceiling >= o.latency_tolerance) || !std::isfinite(o.latency_ceiling))
+    o.latency_ceiling = std::max(16.0, o.latency_tolerance);
   return o;
 }
 
@@ -38,11 +41,23 @@ Status ConcurrencyOptions::Validate() const {
     return Status::InvalidArgument("decrease_factor must be in (0, 1), got " + std::to_string(decrease_factor));
   if (!(latency_tolerance > 1) || !std::isfinite(latency_tolerance))
     return Status::InvalidArgument("latency_tolerance must be > 1, got " + std::to_string(latency_tolerance));
+  if (!(throughput_tolerance > 1) || !std::isfinite(throughput_tolerance))
+    return Status::InvalidArgument("throughput_tolerance must be > 1, got " + std::to_string(throughput_tolerance));
+  if (!(latency_ceiling >= latency_tolerance) || !std::isfinite(latency_ceiling))
+    return Status::InvalidArgument("latency_ceiling must be >= latency_tolerance (" + std::to_string(latency_tolerance) +
+                                   "), got " + std::to_string(latency_ceiling));
   return Status::OK();
 }
 
 ConcurrencyLimiter::ConcurrencyLimiter(ConcurrencyOptions opts, Clock* clock) : opts_(Sanitized(opts)), clock_(clock) {
   limit_ = opts_.initial == -1 ? opts_.max : std::clamp(opts_.initial, opts_.min, opts_.max);
+}
+
+double ConcurrencyLimiter::RateLocked() const {
+  if (answer_count_ < kRateWindow) return 0;
+  const Millis newest = answers_[static_cast<size_t>((answer_count_ - 1) % kRateWindow)];
+  const Millis oldest = answers_[static_cast<size_t>(answer_count_ % kRateWindow)];
+  return static_cast<double>(kRateWindow - 1) / static_cast<double>(std::max<Millis>(1, newest - oldest));
 }
 
 bool ConcurrencyLimiter::TryAcquire() {
@@ -102,16 +117,34 @@ void ConcurrencyLimiter::Release(LimiterOutcome outcome, double latency_ms) {
         baseline_ms_ += (ewma_ms_ - baseline_ms_) * std::min(1.0, dt / kBaselineRiseTauMs);
       }
     }
-    last_sample_ms_ = now;
     ++samples_;
   }
+  // The answer rate, and the best one seen. While the latency is within its tolerance the best
+  // decays towards the current rate (a run that sends less, a server that got slower become the
+  // new normal within minutes); past it, it holds, so that a server losing throughput to our
+  // own queue cannot make that loss the new normal step by step.
+  answers_[static_cast<size_t>(answer_count_ % kRateWindow)] = now;
+  ++answer_count_;
+  const double rate = RateLocked();
+  const bool latency_high = ewma_ms_ > opts_.latency_tolerance * baseline_ms_ + kLatencySlackMs;
+  if (rate > best_rate_) {
+    best_rate_ = rate;
+  } else if (rate > 0 && !latency_high) {
+    const double dt = static_cast<double>(std::max<Millis>(0, now - last_sample_ms_));
+    best_rate_ += (rate - best_rate_) * std::min(1.0, dt / kBaselineRiseTauMs);
+  }
+  last_sample_ms_ = now;
 
-  const bool slow =
-      samples_ >= kMinSamples && ewma_ms_ > opts_.latency_tolerance * baseline_ms_ + kLatencySlackMs;
+  // Latency beyond its tolerance is overload only when the answers come slower too: requests
+  // that merely queue at a saturated server raise the latency and keep the rate.
+  const bool rate_fell = rate > 0 && rate * opts_.throughput_tolerance < best_rate_;
+  const bool slow = samples_ >= kMinSamples &&
+                    ((rate_fell && latency_high) || ewma_ms_ > opts_.latency_ceiling * baseline_ms_ + kLatencySlackMs);
   if (slow) {
     if (limit_ <= opts_.min) {
       // At the floor our own queueing cannot explain the latency: the endpoint got slower.
       baseline_ms_ = ewma_ms_;
+      best_rate_ = rate;
       return;
     }
     DecreaseLocked(kGentleFactor, now);

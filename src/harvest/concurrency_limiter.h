@@ -1,6 +1,7 @@
 // ConcurrencyLimiter: adaptive (AIMD) cap on in-flight requests, for self-hosted teachers.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 
@@ -26,11 +27,21 @@ struct ConcurrencyOptions {
   int initial = -1;
   // Multiplicative decrease on kOverload (0 < f < 1). Latency overload uses a gentler 0.9.
   double decrease_factor = 0.7;
-  // Smoothed latency above latency_tolerance * baseline + 5 ms is an overload signal. > 1.
-  // 4, not 2: up to there the latency is requests queueing at the server, which keeps a
-  // self-hosted server's slots busy (llama-server, 4 slots, 16 in flight: 2 held the limit at
-  // 6-8 and retort 0.94x a plain 16-thread client as the first client; 4: 1.02x).
+  // Smoothed latency above latency_tolerance x its baseline + 5 ms is an overload signal when
+  // the throughput fell too: the rate of the last 64 answers is below 1 / throughput_tolerance
+  // of the best rate seen (which decays towards the current rate with a 60 s time constant
+  // while the latency is within latency_tolerance, and holds past it). Requests that only
+  // queue at a saturated server raise the latency and leave the rate unchanged, so they are not
+  // overload: a batch harvest wants the server's queue never empty. (llama-server, 4 slots,
+  // --concurrency 16: latency alone, tolerance 2, held 6-8 in flight; 4 held 9-10, 0.97x a
+  // plain 16-thread client on a warm server, ahead in 2 pairs of 8; with the rate, 16.) > 1.
   double latency_tolerance = 4.0;
+  // See latency_tolerance: 1.5 = the server answers a third fewer requests per second. > 1.
+  double throughput_tolerance = 1.5;
+  // Whatever the throughput, latency above latency_ceiling x its baseline + 5 ms is an overload
+  // signal: it keeps the queue at a server bounded (a queue that long risks the request
+  // timeout and holds the server's connections). >= latency_tolerance.
+  double latency_ceiling = 16.0;
 
   // InvalidArgument naming the field when a value is out of range.
   Status Validate() const;
@@ -43,10 +54,16 @@ struct ConcurrencyOptions {
 //  - Latency: smoothed = EWMA of kOk latencies (alpha 0.1); baseline = a decaying low-water mark
 //    of the smoothed latency: it follows lower values (5% per sample), drifts upwards only while
 //    smoothed <= 1.25 * baseline and then slowly (time constant 60 s), and is re-learnt when the
-//    limit sits at `min` yet latency is high (the endpoint itself got slower). After 10 samples,
-//    smoothed > latency_tolerance * baseline + 5 ms is a gentle overload (factor 0.9, same
-//    once-per-window rule). Callers should pass a load-sensitive latency that does not vary
-//    much with output length (time to first token, or per-token latency).
+//    limit sits at `min` yet latency is high (the endpoint itself got slower).
+//  - Throughput: the rate of the last 64 kOk releases; best = the highest rate seen, decaying
+//    towards the current one (time constant 60 s) only while the latency is within
+//    latency_tolerance, re-learnt with the latency baseline.
+//  - After 10 samples, a gentle overload (factor 0.9, same once-per-window rule) is smoothed
+//    latency > latency_tolerance * baseline + 5 ms while the rate is below best /
+//    throughput_tolerance (the endpoint answers fewer requests per second than it did), or
+//    smoothed latency > latency_ceiling * baseline + 5 ms. Callers should pass a load-sensitive
+//    latency that does not vary much with output length (time to first token, or per-token
+//    latency).
 //  - Otherwise every `limit` successful releases raise the limit by 1, up to max.
 // Pure logic, time only from the injected Clock. Safe for concurrent use.
 class ConcurrencyLimiter {
@@ -80,6 +97,10 @@ class ConcurrencyLimiter {
  private:
   void DecreaseLocked(double factor, Millis now);
   Millis WindowMs() const;
+  // Answers per millisecond over the last kRateWindow kOk releases; 0 until that many.
+  double RateLocked() const;
+
+  static constexpr int kRateWindow = 64;
 
   const ConcurrencyOptions opts_;
   Clock* const clock_;
@@ -92,6 +113,9 @@ class ConcurrencyLimiter {
   std::int64_t samples_ = 0;      // latency samples seen
   double baseline_ms_ = 0;        // valid when samples_ > 0
   double ewma_ms_ = 0;            // valid when samples_ > 0
+  std::array<Millis, kRateWindow> answers_{};  // times of the last kOk releases (a ring)
+  std::int64_t answer_count_ = 0;              // kOk releases recorded in answers_
+  double best_rate_ = 0;                       // answers per ms; 0 until the window is full
   Millis last_sample_ms_ = 0;     // time of the last latency sample
   bool decreased_ = false;        // a decrease happened (last_decrease_ms_ is valid)
   Millis last_decrease_ms_ = 0;

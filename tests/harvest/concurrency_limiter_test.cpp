@@ -135,12 +135,12 @@ TEST_CASE("ConcurrencyLimiter increases additively up to max", "[harvest]") {
   CHECK(r.max_in_flight == 20);
 }
 
-// Past the knee of a latency curve the extra requests queue at the server: latency grows, the
-// server's throughput does not fall. The limiter lets that queue grow until the latency reaches
-// latency_tolerance x its baseline (default 4: a batch harvest wants the server's queue never
-// empty, not short latencies; a self-hosted server's throughput often still rises a little
-// with its queue, llama-server's 4 slots gave 37 req/s at 4 in flight, 40-45 at 16), so it
-// settles where latency(c) = tolerance x 100 ms: c* = knee + 8 (tolerance - 1).
+// Past the knee of this latency curve the server thrashes: each request beyond the knee adds
+// 12.5 ms to every request, so its throughput (c / latency) falls from 0.32 requests/ms at the
+// knee. The time per request in flight passes throughput_tolerance (1.5) x its baseline at
+// c = 38, and the limiter settles where the latency reaches latency_tolerance x its baseline
+// (default 4: a batch harvest wants the server's queue never empty, not short latencies):
+// latency(c) = tolerance x 100 ms at c* = knee + 8 (tolerance - 1), 40 for 2 and 56 for 4.
 TEST_CASE("ConcurrencyLimiter settles where the latency past the knee reaches its tolerance", "[harvest]") {
   for (double tolerance : {2.0, 4.0}) {
     FakeClock clock;
@@ -196,6 +196,64 @@ TEST_CASE("ConcurrencyLimiter tolerates noisy latencies", "[harvest]") {
     CHECK(lo >= 34);
     CHECK(hi <= 70);
   }
+}
+
+// A server with 4 slots that queues the rest (llama-server): latency grows in proportion to
+// the requests in flight past 4 and its throughput stays what it is. Queueing there is not
+// overload: the limiter keeps the --concurrency the user gave, as a plain client does. It used
+// to settle where the latency reached 4x the baseline (16 of 32 here; 9-10 of 16 on
+// llama-server, 3-4 % fewer req/s than a plain 16-thread client keeping 16 in flight).
+TEST_CASE("ConcurrencyLimiter keeps a queue that costs the server no throughput", "[harvest]") {
+  FakeClock clock;
+  ConcurrencyOptions o;
+  o.max = 32;
+  o.initial = 1;  // as after the governor's probe
+  ConcurrencyLimiter limiter(o, &clock);
+  auto queue = [](int c) { return c <= 4 ? 100.0 : 100.0 * c / 4.0; };
+  SimResult r = Simulate(limiter, clock, queue, 20000);
+  const int lo = *std::min_element(r.limits.begin() + 10000, r.limits.end());
+  INFO("lowest limit over the second half: " << lo);
+  CHECK(lo == 32);
+  CHECK(r.max_in_flight == 32);
+}
+
+// The same server with a far deeper queue: past latency_ceiling (16) x the baseline latency the
+// queue is cut whatever the throughput (it would risk the request timeout), at about
+// 16 x 4 = 64 in flight.
+TEST_CASE("ConcurrencyLimiter bounds a queue by its latency ceiling", "[harvest]") {
+  FakeClock clock;
+  ConcurrencyOptions o;
+  o.max = 256;
+  o.initial = 1;
+  ConcurrencyLimiter limiter(o, &clock);
+  auto queue = [](int c) { return c <= 4 ? 100.0 : 100.0 * c / 4.0; };
+  SimResult r = Simulate(limiter, clock, queue, 40000);
+  const int lo = *std::min_element(r.limits.begin() + 20000, r.limits.end());
+  const int hi = *std::max_element(r.limits.begin() + 20000, r.limits.end());
+  INFO("limit over the second half: " << lo << ".." << hi << " (expected near 64)");
+  CHECK(lo >= 40);
+  CHECK(hi <= 80);
+}
+
+// Fewer requests in flight after a 503 burst raise the time per request in flight at an
+// endpoint whose latency does not depend on the load. That must not read as a throughput loss
+// and drive the limit further down: only the 503s lower it, then it climbs back.
+TEST_CASE("ConcurrencyLimiter does not spiral down after a 503 burst at a steady latency", "[harvest]") {
+  FakeClock clock;
+  ConcurrencyOptions o;
+  o.max = 64;
+  ConcurrencyLimiter limiter(o, &clock);
+  Simulate(limiter, clock, [](int) { return 80.0; }, 2000);
+  REQUIRE(limiter.limit() == 64);
+  for (int burst = 0; burst < 3; ++burst) {  // three bursts of 503s: 64 -> 44 -> 30 -> 21
+    clock.Advance(2000);
+    REQUIRE(limiter.TryAcquire());
+    limiter.Release(LimiterOutcome::kOverload, 5);
+  }
+  REQUIRE(limiter.limit() == 21);
+  SimResult r = Simulate(limiter, clock, [](int) { return 80.0; }, 20000);
+  CHECK(*std::min_element(r.limits.begin(), r.limits.end()) == 21);
+  CHECK(limiter.limit() == 64);
 }
 
 TEST_CASE("ConcurrencyLimiter stays at max when latency does not grow", "[harvest]") {
@@ -261,6 +319,12 @@ TEST_CASE("ConcurrencyOptions::Validate rejects out-of-range fields", "[harvest]
   o = ConcurrencyOptions{};
   o.latency_tolerance = 0.5;
   CHECK(o.Validate().message().find("latency_tolerance") != std::string::npos);
+  o = ConcurrencyOptions{};
+  o.throughput_tolerance = 1.0;
+  CHECK(o.Validate().message().find("throughput_tolerance") != std::string::npos);
+  o = ConcurrencyOptions{};
+  o.latency_ceiling = 3;  // below latency_tolerance (4)
+  CHECK(o.Validate().message().find("latency_ceiling") != std::string::npos);
   o = ConcurrencyOptions{};
   o.initial = 100;
   CHECK_FALSE(o.Validate().ok());
