@@ -56,6 +56,10 @@ SimResult Simulate(ConcurrencyLimiter& limiter, FakeClock& clock, const std::fun
   return out;
 }
 
+// A server with 4 slots that queues the rest: 100 ms per request, and past 4 in flight the
+// latency grows with the queue while the rate of answers stays 4 per 100 ms.
+double FourSlotQueue(int c) { return c <= 4 ? 100.0 : 100.0 * c / 4.0; }
+
 }  // namespace
 
 TEST_CASE("ConcurrencyLimiter hands out at most limit slots", "[harvest]") {
@@ -209,8 +213,7 @@ TEST_CASE("ConcurrencyLimiter keeps a queue that costs the server no throughput"
   o.max = 32;
   o.initial = 1;  // as after the governor's probe
   ConcurrencyLimiter limiter(o, &clock);
-  auto queue = [](int c) { return c <= 4 ? 100.0 : 100.0 * c / 4.0; };
-  SimResult r = Simulate(limiter, clock, queue, 20000);
+  SimResult r = Simulate(limiter, clock, FourSlotQueue, 20000);
   const int lo = *std::min_element(r.limits.begin() + 10000, r.limits.end());
   INFO("lowest limit over the second half: " << lo);
   CHECK(lo == 32);
@@ -226,8 +229,7 @@ TEST_CASE("ConcurrencyLimiter bounds a queue by its latency ceiling", "[harvest]
   o.max = 256;
   o.initial = 1;
   ConcurrencyLimiter limiter(o, &clock);
-  auto queue = [](int c) { return c <= 4 ? 100.0 : 100.0 * c / 4.0; };
-  SimResult r = Simulate(limiter, clock, queue, 40000);
+  SimResult r = Simulate(limiter, clock, FourSlotQueue, 40000);
   const int lo = *std::min_element(r.limits.begin() + 20000, r.limits.end());
   const int hi = *std::max_element(r.limits.begin() + 20000, r.limits.end());
   INFO("limit over the second half: " << lo << ".." << hi << " (expected near 64)");
@@ -235,9 +237,9 @@ TEST_CASE("ConcurrencyLimiter bounds a queue by its latency ceiling", "[harvest]
   CHECK(hi <= 80);
 }
 
-// Fewer requests in flight after a 503 burst raise the time per request in flight at an
-// endpoint whose latency does not depend on the load. That must not read as a throughput loss
-// and drive the limit further down: only the 503s lower it, then it climbs back.
+// Fewer requests in flight after a 503 burst lower the answer rate at an endpoint whose latency
+// does not depend on the load. That must not read as a throughput loss and drive the limit
+// further down: only the 503s lower it, then it climbs back.
 TEST_CASE("ConcurrencyLimiter does not spiral down after a 503 burst at a steady latency", "[harvest]") {
   FakeClock clock;
   ConcurrencyOptions o;

@@ -11,6 +11,17 @@
 namespace retort {
 namespace {
 
+// Stores an answer for `job_id`, as the harvester's writer does before it calls Resolved.
+void CommitDone(Store& store, std::int64_t run_id, std::int64_t job_id, Clock& clock) {
+  JobUpdate done;
+  done.kind = JobUpdate::Kind::kDone;
+  done.job_id = job_id;
+  done.response = test::Answer("ok");
+  done.response.raw_body = "{}";
+  done.response.received_at_ms = clock.WallMs();
+  REQUIRE(store.ApplyJobUpdates(run_id, {done}).ok());
+}
+
 // A retried job is leased while the feeder reads the Store, then committed as pending and
 // resolved before the feeder decides on that read: the read saw it neither due nor pending.
 // The feeder must not call the run complete on such a stale read (it once did: a harvest
@@ -54,13 +65,7 @@ TEST_CASE("the feeder never calls a run complete on a read a retry raced with", 
   REQUIRE(last.has_value());
   CHECK(raced == kRetries);
   CHECK_FALSE(feeder.complete());
-  JobUpdate done;
-  done.kind = JobUpdate::Kind::kDone;
-  done.job_id = last->jobs[0].id;
-  done.response = test::Answer("ok");
-  done.response.raw_body = "{}";
-  done.response.received_at_ms = clock.WallMs();
-  REQUIRE(store->ApplyJobUpdates(run->id, {done}).ok());
+  CommitDone(*store, run->id, last->jobs[0].id, clock);
   feeder.Resolved(1);
   CHECK_FALSE(feeder.Pop().has_value());  // every job done: the run is complete
   CHECK(feeder.complete());
@@ -89,13 +94,7 @@ TEST_CASE("the feeder wakes once per leased batch and not once per job", "[harve
     std::optional<WorkItem> item = feeder.Pop();
     if (!item) break;
     REQUIRE(handled < kJobs);
-    JobUpdate done;
-    done.kind = JobUpdate::Kind::kDone;
-    done.job_id = item->jobs[0].id;
-    done.response = test::Answer("ok");
-    done.response.raw_body = "{}";
-    done.response.received_at_ms = clock.WallMs();
-    REQUIRE(store->ApplyJobUpdates(run->id, {done}).ok());
+    CommitDone(*store, run->id, item->jobs[0].id, clock);
     feeder.Resolved(1);
     ++handled;
   }
