@@ -141,8 +141,8 @@ TEST_CASE("ConcurrencyLimiter increases additively up to max", "[harvest]") {
 
 // Past the knee of this latency curve the server thrashes: each request beyond the knee adds
 // 12.5 ms to every request, so its throughput (c / latency) falls from 0.32 requests/ms at the
-// knee. The time per request in flight passes throughput_tolerance (1.5) x its baseline at
-// c = 38, and the limiter settles where the latency reaches latency_tolerance x its baseline
+// knee. The answer rate falls below 1 / throughput_tolerance (1.5) of its best at c = 38, and
+// the limiter settles where the latency reaches latency_tolerance x its baseline
 // (default 4: a batch harvest wants the server's queue never empty, not short latencies):
 // latency(c) = tolerance x 100 ms at c* = knee + 8 (tolerance - 1), 40 for 2 and 56 for 4.
 TEST_CASE("ConcurrencyLimiter settles where the latency past the knee reaches its tolerance", "[harvest]") {
