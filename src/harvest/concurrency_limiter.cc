@@ -60,6 +60,10 @@ double ConcurrencyLimiter::RateLocked() const {
   return static_cast<double>(kRateWindow - 1) / static_cast<double>(std::max<Millis>(1, newest - oldest));
 }
 
+bool ConcurrencyLimiter::LatencyAboveLocked(double factor) const {
+  return ewma_ms_ > factor * baseline_ms_ + kLatencySlackMs;
+}
+
 bool ConcurrencyLimiter::TryAcquire() {
   std::lock_guard<std::mutex> lock(mu_);
   if (in_flight_ >= limit_) return false;
@@ -126,7 +130,7 @@ void ConcurrencyLimiter::Release(LimiterOutcome outcome, double latency_ms) {
   answers_[static_cast<size_t>(answer_count_ % kRateWindow)] = now;
   ++answer_count_;
   const double rate = RateLocked();
-  const bool latency_high = ewma_ms_ > opts_.latency_tolerance * baseline_ms_ + kLatencySlackMs;
+  const bool latency_high = LatencyAboveLocked(opts_.latency_tolerance);
   if (rate > best_rate_) {
     best_rate_ = rate;
   } else if (rate > 0 && !latency_high) {
@@ -139,7 +143,7 @@ void ConcurrencyLimiter::Release(LimiterOutcome outcome, double latency_ms) {
   // that merely queue at a saturated server raise the latency and keep the rate.
   const bool rate_fell = rate > 0 && rate * opts_.throughput_tolerance < best_rate_;
   const bool slow = samples_ >= kMinSamples &&
-                    ((rate_fell && latency_high) || ewma_ms_ > opts_.latency_ceiling * baseline_ms_ + kLatencySlackMs);
+                    ((rate_fell && latency_high) || LatencyAboveLocked(opts_.latency_ceiling));
   if (slow) {
     if (limit_ <= opts_.min) {
       // At the floor our own queueing cannot explain the latency: the endpoint got slower.

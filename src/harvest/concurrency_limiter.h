@@ -99,6 +99,8 @@ class ConcurrencyLimiter {
   Millis WindowMs() const;
   // Answers per millisecond over the last kRateWindow kOk releases; 0 until that many.
   double RateLocked() const;
+  // Smoothed latency above factor x its baseline + 5 ms (valid once samples_ > 0).
+  bool LatencyAboveLocked(double factor) const;
 
   static constexpr int kRateWindow = 64;
 

@@ -28,7 +28,7 @@ std::optional<WorkItem> JobFeeder::Pop(const std::function<void()>& on_idle) {
   // Wake the feeder only when this pop lets it go on: a notification it would only check and
   // sleep again on costs a context switch per request, and on a server that shares the
   // client's cores (llama-server's compute threads spin) every switch delays its next step.
-  const bool wake = feeder_wait_ == FeederWait::kRoom && queued_jobs_ < prefetch_ / 2;
+  const bool wake = feeder_wait_ == FeederWait::kRoom && HasRoomLocked();
   lk.unlock();
   if (wake) cv_feeder_.notify_one();
   return item;
@@ -86,6 +86,8 @@ Status JobFeeder::status() const {
   return status_;
 }
 
+bool JobFeeder::HasRoomLocked() const { return queued_jobs_ < prefetch_ / 2; }
+
 std::int64_t JobFeeder::wakeups() const {
   std::lock_guard lk(mu_);
   return wakeups_;
@@ -103,7 +105,7 @@ void JobFeeder::Loop() {
       feeder_wait_ = FeederWait::kRoom;
       cv_feeder_.wait(lk, [&] {
         ++wakeups_;
-        return stop_ || queued_jobs_ < prefetch_ / 2;
+        return stop_ || HasRoomLocked();
       });
       feeder_wait_ = FeederWait::kNone;
       continue;

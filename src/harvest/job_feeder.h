@@ -52,6 +52,8 @@ class JobFeeder {
 
  private:
   void Loop();
+  // The queue has drained to half the prefetch: the feeder, waiting for room, may lease again.
+  bool HasRoomLocked() const;  // REQUIRES: mu_ held
 
   Store* store_;
   std::int64_t run_id_;
