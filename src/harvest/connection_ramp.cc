@@ -1,4 +1,4 @@
-// ConnectionRamp: one new connection per spacing interval.
+// ConnectionRamp: a first burst of connections at once, then one new connection per spacing interval.
 #include "harvest/connection_ramp.h"
 
 namespace retort {
@@ -6,7 +6,7 @@ namespace retort {
 Millis ConnectionRamp::TryOpen() {
   std::lock_guard lk(mu_);
   const Millis now = clock_->NowMs();
-  if (now < next_open_ms_) return next_open_ms_;
+  if (open_ >= burst_ && now < next_open_ms_) return next_open_ms_;
   ++open_;
   next_open_ms_ = now + spacing_ms_;
   return 0;

@@ -34,8 +34,10 @@ namespace {
 constexpr Millis kLockStaleMs = 30'000;
 constexpr Millis kHeartbeatMs = 2'000;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
-// Spacing of new connections to one replica (see ConnectionRamp).
+// New connections to one replica: the first kConnectionBurst at once, then one per spacing (see
+// ConnectionRamp).
 constexpr Millis kConnectionSpacingMs = 10;
+constexpr int kConnectionBurst = 4;
 // Stall check: a request waiting for its first response byte longer than kStallFactor x the
 // median of the last kStallSamples answers (and at least kStallMinMs) is stalled.
 constexpr std::size_t kStallSamples = 32;
@@ -359,7 +361,7 @@ Status Harvester::Impl::Setup() {
     ConcurrencyOptions c;
     c.max = opts.concurrency;
     rep->limiter = std::make_unique<ConcurrencyLimiter>(c, clock);
-    rep->ramp = std::make_unique<ConnectionRamp>(kConnectionSpacingMs, clock);
+    rep->ramp = std::make_unique<ConnectionRamp>(kConnectionSpacingMs, kConnectionBurst, clock);
     // Validate the URL (and the proxy and CA settings) now, so a typo fails before anything is sent.
     Result<std::unique_ptr<HttpTransport>> probe = HttpTransport::Create(TransportFor(*rep));
     if (!probe.ok()) return probe.status().WithContext("--base-url");

@@ -1,4 +1,5 @@
-// ConnectionRamp: new connections to a replica open one spacing interval apart.
+// ConnectionRamp: a first burst of connections to a replica opens at once, any more one spacing
+// interval apart.
 #include <catch2/catch.hpp>
 
 #include "harvest/connection_ramp.h"
@@ -7,7 +8,7 @@ using namespace retort;
 
 TEST_CASE("ConnectionRamp spaces new connections and counts them until they close", "[harvest]") {
   FakeClock clock(1000);
-  ConnectionRamp ramp(10, &clock);
+  ConnectionRamp ramp(10, 1, &clock);
   CHECK(ramp.TryOpen() == 0);
   CHECK(ramp.TryOpen() == 1010);  // a second one in the same instant waits
   CHECK(ramp.TryOpen() == 1010);
@@ -36,4 +37,28 @@ TEST_CASE("ConnectionRamp spaces new connections and counts them until they clos
   CHECK(ramp.open() == 18);
   for (int i = 0; i < 30; ++i) ramp.Closed();
   CHECK(ramp.open() == 0);  // never negative
+}
+
+TEST_CASE("ConnectionRamp opens a first burst at once and spaces the rest", "[harvest]") {
+  FakeClock clock(1000);
+  ConnectionRamp ramp(10, 4, &clock);
+  for (int i = 0; i < 4; ++i) CHECK(ramp.TryOpen() == 0);  // the burst, in one instant
+  CHECK(ramp.TryOpen() == 1010);                           // the fifth waits a spacing
+  CHECK(ramp.open() == 4);
+  clock.Advance(10);
+  CHECK(ramp.TryOpen() == 0);
+  CHECK(ramp.TryOpen() == 1020);
+  CHECK(ramp.open() == 5);
+
+  // Below the burst again (connections closed, as llama-server closes each stream's), a new
+  // connection opens at once; at the burst the spacing holds again.
+  ramp.Closed();
+  ramp.Closed();
+  CHECK(ramp.open() == 3);
+  CHECK(ramp.TryOpen() == 0);
+  CHECK(ramp.open() == 4);
+  CHECK(ramp.TryOpen() == 1020);
+  clock.Advance(10);
+  CHECK(ramp.TryOpen() == 0);
+  CHECK(ramp.open() == 5);
 }
