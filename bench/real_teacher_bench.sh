@@ -19,7 +19,8 @@
 #   warm:  one server, warmed with 200 requests, then ROUNDS pairs in ABBA order (plain-retort,
 #          retort-plain, ...): the geometric mean of the per-pair ratios with a 95 % interval.
 # Both parts also read llama-server's log for the slots' occupancy during each run (the share of
-# slot time spent on requests, measured by the server). bench/real_teacher_stats.py prints them.
+# slot time spent on requests, measured by the server) and for how often its decode steps reused
+# the compute graph (lower when its slots run out of step). bench/real_teacher_stats.py prints them.
 # Usage: bench/real_teacher_bench.sh [BUILD_DIR] [N]   (BUILD_DIR holds the retort binary,
 #   default build-bench; N requests per client and row, default 400)
 # env: CONCURRENCIES="4 16" (default), DESIGN=pairs (the two-server pairs above) or ab,

@@ -4,7 +4,9 @@
 Reads the runs file the script writes (one JSON object per client run) and, for every run, the
 llama-server log of its server: the server logs each task's launch and release on a slot, so
 the share of the slots' time spent on requests ("slot occupancy") is measured by the server
-itself, whatever the client reports. Prints two Markdown tables:
+itself, whatever the client reports. The log also counts the decode steps that reused the
+previous step's compute graph ("graphs reused"): a slotted server whose slots run out of step
+rebuilds it more often (see ConnectionRamp). Prints two Markdown tables:
 
 - fresh: each run is the first client of its own freshly started server. Per client the mean
   req/s with its 95 % confidence interval; the ratio of the means with a bootstrap 95 % interval.
@@ -43,10 +45,11 @@ _tasks_cache = {}
 
 
 def server_tasks(log):
-    """[(launch_ms, release_ms)] in launch order, from a llama-server log."""
+    """[(launch_ms, release_ms, graphs_reused)] in launch order, from a llama-server log;
+    graphs_reused is the server's running count when the task ended (None when not logged)."""
     if log in _tasks_cache:
         return _tasks_cache[log]
-    launch, release, order = {}, {}, []
+    launch, release, reused, order = {}, {}, {}, []
     with open(log, errors="replace") as f:
         for line in f:
             m = re.search(r"\| task (\d+) \|", line)
@@ -61,7 +64,11 @@ def server_tasks(log):
                 order.append(task)
             elif "release:" in line:
                 release[task] = t
-    out = [(launch[k], release[k]) for k in order if k in release]
+            elif "graphs reused" in line:
+                g = re.search(r"graphs reused =\s*(\d+)", line)
+                if g:
+                    reused[task] = int(g[1])
+    out = [(launch[k], release[k], reused.get(k)) for k in order if k in release]
     _tasks_cache[log] = out
     return out
 
@@ -71,8 +78,20 @@ def occupancy(run, slots):
     tasks = server_tasks(run["server_log"])[run["task_offset"]:run["task_offset"] + run["tasks"]]
     if len(tasks) < run["tasks"] or not tasks:
         return float("nan")
-    span = max(r for _, r in tasks) - min(l for l, _ in tasks)
-    return sum(r - l for l, r in tasks) / (slots * span) if span > 0 else float("nan")
+    span = max(r for _, r, _ in tasks) - min(l for l, _, _ in tasks)
+    return sum(r - l for l, r, _ in tasks) / (slots * span) if span > 0 else float("nan")
+
+
+def graph_reuse(run, slots, max_tokens=16):
+    """Decode steps during this run that reused the compute graph, as a share of the steps its
+    tasks need at the least (tasks x max_tokens / slots: every answer here is max_tokens long)."""
+    all_tasks = server_tasks(run["server_log"])
+    lo, hi = run["task_offset"], run["task_offset"] + run["tasks"]
+    before = [g for _, _, g in all_tasks[:lo] if g is not None]
+    during = [g for _, _, g in all_tasks[lo:hi] if g is not None]
+    if len(all_tasks) < hi or not during:
+        return float("nan")
+    return (max(during) - max(before, default=0)) / (run["tasks"] * max_tokens / slots)
 
 
 def mean_ci(xs):
@@ -99,6 +118,7 @@ def main():
     slots = runs[0].get("slots", 4) if runs else 4
     for r in runs:
         r["occupancy"] = occupancy(r, slots)
+        r["graph_reuse"] = graph_reuse(r, slots)
     concs = sorted({r["c"] for r in runs})
 
     fresh = [r for r in runs if r["part"] == "fresh"]
@@ -106,8 +126,8 @@ def main():
         print("First client of a fresh server (every run on its own new server; mean ± 95 % CI):\n")
         print("| concurrency | runs each | plain req/s | retort req/s (whole process) | retort req/s (request window) | "
               "retort/plain (process) [95 % CI] | retort/plain (window) | slot occupancy plain / retort | "
-              "max latency plain / retort (worst run) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "graph reuse plain / retort | max latency plain / retort (worst run) |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for c in concs:
             p = [r for r in fresh if r["c"] == c and r["client"] == "plain"]
             q = [r for r in fresh if r["c"] == c and r["client"] == "retort"]
@@ -120,6 +140,7 @@ def main():
                   f"**{statistics.fmean(qr) / statistics.fmean(pr):.3f}** [{lo:.3f}, {hi:.3f}] | "
                   f"{statistics.fmean(qw) / statistics.fmean(pr):.3f} | "
                   f"{statistics.fmean(po):.3f} / {statistics.fmean(qo):.3f} | "
+                  f"{statistics.fmean(r['graph_reuse'] for r in p):.2f} / {statistics.fmean(r['graph_reuse'] for r in q):.2f} | "
                   f"{max(r['max_ms'] for r in p):,.0f} / {max(r['max_ms'] for r in q):,.0f} ms |")
         print()
 
@@ -128,8 +149,8 @@ def main():
         print("Taking turns on one warmed server (ABBA order; ratio per adjacent pair, geometric mean ± 95 % CI):\n")
         print("| concurrency | pairs | plain req/s (mean) | retort req/s (mean, process) | retort/plain (process) [95 % CI] | "
               "retort/plain (window) [95 % CI] | pairs retort ahead | slot occupancy plain / retort | "
-              "max latency plain / retort (worst run) | p50 latency plain / retort |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "graph reuse plain / retort | max latency plain / retort (worst run) | p50 latency plain / retort |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for c in concs:
             rs = sorted((r for r in warm if r["c"] == c), key=lambda r: r["seq"])
             pairs = {}
@@ -152,6 +173,8 @@ def main():
             print(f"| {c} | {len(pairs)} | {statistics.fmean(v['plain']['rps'] for v in pairs):.1f} | "
                   f"{statistics.fmean(v['retort']['rps'] for v in pairs):.1f} | **{g:.3f}** [{glo:.3f}, {ghi:.3f}] | "
                   f"{w:.3f} [{wlo:.3f}, {whi:.3f}] | {ahead} of {len(pairs)} | {occ_p:.3f} / {occ_r:.3f} | "
+                  f"{statistics.fmean(v['plain']['graph_reuse'] for v in pairs):.2f} / "
+                  f"{statistics.fmean(v['retort']['graph_reuse'] for v in pairs):.2f} | "
                   f"{max(v['plain']['max_ms'] for v in pairs):,.0f} / {max(v['retort']['max_ms'] for v in pairs):,.0f} ms | "
                   f"{statistics.fmean(v['plain']['p50_ms'] for v in pairs):.0f} / "
                   f"{statistics.fmean(v['retort']['p50_ms'] for v in pairs):.0f} ms |")
