@@ -1,4 +1,4 @@
-// ConnectionRamp: grows the number of connections to one replica one at a time.
+// ConnectionRamp: a first burst of connections to one replica at once, then one at a time.
 #pragma once
 
 #include <mutex>
@@ -22,15 +22,16 @@ namespace retort {
 // Why the burst: a server with a fixed number of slots (llama-server's `-np`, 4 by default)
 // keeps the phase its slots start with when the answers are of equal length. Slots started one
 // spacing apart stay out of step for the whole run, and llama-server then rebuilds its compute
-// graph for a quarter to a third of its decode steps instead of a tenth or fewer (its log's
-// "graphs reused"), and answers fewer requests per second (docs/benchmarks.md). A burst no larger than the
-// smallest such server's idle thread pool (cpp-httplib starts at least 8 threads, llama-server
-// `-np` + 4) opens without the stale-count problem.
+// graph for a quarter to a third of its decode steps instead of at most a fifth (its log's
+// "graphs reused") and answers fewer requests per second (docs/benchmarks.md). A burst no
+// larger than the smallest such server's idle thread pool (cpp-httplib starts at least 8
+// threads, llama-server `-np` + 4) opens without the stale-count problem.
 //
 // Pure logic; time only from the injected Clock. Safe for concurrent use.
 class ConnectionRamp {
  public:
-  ConnectionRamp(Millis spacing_ms, int burst, Clock* clock) : spacing_ms_(spacing_ms), burst_(burst), clock_(clock) {}
+  ConnectionRamp(Millis spacing_ms, int burst, Clock* clock)
+      : spacing_ms_(spacing_ms), burst_(burst), clock_(clock) {}
 
   // A connection is about to open. Returns 0 when it may open now (and counts it as open): fewer
   // than `burst` are open, or `spacing_ms` have passed since the last opening. Otherwise the
