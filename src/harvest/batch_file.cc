@@ -14,6 +14,7 @@
 #include "prompts/line_reader.h"
 #include "retort/clock.h"
 #include "harvest/batch_ingest.h"
+#include "harvest/run_start.h"
 #include "teacher/batch_api.h"
 #include "teacher/json_field.h"
 #include "teacher/provider.h"
@@ -28,7 +29,6 @@ constexpr std::size_t kMaxLineBytes = 64u << 20;  // one output line: a whole re
 constexpr std::size_t kMaxErrorBody = 64u << 10;
 constexpr std::size_t kCommitEvery = 256;
 constexpr std::size_t kMaxProblems = 20;
-constexpr Millis kLockStaleMs = 30'000;
 constexpr Millis kHeartbeatMs = 2'000;
 constexpr const char* kEndpoint = "/v1/chat/completions";
 
@@ -237,7 +237,7 @@ Result<BatchIngestSummary> IngestBatchFile(Store& store, const std::string& run,
     if (!probe) return Status::IOError("cannot read '" + path + "': " + std::strerror(errno));
   }
   const std::string owner = RunLockOwnerId("batch-file");
-  RETORT_RETURN_IF_ERROR(store.AcquireRunLock(r->id, owner, kLockStaleMs, RunLockHolderAlive));
+  RETORT_RETURN_IF_ERROR(store.AcquireRunLock(r->id, owner, kRunLockStaleMs, RunLockHolderAlive));
   Result<BatchIngestSummary> sum =
       IngestResultFile(store, *r, **provider, path, &ClassifyOpenAIBatchLine, "batch-file", log,
                        [&] { return store.HeartbeatRunLock(r->id, owner); });

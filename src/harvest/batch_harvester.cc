@@ -16,6 +16,7 @@
 #include <set>
 
 #include "harvest/batch_ingest.h"
+#include "harvest/run_start.h"
 #include "teacher/batch_api.h"
 #include "teacher/provider.h"
 
@@ -23,7 +24,6 @@ namespace retort {
 
 namespace {
 
-constexpr Millis kLockStaleMs = 30'000;
 constexpr Millis kHeartbeatMs = 2'000;
 constexpr Millis kFirstPollMs = 1'000;
 // Consecutive failed calls (connection trouble, 429, 5xx) before the run stops; batches stay
@@ -137,29 +137,19 @@ Status BatchHarvester::Impl::Setup() {
   if (!a.ok()) return a.status().WithContext("--base-url");
   api = std::move(*a);
 
-  Result<RunInfo> r = store->CreateOrResumeRun(opts.Spec(), opts.allow_model_change);
-  if (!r.ok()) return r.status();
-  run = *r;
-  owner = RunLockOwnerId("batch");
-  RETORT_RETURN_IF_ERROR(store->AcquireRunLock(run.id, owner, kLockStaleMs, RunLockHolderAlive));
+  Result<RunStart> start = StartRun(store, opts, "batch");
+  if (!start.ok()) return start.status();
+  run = start->run;
+  owner = start->owner;
   last_beat = clock->NowMs();
-  Result<std::int64_t> reset = store->ResetLeasedJobs(run.id);
-  if (!reset.ok()) return reset.status();
   if (opts.insecure) {
     RETORT_RETURN_IF_ERROR(store->MarkRunTlsInsecure(run.id));
     Log(LogLevel::kWarn, "--insecure: the teacher's TLS certificate is not verified; recorded with the run");
   }
-  if (opts.retry_failed) {
-    Result<std::int64_t> n = store->RetryFailedJobs(run.id);
-    if (!n.ok()) return n.status();
-    Log(LogLevel::kInfo, "--retry-failed: " + Plural(*n, "failed job", "failed jobs") + " returned to pending");
-  }
-  if (opts.reuse) {
-    Result<std::int64_t> n = store->ReuseAnswers(run.id);
-    if (!n.ok()) return n.status();
-    if (*n > 0)
-      Log(LogLevel::kInfo, Plural(*n, "job", "jobs") + " filled from identical requests answered by other runs");
-  }
+  if (opts.retry_failed)
+    Log(LogLevel::kInfo, "--retry-failed: " + Plural(start->retried, "failed job", "failed jobs") + " returned to pending");
+  if (start->reused > 0)
+    Log(LogLevel::kInfo, Plural(start->reused, "job", "jobs") + " filled from identical requests answered by other runs");
   dir = store->path() + ".batches/run-" + std::to_string(run.id);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);

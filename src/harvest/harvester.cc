@@ -23,6 +23,7 @@
 #include "harvest/rate_governor.h"
 #include "harvest/result_writer.h"
 #include "harvest/retry_policy.h"
+#include "harvest/run_start.h"
 #include "teacher/error_classifier.h"
 #include "teacher/http_transport.h"
 #include "teacher/provider.h"
@@ -31,7 +32,6 @@ namespace retort {
 
 namespace {
 
-constexpr Millis kLockStaleMs = 30'000;
 constexpr Millis kHeartbeatMs = 2'000;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 // New connections to one replica: the first kConnectionBurst at once, then one per spacing (see
@@ -313,28 +313,20 @@ Status Harvester::Impl::Setup() {
   api_key = key ? key : "";
   headers = provider->RequestHeaders(api_key);
 
-  Result<RunInfo> r = store->CreateOrResumeRun(opts.Spec(), opts.allow_model_change);
-  if (!r.ok()) return r.status();
-  run = *r;
-  owner = RunLockOwnerId();
-  RETORT_RETURN_IF_ERROR(store->AcquireRunLock(run.id, owner, kLockStaleMs, RunLockHolderAlive));
-  Result<std::int64_t> reset = store->ResetLeasedJobs(run.id);
-  if (!reset.ok()) return reset.status();
-  if (*reset > 0) Log(LogLevel::kInfo, 0, 0, std::to_string(*reset) + " jobs in flight at the last stop returned to pending");
-  if (opts.retry_failed) {
-    Result<std::int64_t> n = store->RetryFailedJobs(run.id);
-    if (!n.ok()) return n.status();
+  Result<RunStart> start = StartRun(store, opts, "");
+  if (!start.ok()) return start.status();
+  run = start->run;
+  owner = start->owner;
+  if (start->reset > 0)
+    Log(LogLevel::kInfo, 0, 0, std::to_string(start->reset) + " jobs in flight at the last stop returned to pending");
+  if (opts.retry_failed)
     Log(LogLevel::kInfo, 0, 0,
-        "--retry-failed: " + std::to_string(*n) + " failed jobs returned to pending (their errors are kept in history)");
-  }
-  if (opts.reuse) {
-    Result<std::int64_t> n = store->ReuseAnswers(run.id);
-    if (!n.ok()) return n.status();
-    if (*n > 0)
-      Log(LogLevel::kInfo, 0, 0,
-          std::to_string(*n) + " jobs filled from identical requests answered by other runs, without a request "
-                               "(--no-reuse sends them)");
-  }
+        "--retry-failed: " + std::to_string(start->retried) +
+            " failed jobs returned to pending (their errors are kept in history)");
+  if (start->reused > 0)
+    Log(LogLevel::kInfo, 0, 0,
+        std::to_string(start->reused) + " jobs filled from identical requests answered by other runs, without a "
+                                        "request (--no-reuse sends them)");
   Result<RunTotals> totals = store->Totals(run.id);
   if (!totals.ok()) return totals.status();
   total_jobs = totals->jobs.total();
