@@ -485,7 +485,11 @@ HarvestProgress BatchHarvester::Progress() const {
 
 Result<HarvestSummary> BatchHarvester::Run() {
   Impl& m = *impl_;
-  RETORT_RETURN_IF_ERROR(m.Setup());
+  if (Status s = m.Setup(); !s.ok()) {
+    // A step after the run started failed: give the lock back (see Harvester::Run).
+    if (!m.owner.empty()) (void)m.store->ReleaseRunLock(m.run.id, m.owner);
+    return s;
+  }
   RETORT_RETURN_IF_ERROR(m.store->SetRunState(m.run.id, RunState::kRunning, ""));
   RETORT_RETURN_IF_ERROR(m.Refresh());
   const Millis started = m.clock->NowMs();

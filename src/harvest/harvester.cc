@@ -1075,7 +1075,12 @@ HarvestProgress Harvester::Progress() const {
 Result<HarvestSummary> Harvester::Run() {
   Impl& m = *impl_;
   if (m.batch) return m.batch->Run();
-  RETORT_RETURN_IF_ERROR(m.Setup());
+  if (Status s = m.Setup(); !s.ok()) {
+    // A check after the run started (the URL, the proxy, the CA file): give the lock back, so
+    // that `retort serve`, which lives on, can start the run again at once.
+    if (!m.owner.empty()) (void)m.store->ReleaseRunLock(m.run.id, m.owner);
+    return s;
+  }
   m.started_ms = m.clock->NowMs();
   m.ready.store(true, std::memory_order_release);
   RETORT_RETURN_IF_ERROR(m.store->SetRunState(m.run.id, RunState::kRunning, ""));

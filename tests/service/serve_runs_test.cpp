@@ -304,3 +304,34 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
   CHECK(sim2->Stats().batches_created == 3);
   CHECK(sim2->Stats().batches_cancelled == 3);
 }
+
+TEST_CASE("serve: a run whose start fails after taking the run lock can be started again at once",
+          "[service][regression]") {
+  // The CA file is checked after the run has started (and taken its lock). The lock used to
+  // stay with the serve process, so a resume failed with "being harvested by another retort"
+  // naming serve itself, until the lock went stale 30 s later.
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 3);
+  test::ServeProcess srv(db);
+  const json body = {{"name", "r"},
+                     {"set", "s"},
+                     {"model", "m"},
+                     {"base_url", "https://127.0.0.1:9/v1"},
+                     {"ca_file", dir.path() + "/missing.pem"}};
+  srv.Json("POST", "/v1/runs", body.dump(), 202);
+  auto ended = [](const json& j) { return !j["harvesting"].get<bool>() && !j["last_errors"].empty(); };
+  auto messages = [](const json& j) {
+    std::string all;
+    for (const json& e : j["last_errors"]) all += e.value("message", "") + "\n";
+    return all;
+  };
+  const json first = srv.PollRun("r", ended);
+  CHECK_THAT(messages(first), Catch::Contains("--ca-file"));
+
+  CHECK(srv.Json("POST", "/v1/runs/r/resume")["harvesting"] == true);
+  const json second = srv.PollRun("r", ended);
+  CHECK_THAT(messages(second), !Catch::Contains("being harvested by another retort"));
+  CHECK_THAT(messages(second), Catch::Contains("--ca-file"));
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs WHERE name = 'r' AND lock_owner IS NULL") == 1);
+}
