@@ -313,31 +313,6 @@ Status Harvester::Impl::Setup() {
   api_key = key ? key : "";
   headers = provider->RequestHeaders(api_key);
 
-  Result<RunStart> start = StartRun(store, opts, "");
-  if (!start.ok()) return start.status();
-  run = start->run;
-  owner = start->owner;
-  if (start->reset > 0)
-    Log(LogLevel::kInfo, 0, 0, std::to_string(start->reset) + " jobs in flight at the last stop returned to pending");
-  if (opts.retry_failed)
-    Log(LogLevel::kInfo, 0, 0,
-        "--retry-failed: " + std::to_string(start->retried) +
-            " failed jobs returned to pending (their errors are kept in history)");
-  if (start->reused > 0)
-    Log(LogLevel::kInfo, 0, 0,
-        std::to_string(start->reused) + " jobs filled from identical requests answered by other runs, without a "
-                                        "request (--no-reuse sends them)");
-  Result<RunTotals> totals = store->Totals(run.id);
-  if (!totals.ok()) return totals.status();
-  total_jobs = totals->jobs.total();
-  done_at_start = totals->jobs.done;
-  failed_at_start = totals->jobs.failed;
-  reused_at_start = totals->reused;
-  fail_fast_threshold =
-      static_cast<int>(std::clamp<std::int64_t>(totals->jobs.pending + totals->jobs.leased, 1, kFailFastRefusals));
-  tokens_at_start = totals->prompt_tokens + totals->completion_tokens;
-  cost_at_start = Cost(totals->prompt_tokens, totals->completion_tokens);
-
   for (const std::string& url : opts.base_urls) {
     auto rep = std::make_unique<Replica>();
     rep->base_url = url;
@@ -365,6 +340,32 @@ Status Harvester::Impl::Setup() {
               " over plain http://: anyone on the network path can read it; use https://");
     replicas.push_back(std::move(rep));
   }
+  // The run starts only once the settings above are known to be usable: a typo in the URL, the
+  // proxy or the CA file does not create or lock the run.
+  Result<RunStart> start = StartRun(store, opts, "");
+  if (!start.ok()) return start.status();
+  run = start->run;
+  owner = start->owner;
+  if (start->reset > 0)
+    Log(LogLevel::kInfo, 0, 0, std::to_string(start->reset) + " jobs in flight at the last stop returned to pending");
+  if (opts.retry_failed)
+    Log(LogLevel::kInfo, 0, 0,
+        "--retry-failed: " + std::to_string(start->retried) +
+            " failed jobs returned to pending (their errors are kept in history)");
+  if (start->reused > 0)
+    Log(LogLevel::kInfo, 0, 0,
+        std::to_string(start->reused) + " jobs filled from identical requests answered by other runs, without a "
+                                        "request (--no-reuse sends them)");
+  Result<RunTotals> totals = store->Totals(run.id);
+  if (!totals.ok()) return totals.status();
+  total_jobs = totals->jobs.total();
+  done_at_start = totals->jobs.done;
+  failed_at_start = totals->jobs.failed;
+  reused_at_start = totals->reused;
+  fail_fast_threshold =
+      static_cast<int>(std::clamp<std::int64_t>(totals->jobs.pending + totals->jobs.leased, 1, kFailFastRefusals));
+  tokens_at_start = totals->prompt_tokens + totals->completion_tokens;
+  cost_at_start = Cost(totals->prompt_tokens, totals->completion_tokens);
   if (opts.insecure) {
     Log(LogLevel::kWarn, 0, 0,
         "--insecure: the teacher's TLS certificate is not verified; recorded with the run (retort status shows it)");

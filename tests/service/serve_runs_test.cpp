@@ -305,11 +305,12 @@ TEST_CASE("serve runs a batch run through the run API: start, poll, pause, resum
   CHECK(sim2->Stats().batches_cancelled == 3);
 }
 
-TEST_CASE("serve: a run whose start fails after taking the run lock can be started again at once",
+TEST_CASE("serve: a run whose start fails on its settings can be started again at once",
           "[service][regression]") {
-  // The CA file is checked after the run has started (and taken its lock). The lock used to
-  // stay with the serve process, so a resume failed with "being harvested by another retort"
-  // naming serve itself, until the lock went stale 30 s later.
+  // The CA file used to be checked after the run had started and taken its lock, and the lock
+  // stayed with the serve process: a resume failed with "being harvested by another retort"
+  // naming serve itself, until the lock went stale 30 s later. Now the settings are checked
+  // before the run starts, and a start that fails later gives the lock back.
   test::TempDir dir;
   const std::string db = dir.path() + "/c.db";
   test::AddPrompts(*test::OpenStoreAt(db), "s", 3);
