@@ -1077,8 +1077,8 @@ Result<HarvestSummary> Harvester::Run() {
   Impl& m = *impl_;
   if (m.batch) return m.batch->Run();
   if (Status s = m.Setup(); !s.ok()) {
-    // A check after the run started (the URL, the proxy, the CA file): give the lock back, so
-    // that `retort serve`, which lives on, can start the run again at once.
+    // A step after the run started and took its lock (its totals, recording --insecure): give
+    // the lock back, so that `retort serve`, which lives on, can start the run again at once.
     if (!m.owner.empty()) (void)m.store->ReleaseRunLock(m.run.id, m.owner);
     return s;
   }

@@ -6,28 +6,16 @@
 
 #include "harvest/run_start.h"
 #include "retort/store.h"
-#include "store/corpus_json.h"
+#include "test_support/corpus_fixture.h"
 #include "test_support/temp_dir.h"
 
 using namespace retort;
 
 namespace {
 std::unique_ptr<Store> OpenStoreWithTwoPrompts(const std::string& path) {
-  auto s = Store::Open(StoreOptions{path});
-  REQUIRE(s.ok());
-  auto set = (*s)->CreatePromptSet("s");
-  REQUIRE(set.ok());
-  std::vector<Prompt> prompts;
-  for (const char* text : {"x", "y"}) {
-    Prompt p;
-    p.messages = {Message{"user", text}};
-    p.content_hash = ContentHash(p.messages);
-    p.key = std::string("k-") + text;
-    prompts.push_back(p);
-  }
-  std::vector<ImportOutcome> out;
-  REQUIRE((*s)->InsertPrompts(*set, prompts, {}, &out).ok());
-  return std::move(*s);
+  auto store = test::OpenStoreAt(path);
+  test::AddPrompts(*store, "s", 2);
+  return store;
 }
 HarvestOptions Options() {
   HarvestOptions o;
