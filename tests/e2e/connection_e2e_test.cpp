@@ -85,3 +85,18 @@ TEST_CASE("harvest rescues requests a fixed-pool server left waiting behind keep
   INFO("max latency " << max_latency << " ms, run " << wall_ms << " ms");
   CHECK(static_cast<double>(max_latency) < 0.5 * wall_ms);
 }
+
+TEST_CASE("harvest with a CA file it cannot load fails before the run is created",
+          "[e2e][harvest][connections]") {
+  // The URL, proxy and CA settings are checked before the run starts: a typo neither creates
+  // nor locks the run (it used to leave a run in state 'created', locked in `retort serve`).
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 3);
+  test::Process p({RETORT_BINARY, "harvest", "--db", db, "--set", "s", "--run", "r", "--base-url",
+                   "https://127.0.0.1:9/v1", "--model", "m", "--ca-file", dir.path() + "/missing.pem",
+                   "--progress", "off"});
+  CHECK(p.Wait(60s) == 2);
+  CHECK_THAT(p.err(), Catch::Contains("--ca-file") && Catch::Contains("missing.pem"));
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM runs") == 0);
+}
