@@ -657,6 +657,13 @@ bool Harvester::Impl::Grant(Attempt& a, Transports& transports, Replica*& carrie
   a.completion_est = (req.params.max_tokens ? *req.params.max_tokens : 512) * req.n;
 
   for (;;) {
+    // A stop (fail fast, cancel, budget) sends nothing more, even when a slot and a grant are
+    // free at once: the items already popped go back to pending.
+    if (Stopping()) {
+      ReleaseReplica(a.rep, LimiterOutcome::kIgnore, 0);
+      Resolve(a.item, JobUpdate::Kind::kRelease, 0, 0, "", 0, "");
+      return false;
+    }
     const std::uint64_t epoch = GovernorEpoch();
     const GovernorGrant grant = a.rep->governor->TryAcquire(a.cost());
     if (grant.granted) {
