@@ -10,7 +10,7 @@ namespace {
 
 constexpr double kMinRequestsPerMinute = 1.0;  // multiplicative decrease never goes below this
 constexpr double kMinTokenFraction = 0.01;     // ... nor below 1% of a token limit
-constexpr Millis kProbeWaitMs = 250;       // retry hint while the single probe is outstanding
+constexpr Millis kProbeWaitMs = 250;       // retry hint while the probes are outstanding
 constexpr Millis kFirstNoHintPauseMs = 1000;
 constexpr Millis kMaxNoHintPauseMs = 60'000;
 constexpr Millis kEventGraceMs = 1000;     // 429s this soon after an event's pause still belong to it
@@ -32,6 +32,7 @@ GovernorOptions Sanitized(GovernorOptions o) {
   if (!(o.min_event_factor > 0 && o.min_event_factor <= 1)) o.min_event_factor = 0.7;
   if (!(o.increase_per_second >= 0) || !Finite(o.increase_per_second)) o.increase_per_second = 0.02;
   if (o.max_pause_ms <= 0) o.max_pause_ms = 15 * 60 * 1000;
+  if (o.probe_requests < 1) o.probe_requests = 1;
   return o;
 }
 
@@ -53,6 +54,8 @@ Status GovernorOptions::Validate() const {
   if (!(increase_per_second >= 0) || !Finite(increase_per_second))
     return Status::InvalidArgument("increase_per_second must be >= 0, got " + std::to_string(increase_per_second));
   if (max_pause_ms <= 0) return Status::InvalidArgument("max_pause_ms must be > 0, got " + std::to_string(max_pause_ms));
+  if (probe_requests < 1)
+    return Status::InvalidArgument("probe_requests must be >= 1, got " + std::to_string(probe_requests));
   return Status::OK();
 }
 
@@ -281,7 +284,7 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
     g.retry_at_ms = paused_until_ms_;
     return g;
   }
-  if (probing_ && probe_outstanding_) {
+  if (probing_ && probes_outstanding_ >= opts_.probe_requests) {
     g.retry_at_ms = now + kProbeWaitMs;
     return g;
   }
@@ -313,7 +316,7 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
   window_.push_back({now, g.ticket, cost});
   if (latest_hint_ms_ <= now) latest_hint_ms_ = 0;
   if (probing_) {
-    probe_outstanding_ = true;
+    ++probes_outstanding_;
     g.probe = true;
   }
   return g;
@@ -340,7 +343,7 @@ bool RateGovernor::OnResponse(const GovernorGrant& grant, const TokenUsage& usag
   LearnLocked(limits, now);
   if (probing_) {
     probing_ = false;
-    probe_outstanding_ = false;
+    probes_outstanding_ = 0;
   }
   if (limits.any()) UpdateHeadersLocked(limits, now);
 
@@ -369,7 +372,7 @@ void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Milli
   CorrectLocked(grant.ticket, refund, now, /*bank=*/false);  // a paused 429 leaves no credit
   LearnLocked(limits, now);
   if (probing_) {
-    probe_outstanding_ = false;
+    if (grant.probe) probes_outstanding_ = std::max(0, probes_outstanding_ - 1);
     // Limits announced on the 429 end the learning; otherwise the next probe goes after the pause.
     if (limits.limit_requests || limits.limit_tokens || limits.limit_input_tokens || limits.limit_output_tokens)
       probing_ = false;
@@ -418,10 +421,11 @@ void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Milli
   }
 }
 
-void RateGovernor::OnFailure(const GovernorGrant& /*grant*/) {
+void RateGovernor::OnFailure(const GovernorGrant& grant) {
   std::lock_guard<std::mutex> lock(mu_);
   AdvanceLocked(clock_->NowMs());
-  if (probing_) probe_outstanding_ = false;  // charges kept; another probe may go
+  // Charges kept; another probe may go.
+  if (probing_ && grant.probe) probes_outstanding_ = std::max(0, probes_outstanding_ - 1);
 }
 
 GovernorStats RateGovernor::Stats() const {
