@@ -324,9 +324,6 @@ Status Harvester::Impl::Setup() {
     g.otpm = opts.otpm;
     // OpenAI counts max_tokens against the token limit at request time; Anthropic corrects to usage.
     g.tpm_completion = opts.provider == "anthropic-messages" ? CompletionCharge::kActual : CompletionCharge::kReserved;
-    // While the limits are learnt, the connection ramp's first burst goes out together: a
-    // self-hosted server's slots then start in step (one probe alone put them out of step).
-    g.probe_requests = std::min(kConnectionBurst, opts.concurrency);
     rep->governor = std::make_unique<RateGovernor>(g, clock);
     ConcurrencyOptions c;
     c.max = opts.concurrency;

@@ -10,7 +10,7 @@ namespace {
 
 constexpr double kMinRequestsPerMinute = 1.0;  // multiplicative decrease never goes below this
 constexpr double kMinTokenFraction = 0.01;     // ... nor below 1% of a token limit
-constexpr Millis kProbeWaitMs = 250;       // retry hint while the probes are outstanding
+constexpr Millis kProbeWaitMs = 250;       // retry hint while the single probe is outstanding
 constexpr Millis kFirstNoHintPauseMs = 1000;
 constexpr Millis kMaxNoHintPauseMs = 60'000;
 constexpr Millis kEventGraceMs = 1000;     // 429s this soon after an event's pause still belong to it
@@ -32,7 +32,6 @@ GovernorOptions Sanitized(GovernorOptions o) {
   if (!(o.min_event_factor > 0 && o.min_event_factor <= 1)) o.min_event_factor = 0.7;
   if (!(o.increase_per_second >= 0) || !Finite(o.increase_per_second)) o.increase_per_second = 0.02;
   if (o.max_pause_ms <= 0) o.max_pause_ms = 15 * 60 * 1000;
-  if (o.probe_requests < 1) o.probe_requests = 1;
   return o;
 }
 
@@ -54,8 +53,6 @@ Status GovernorOptions::Validate() const {
   if (!(increase_per_second >= 0) || !Finite(increase_per_second))
     return Status::InvalidArgument("increase_per_second must be >= 0, got " + std::to_string(increase_per_second));
   if (max_pause_ms <= 0) return Status::InvalidArgument("max_pause_ms must be > 0, got " + std::to_string(max_pause_ms));
-  if (probe_requests < 1)
-    return Status::InvalidArgument("probe_requests must be >= 1, got " + std::to_string(probe_requests));
   return Status::OK();
 }
 
@@ -284,7 +281,7 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
     g.retry_at_ms = paused_until_ms_;
     return g;
   }
-  if (probing_ && probes_outstanding_ >= opts_.probe_requests) {
+  if (probing_ && probe_outstanding_) {
     g.retry_at_ms = now + kProbeWaitMs;
     return g;
   }
@@ -316,7 +313,7 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
   window_.push_back({now, g.ticket, cost});
   if (latest_hint_ms_ <= now) latest_hint_ms_ = 0;
   if (probing_) {
-    ++probes_outstanding_;
+    probe_outstanding_ = true;
     g.probe = true;
   }
   return g;
@@ -343,7 +340,7 @@ bool RateGovernor::OnResponse(const GovernorGrant& grant, const TokenUsage& usag
   LearnLocked(limits, now);
   if (probing_) {
     probing_ = false;
-    probes_outstanding_ = 0;
+    probe_outstanding_ = false;
   }
   if (limits.any()) UpdateHeadersLocked(limits, now);
 
@@ -372,7 +369,7 @@ void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Milli
   CorrectLocked(grant.ticket, refund, now, /*bank=*/false);  // a paused 429 leaves no credit
   LearnLocked(limits, now);
   if (probing_) {
-    if (grant.probe) probes_outstanding_ = std::max(0, probes_outstanding_ - 1);
+    probe_outstanding_ = false;
     // Limits announced on the 429 end the learning; otherwise the next probe goes after the pause.
     if (limits.limit_requests || limits.limit_tokens || limits.limit_input_tokens || limits.limit_output_tokens)
       probing_ = false;
@@ -421,11 +418,10 @@ void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Milli
   }
 }
 
-void RateGovernor::OnFailure(const GovernorGrant& grant) {
+void RateGovernor::OnFailure(const GovernorGrant& /*grant*/) {
   std::lock_guard<std::mutex> lock(mu_);
   AdvanceLocked(clock_->NowMs());
-  // Charges kept; another probe may go.
-  if (probing_ && grant.probe) probes_outstanding_ = std::max(0, probes_outstanding_ - 1);
+  if (probing_) probe_outstanding_ = false;  // charges kept; another probe may go
 }
 
 GovernorStats RateGovernor::Stats() const {

@@ -63,16 +63,10 @@ struct GovernorOptions {
   double increase_per_second = 0.02;
   // Cap on a single Retry-After pause (a longer server hint is shortened to this).
   Millis max_pause_ms = 15 * 60 * 1000;
-  // Learning (a limit not configured): until the first response has told the limits, at most
-  // this many probe requests are outstanding at once, like TCP's initial window. 1 keeps a
-  // single request alone on the wire; the harvester uses the burst its connection ramp opens
-  // (4), so that a self-hosted server's slots start together (see docs/benchmarks.md). >= 1.
-  int probe_requests = 1;
 
   // InvalidArgument naming the field when a value is out of range (negative or non-finite
   // limits, pace_fraction outside (0,1], window_ms <= 0, decrease_factor outside (0,1),
-  // min_event_factor outside (0,1], increase_per_second < 0, max_pause_ms <= 0,
-  // probe_requests < 1).
+  // min_event_factor outside (0,1], increase_per_second < 0, max_pause_ms <= 0).
   Status Validate() const;
 };
 
@@ -82,8 +76,8 @@ struct GovernorGrant {
   // When not granted: the earliest monotonic time (Clock::NowMs) worth asking again; always > now.
   // 0 when granted.
   Millis retry_at_ms = 0;
-  // When granted: this is one of the probes sent to learn the limits. Callers refused meanwhile
-  // were told to come back later; once a probe is reported they may ask again at once.
+  // When granted: this is the probe sent to learn the limits. Callers refused meanwhile were
+  // told to come back later; once the probe is reported they may ask again at once.
   bool probe = false;
   // When granted: identifies the grant, and what it was charged: the caller's estimate, each
   // part scaled by the ratio of reported to estimated tokens seen so far (see RateGovernor).
@@ -104,7 +98,7 @@ struct GovernorStats {
   std::int64_t rate_limit_events = 0;       // distinct 429 events (a burst counts once)
   std::int64_t rate_limited_responses = 0;  // every 429 response reported
   Millis paused_until_ms = 0;               // > now while every caller is paused by a 429
-  bool probing = false;                     // learning limits: probe_requests at most until the first response
+  bool probing = false;                     // learning limits: one request at a time until the first response
   double prompt_ratio = 1.0;                // reported / estimated prompt tokens (last ~50 reports)
   double completion_ratio = 1.0;            // reported completion tokens / max_tokens (likewise)
   // What the latest adopted headers say is left, minus what was granted since (nullopt when
@@ -168,10 +162,9 @@ struct GovernorStats {
 // the next grant until the response gave it back, one request at a time (an endpoint that
 // reserves max_tokens, as Anthropic's bucket holding a minute does, has room for those).
 // Headers: rate-limit headers only ever restrict further (see OnResponse).
-// Learning: with rpm unknown, or no token limit configured, up to probe_requests probes are
-// granted at once (each still paced by the limits that are configured); the limits the first
-// response's headers announce then apply exactly as configured ones would, while the header
-// budget from the same response keeps grants within what the endpoint says remains.
+// Learning: with rpm unknown, or no token limit configured, one probe request is granted; the
+// limits its response's headers announce then apply exactly as configured ones would, while the
+// header budget from the same response keeps grants within what the endpoint says remains.
 // 429s: every caller is paused until the server's hint; each 429 multiplies the rates by
 // decrease_factor (one burst by min_event_factor at most), and time without 429 adds them back
 // linearly (AIMD).
@@ -304,7 +297,7 @@ class RateGovernor {
   Millis latest_hint_ms_ = 0;   // latest retry time handed to a refused caller (0 = none pending)
   Millis last_ms_ = 0;          // last time the rates were advanced
   bool probing_ = false;
-  int probes_outstanding_ = 0;
+  bool probe_outstanding_ = false;
   Millis paused_until_ms_ = 0;
   bool event_active_ = false;   // a 429 event happened (its window is below)
   Millis event_initial_end_ms_ = 0;  // end of the pause set when the current event began

@@ -656,51 +656,6 @@ TEST_CASE("RateGovernor probes once, then paces at the limits the headers announ
   CHECK(per_minute[0] <= 595);
 }
 
-TEST_CASE("RateGovernor with probe_requests 4 sends four probes together and no fifth", "[harvest][issue-11]") {
-  FakeClock clock;
-  GovernorOptions o;
-  o.probe_requests = 4;
-  RateGovernor g(o, &clock);
-  std::vector<GovernorGrant> probes;
-  for (int i = 0; i < 6; ++i) {
-    GovernorGrant r = g.TryAcquire(Cost(100));
-    if (r.granted) probes.push_back(r);
-  }
-  REQUIRE(probes.size() == 4);  // at the same instant: a server's slots start in step
-  for (const GovernorGrant& p : probes) CHECK(p.probe);
-  // A failed probe frees its place, and only its place.
-  g.OnFailure(probes[0]);
-  GovernorGrant again = g.TryAcquire(Cost(100));
-  REQUIRE(again.granted);
-  CHECK(again.probe);
-  CHECK_FALSE(g.TryAcquire(Cost(100)).granted);
-  // A 429 without limit headers also frees one place (after its pause), learning goes on.
-  g.OnRateLimited(probes[1], 100, {});
-  CHECK_FALSE(g.TryAcquire(Cost(100)).granted);  // paused
-  clock.Advance(100);
-  REQUIRE(g.TryAcquire(Cost(100)).granted);
-  CHECK_FALSE(g.TryAcquire(Cost(100)).granted);
-  CHECK(g.Stats().probing);
-  // The first answer ends the learning; the probes still out are reported as usual.
-  g.OnResponse(probes[2], Usage(100, 0), {});
-  CHECK_FALSE(g.Stats().probing);
-  CHECK(GrantBurst(g, Cost(100), nullptr, 100) == 100);
-  g.OnResponse(probes[3], Usage(100, 0), {});
-  CHECK_FALSE(g.Stats().probing);
-  GovernorOptions bad;
-  bad.probe_requests = 0;
-  CHECK_FALSE(bad.Validate().ok());
-}
-
-TEST_CASE("RateGovernor probe_requests never lets a configured limit burst", "[harvest][issue-11]") {
-  FakeClock clock;
-  GovernorOptions o = Limits(600, 0);  // rpm configured (one per 101 ms), tokens to learn
-  o.probe_requests = 4;
-  RateGovernor g(o, &clock);
-  CHECK(g.Stats().probing);
-  CHECK(GrantBurst(g, Cost(10), nullptr, 10) == 1);  // the pacing of 600 rpm still holds
-}
-
 TEST_CASE("RateGovernor learned limits never overrun what the probe's headers say remains", "[harvest]") {
   FakeClock clock;
   RateGovernor g(GovernorOptions{}, &clock);
