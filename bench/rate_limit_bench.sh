@@ -7,7 +7,8 @@
 # reports wall time / ideal time (ideal = what was charged / limit) and the share of 429s.
 # Usage: bench/rate_limit_bench.sh [BUILD_DIR]   (BUILD_DIR configured with -DRETORT_BUILD_BENCH=ON)
 # ROWS="rpm tpm anthropic" (default: all groups) picks groups; MODELS="sliding bucket calendar"
-# picks enforcement models; SCALE=0.2 shrinks every run (a quick check; figures then mean less).
+# picks enforcement models; LIMITS="learned" picks how the limits reach retort (default "given
+# learned"); SCALE=0.2 shrinks every run (a quick check; figures then mean less).
 # Needs python3, curl. Takes ~15 minutes at SCALE=1 (twelve 30 s rows, four 2 min rows).
 set -euo pipefail
 BUILD=${1:-build-bench}
@@ -24,6 +25,7 @@ command -v curl >/dev/null || { echo "needs curl"; exit 1; }
 export OPENAI_API_KEY=bench-key ANTHROPIC_API_KEY=bench-key
 ROWS=${ROWS:-rpm tpm anthropic}
 MODELS=${MODELS:-sliding bucket calendar}
+LIMIT_MODES=${LIMITS:-given learned}
 SCALE=${SCALE:-1}
 want() { [[ " $2 " == *" $1 "* ]]; }
 scaled() { python3 -c "import sys; print(max(20, int(round($1 * $SCALE))))"; }
@@ -119,7 +121,7 @@ for model in sliding bucket calendar; do
   want "$model" "$MODELS" || continue
   n=$N30; nt=$N30T; rpm=3000
   if [ "$model" = calendar ]; then n=$N120; nt=$N120T; rpm=1200; fi
-  for mode in given learned; do
+  for mode in $LIMIT_MODES; do
     if want rpm "$ROWS"; then
       # RPM-bound: a token limit far away (still announced, so the learned path sees both).
       row rpm "$model" "$mode" "$n" "--rpm $rpm --tpm 100000000" "--rpm $rpm --tpm 100000000" openai-chat
@@ -133,7 +135,7 @@ done
 if want anthropic "$ROWS"; then
   # Anthropic documents a token bucket; ANTHROPIC_MODELS="bucket sliding" adds the 1 s window.
   for model in ${ANTHROPIC_MODELS:-bucket}; do
-    for mode in given learned; do
+    for mode in $LIMIT_MODES; do
       # ITPM-bound: 210k itpm ~ 100 requests a second; OTPM loose.
       row anthropic-itpm "$model" "$mode" "$N30T" "--rpm 60000 --itpm 210000 --otpm 400000" \
         "--rpm 60000 --itpm 210000 --otpm 400000" anthropic-messages
