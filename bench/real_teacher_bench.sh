@@ -154,10 +154,16 @@ ab_run() {
     read -r rps max ok win p50 < <(retort_run "$c" "ab-$part-c$c-$seq")
   fi
   check "$part c=$c $client run $seq" "$rps" "$max" "$ok" "$p50" "$win"
-  [ "$ok" = "$N" ] || { echo "$part c=$c $client: $ok of $N answered" >&2; exit 1; }
+  # retort must answer every request. The plain client may lose one to its 30 s socket timeout
+  # when llama-server leaves a connection unserved that long (seen at N=2000 on a fresh
+  # server): its req/s counts OK answers only, and the run is marked.
+  if [ "$ok" != "$N" ]; then
+    [ "$client" = plain ] || { echo "$part c=$c $client: $ok of $N answered" >&2; exit 1; }
+    echo "WARNING: $part c=$c round $round plain: $ok of $N answered (the rest timed out)" >&2
+  fi
   echo "$part c=$c round $round $client: $rps req/s, max $max ms, p50 $p50 ms"
   echo "{\"part\":\"$part\",\"c\":$c,\"client\":\"$client\",\"round\":$round,\"pair\":$round,\"seq\":$seq," \
-       "\"rps\":$rps,\"rps_window\":$win,\"max_ms\":$max,\"p50_ms\":$p50,\"slots\":4," \
+       "\"rps\":$rps,\"rps_window\":$win,\"max_ms\":$max,\"p50_ms\":$p50,\"slots\":4,\"ok\":$ok," \
        "\"server_log\":\"$WORK/server-$PORT.log\",\"task_offset\":$offset,\"tasks\":$N}" >> "$WORK/runs.jsonl"
 }
 
