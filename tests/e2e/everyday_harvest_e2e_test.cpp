@@ -92,6 +92,24 @@ TEST_CASE("Issue 13: a mistyped model stops the run within seconds, jobs pending
   CHECK_THAT(late.err(), Catch::Contains("cannot change any more"));
 }
 
+// The worker whose refusal stops the run goes on to its next item at once, with its slot kept
+// and (limits given: no probe to wait for) a grant free: that item must not be sent. Before the
+// stop check in Grant, a 6th request went out: this test failed 10 of 10 times without it.
+TEST_CASE("Issue 13: a fail-fast stop sends no request after the one that decided it", "[e2e][harvest][issue-13]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 50);
+  SimulatorOptions so;
+  so.fail_status_for_model = "404";
+  auto sim = test::StartSim(so);
+  test::Process p(Harvest(db, sim->port(), "r", "bad-model",
+                          {"--concurrency", "1", "--rpm", "100000", "--tpm", "100000000"}));
+  REQUIRE(p.Wait(60s) == kHarvestExitStoppedEarly);
+  INFO(p.err());
+  CHECK(sim->Stats().requests == 5);  // the five refusals fail fast needs, not one more
+  CHECK(test::QueryInt(db, "SELECT COUNT(*) FROM jobs WHERE state = 'pending'") == 50);
+}
+
 TEST_CASE("Issue 13: a wrong port stops the run within seconds naming the port, not after --unreachable-timeout",
           "[e2e][harvest][issue-13]") {
   test::TempDir dir;
