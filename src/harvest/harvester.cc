@@ -723,7 +723,16 @@ bool Harvester::Impl::Send(Attempt& a, Transports& transports) {
       return true;
     };
   }
-  a.resp = transport->Post(provider->Path(), headers, *body, on_chunk);
+  // A streamed probe is answered by its headers: the workers it holds back go then, not after
+  // the whole answer (which may take minutes).
+  std::function<void(const HttpResponse&)> on_head;
+  if (a.grant.probe && a.req.params.stream) {
+    on_head = [&](const HttpResponse& head) {
+      if (head.status < 200 || head.status >= 300) return;
+      if (rep->governor->OnProbeHead(a.grant, provider->ReadLimits(head.headers, clock->WallMs()))) GovernorChanged();
+    };
+  }
+  a.resp = transport->Post(provider->Path(), headers, *body, on_chunk, on_head);
   --in_flight;
   {
     std::lock_guard lk(transports_mu);

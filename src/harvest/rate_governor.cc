@@ -356,6 +356,20 @@ bool RateGovernor::OnResponse(const GovernorGrant& grant, const TokenUsage& usag
   return true;
 }
 
+bool RateGovernor::OnProbeHead(const GovernorGrant& grant, const RateLimitSnapshot& limits) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!grant.probe || !probing_ || !probe_outstanding_) return false;
+  const Millis now = clock_->NowMs();
+  AdvanceLocked(now);
+  LearnLocked(limits, now);
+  probing_ = false;
+  probe_outstanding_ = false;
+  // The same snapshot comes again with OnResponse; adopted twice it can only restrict (a
+  // budget is replaced only by one that allows no more than the current one).
+  if (limits.any()) UpdateHeadersLocked(limits, now);
+  return true;
+}
+
 void RateGovernor::OnRateLimited(const GovernorGrant& grant, std::optional<Millis> retry_after_ms,
                                  const RateLimitSnapshot& limits) {
   std::lock_guard<std::mutex> lock(mu_);

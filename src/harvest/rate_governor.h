@@ -165,6 +165,7 @@ struct GovernorStats {
 // Learning: with rpm unknown, or no token limit configured, one probe request is granted; the
 // limits its response's headers announce then apply exactly as configured ones would, while the
 // header budget from the same response keeps grants within what the endpoint says remains.
+// A streamed probe is answered by its headers (OnProbeHead), not by its last byte.
 // 429s: every caller is paused until the server's hint; each 429 multiplies the rates by
 // decrease_factor (one burst by min_event_factor at most), and time without 429 adds them back
 // linearly (AIMD).
@@ -205,6 +206,14 @@ class RateGovernor {
   // Returns true when the correction lets callers refused earlier go sooner than they were
   // told (the caller should wake them so they ask again).
   bool OnResponse(const GovernorGrant& grant, const TokenUsage& usage, const RateLimitSnapshot& limits);
+
+  // The probe's response has begun with a 2xx status and these headers, and its body is still
+  // to come (a stream, which may take minutes): the limits they announce apply now, as in
+  // OnResponse, and probing ends here instead of when the whole answer is in, so the callers
+  // held back by the probe need not wait for it. OnResponse or OnFailure still follows for the
+  // grant. Does nothing for a grant that is not the outstanding probe. Returns true when it
+  // ended probing (the caller should wake the callers refused meanwhile).
+  bool OnProbeHead(const GovernorGrant& grant, const RateLimitSnapshot& limits);
 
   // A granted request got a retryable 429. Its charges are refunded (the caller re-queues
   // it). Pauses every caller until now + retry_after_ms (capped at max_pause_ms; without a

@@ -143,8 +143,9 @@ class Http11Transport : public HttpTransport {
   ~Http11Transport() override { Drop(); }
 
   HttpResponse Post(std::string_view path, const HeaderList& headers, const std::string& body,
-                    const std::function<bool(std::string_view)>& on_chunk) override {
-    return Send("POST", path, headers, &body, on_chunk);
+                    const std::function<bool(std::string_view)>& on_chunk,
+                    const std::function<void(const HttpResponse&)>& on_head) override {
+    return Send("POST", path, headers, &body, on_chunk, nullptr, false, on_head);
   }
   HttpResponse Get(std::string_view path, const HeaderList& headers) override {
     return Send("GET", path, headers, nullptr, nullptr);
@@ -191,10 +192,10 @@ class Http11Transport : public HttpTransport {
   bool Connect(SteadyTime deadline, HttpResponse& out);
   HttpResponse Send(const char* method, std::string_view path, const HeaderList& headers, const std::string* body,
                     const std::function<bool(std::string_view)>& on_chunk, const StreamedBody* streamed = nullptr,
-                    bool stream_ok_body = false);
+                    bool stream_ok_body = false, const std::function<void(const HttpResponse&)>& on_head = nullptr);
   TryEnd TryOnce(const char* method, const std::string& request, const StreamedBody* streamed, bool reused,
                  SteadyTime start, SteadyTime deadline, const std::function<bool(std::string_view)>& on_chunk,
-                 bool stream_ok_body, HttpResponse& out);
+                 bool stream_ok_body, const std::function<void(const HttpResponse&)>& on_head, HttpResponse& out);
   // Writes the file and tail of a streamed body after its head. False with out.error set.
   bool WriteStreamed(const StreamedBody& b, SteadyTime deadline, HttpResponse& out);
   // Reads a status line and headers into out (skipping 1xx answers). False with out.error set.
@@ -393,7 +394,7 @@ bool Http11Transport::WriteStreamed(const StreamedBody& b, SteadyTime deadline, 
 TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, const StreamedBody* streamed,
                                 bool reused, SteadyTime start, SteadyTime deadline,
                                 const std::function<bool(std::string_view)>& on_chunk, bool stream_ok_body,
-                                HttpResponse& out) {
+                                const std::function<void(const HttpResponse&)>& on_head, HttpResponse& out) {
   out.reused_connection = reused;
   IoResult w = conn_->WriteAll(request, Until(deadline));
   if (w != IoResult::kOk) {
@@ -439,6 +440,7 @@ TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, 
     return TryEnd::kDone;
   }
   if (!no_body && !has_te && !length) until_close = true;
+  if (on_head) on_head(out);
 
   const bool to_consumer_only = stream_ok_body && out.status == 200;
   auto deliver = [&](std::string_view data) {
@@ -559,7 +561,8 @@ TryEnd Http11Transport::TryOnce(const char* method, const std::string& request, 
 
 HttpResponse Http11Transport::Send(const char* method, std::string_view path, const HeaderList& headers,
                                    const std::string* body, const std::function<bool(std::string_view)>& on_chunk,
-                                   const StreamedBody* streamed, bool stream_ok_body) {
+                                   const StreamedBody* streamed, bool stream_ok_body,
+                                   const std::function<void(const HttpResponse&)>& on_head) {
   const SteadyTime start = SteadyClock::now();
   const SteadyTime deadline = After(start, opts_.timeout_s);
   static_assert(std::is_same_v<SteadyClock::duration, std::chrono::nanoseconds>);
@@ -633,7 +636,7 @@ HttpResponse Http11Transport::Send(const char* method, std::string_view path, co
     }
     if (!conn_ && !Connect(deadline, out)) break;
     awaiting_since_ns_ = reused ? 0 : start_ns;  // a served connection's thread is already ours
-    const TryEnd end = TryOnce(method, request, streamed, reused, start, deadline, on_chunk, stream_ok_body, out);
+    const TryEnd end = TryOnce(method, request, streamed, reused, start, deadline, on_chunk, stream_ok_body, on_head, out);
     if (end == TryEnd::kResendFresh && round == 0 && !cancel_) {
       Drop();
       out = HttpResponse{};

@@ -98,9 +98,12 @@ class HttpTransport {
   // called with each body chunk as it arrives (return false to abort -> kCancelled);
   // the body is still accumulated in HttpResponse::body. TCP_NODELAY and keep-alive are on;
   // a request that fails on a reused connection before any response byte is re-sent once on
-  // a fresh one; a "Connection: close" answer retires the connection.
+  // a fresh one; a "Connection: close" answer retires the connection. `on_head`, when set, is
+  // called once with the response so far (status, headers, timings; no body yet) as soon as
+  // the status line and headers have arrived, before the body is read.
   virtual HttpResponse Post(std::string_view path, const HeaderList& headers, const std::string& body,
-                            const std::function<bool(std::string_view)>& on_chunk = nullptr) = 0;
+                            const std::function<bool(std::string_view)>& on_chunk = nullptr,
+                            const std::function<void(const HttpResponse&)>& on_head = nullptr) = 0;
   // GET, used for health probes.
   virtual HttpResponse Get(std::string_view path, const HeaderList& headers) = 0;
   // POST whose body is streamed from `body` (batch uploads of up to hundreds of MB).

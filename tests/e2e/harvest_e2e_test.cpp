@@ -172,6 +172,34 @@ TEST_CASE("harvest learns an unknown limit from headers with few 429s", "[e2e][h
   CHECK(st.rate_limited <= 1);
 }
 
+// Issue #11: with no limit given, the governor sends one probe and holds the other requests
+// until it learns the limits from its answer. A stream's headers carry them, so a streamed
+// probe is answered when its headers arrive: the other requests must not wait for its whole
+// answer (here ~2 s of tokens; with real teachers often a minute). Bound: every request is sent
+// before the probe's last byte, i.e. within ~2 s of its headers.
+TEST_CASE("harvest --stream: the probe's headers release the other requests, not its last byte",
+          "[e2e][harvest][governor][issue-11]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 8);
+  SimulatorOptions so;
+  so.rpm = 6000;  // announced in the headers: learned from the probe's
+  so.token_latency_ms = 50;
+  so.min_words = so.max_words = 40;  // 40 tokens: each answer streams for ~2 s
+  auto sim = test::StartSim(so);
+  test::Process p(HarvestArgs(db, *sim, "r", {"--stream", "--concurrency", "8"}));
+  REQUIRE(p.Wait(120s) == 0);
+  CHECK(sim->Stats().ok == 8);
+  // Sent = received - latency (wall ms). The probe is the first one sent.
+  const std::int64_t probe_done =
+      test::QueryInt(db, "SELECT CAST(received_at AS INTEGER) FROM responses ORDER BY received_at - latency_ms LIMIT 1");
+  const std::int64_t sent_before_probe_done = test::QueryInt(
+      db, "SELECT count(*) FROM responses WHERE received_at - latency_ms < " + std::to_string(probe_done));
+  INFO(test::QueryText(db, "SELECT group_concat(CAST(received_at - latency_ms AS INTEGER) || '-' || "
+                           "CAST(received_at AS INTEGER), ' ') FROM responses"));
+  CHECK(sent_before_probe_done == 8);
+}
+
 // Issue #11: an endpoint that enforces its per-minute limit over every 1 s window. Bound on
 // 429s: the governor's grants carry at most the 1 s share within any 1010 ms, so a 429 needs a
 // request to reach the simulator over 10 ms later than one granted after it. On an idle

@@ -677,6 +677,39 @@ TEST_CASE("RateGovernor learned limits never overrun what the probe's headers sa
   CHECK(granted == 9);
 }
 
+TEST_CASE("RateGovernor: a streamed probe is answered by its headers, not by its last byte", "[harvest][issue-11]") {
+  FakeClock clock;
+  RateGovernor g(GovernorOptions{}, &clock);
+  GovernorGrant probe = g.TryAcquire(Cost(10));
+  REQUIRE(probe.granted);
+  REQUIRE_FALSE(g.TryAcquire(Cost(10)).granted);
+  RateLimitSnapshot s;
+  s.limit_requests = 6000;        // paced at one per 10.2 ms...
+  s.remaining_requests = 0;       // ...within a header budget that refills one per 100 ms
+  s.reset_requests_ms = 600'000;
+  // Only the outstanding probe's head counts.
+  CHECK_FALSE(g.OnProbeHead(GovernorGrant{}, s));
+  CHECK(g.Stats().probing);
+  clock.Advance(20);
+  CHECK(g.OnProbeHead(probe, s));
+  CHECK_FALSE(g.Stats().probing);
+  CHECK(g.Stats().rpm_effective == Approx(6000));
+  // The budget the head announced applies now: the next request in 100 ms.
+  GovernorGrant r = g.TryAcquire(Cost(10));
+  REQUIRE_FALSE(r.granted);
+  CHECK(r.retry_at_ms == clock.NowMs() + 100);
+  // The same snapshot again with the last byte (OnResponse) never lets more through.
+  int granted = 0;
+  for (int i = 0; i < 1000; ++i) {
+    if (i == 500) g.OnResponse(probe, Usage(10, 16), s);
+    granted += g.TryAcquire(Cost(10)).granted ? 1 : 0;
+    clock.Advance(1);
+  }
+  CHECK(granted >= 8);
+  CHECK(granted <= 9);
+  CHECK_FALSE(g.OnProbeHead(probe, s));  // probing is over
+}
+
 TEST_CASE("RateGovernor learned limits back off on a 429 and recover additively", "[harvest]") {
   FakeClock clock;
   RateGovernor g(GovernorOptions{}, &clock);

@@ -219,6 +219,47 @@ TEST_CASE("HttpTransport streams chunked bodies through on_chunk", "[teacher]") 
   CHECK(cancelled.error == TransportError::kCancelled);
 }
 
+TEST_CASE("HttpTransport calls on_head once with status and headers, before any body byte", "[teacher]") {
+  LoopbackServer server;
+  auto t = MakeTransport(server.Url());
+  int heads = 0;
+  std::string body_at_head = "unset";
+  int status_at_head = 0;
+  std::string seen;
+  HttpResponse r = t->Post(
+      "/stream", {}, "{}",
+      [&](std::string_view chunk) {
+        CHECK(heads == 1);
+        seen.append(chunk);
+        return true;
+      },
+      [&](const HttpResponse& head) {
+        ++heads;
+        status_at_head = head.status;
+        body_at_head = head.body;
+        CHECK_FALSE(head.headers.empty());
+      });
+  CHECK(r.status == 200);
+  CHECK(heads == 1);
+  CHECK(status_at_head == 200);
+  CHECK(body_at_head.empty());
+  CHECK(seen == r.body);
+  // A non-2xx answer has a head too; a refused connection has none.
+  heads = 0;
+  HttpResponse limited = t->Post("/limited", {}, "{}", nullptr, [&](const HttpResponse& head) {
+    ++heads;
+    CHECK(head.status == 429);
+    CHECK(HeaderValue(head.headers, "retry-after") == "3");
+  });
+  CHECK(limited.status == 429);
+  CHECK(heads == 1);
+  heads = 0;
+  auto refused = MakeTransport("http://127.0.0.1:" + std::to_string(ClosedPort()) + "/v1");
+  HttpResponse none = refused->Post("/chat/completions", {}, "{}", nullptr, [&](const HttpResponse&) { ++heads; });
+  CHECK(none.error == TransportError::kConnect);
+  CHECK(heads == 0);
+}
+
 TEST_CASE("HttpTransport passes non-2xx responses through", "[teacher]") {
   LoopbackServer server;
   auto t = MakeTransport(server.Url());
