@@ -245,5 +245,7 @@ TEST_CASE("replicas share the jobs and survive one being killed mid-run", "[e2e]
     CHECK(row.response.content == SimulatedAnswer("sim-1", row.prompt.messages, std::nullopt, 0, 8, 40));
   }
   CHECK(by_replica.size() == 2);
-  CHECK(a->Stats().ok > b->Stats().ok);
+  // Not "a answered more than b": b's Stop() lets its open keep-alive connections finish, and
+  // under TSan it served 158 of the 300 before it was down (seen once). The run finishing with
+  // every job after b died is what shows that a took over.
 }

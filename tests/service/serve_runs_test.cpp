@@ -330,7 +330,9 @@ TEST_CASE("serve: a run whose start fails on its settings can be started again a
   const json first = srv.PollRun("r", ended);
   CHECK_THAT(messages(first), Catch::Contains("--ca-file"));
 
-  CHECK(srv.Json("POST", "/v1/runs/r/resume")["harvesting"] == true);
+  // Accepted (200). Not its "harvesting" flag: the start fails on the CA file at once, and under
+  // TSan that can happen before the answer is written (seen once: false).
+  srv.Json("POST", "/v1/runs/r/resume");
   const json second = srv.PollRun("r", ended);
   CHECK_THAT(messages(second), !Catch::Contains("being harvested by another retort"));
   CHECK_THAT(messages(second), Catch::Contains("--ca-file"));
