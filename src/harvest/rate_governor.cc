@@ -32,6 +32,7 @@ GovernorOptions Sanitized(GovernorOptions o) {
   if (!(o.min_event_factor > 0 && o.min_event_factor <= 1)) o.min_event_factor = 0.7;
   if (!(o.increase_per_second >= 0) || !Finite(o.increase_per_second)) o.increase_per_second = 0.02;
   if (o.max_pause_ms <= 0) o.max_pause_ms = 15 * 60 * 1000;
+  if (o.probe_wait_ms <= 0) o.probe_wait_ms = 2000;
   return o;
 }
 
@@ -53,6 +54,7 @@ Status GovernorOptions::Validate() const {
   if (!(increase_per_second >= 0) || !Finite(increase_per_second))
     return Status::InvalidArgument("increase_per_second must be >= 0, got " + std::to_string(increase_per_second));
   if (max_pause_ms <= 0) return Status::InvalidArgument("max_pause_ms must be > 0, got " + std::to_string(max_pause_ms));
+  if (probe_wait_ms <= 0) return Status::InvalidArgument("probe_wait_ms must be > 0, got " + std::to_string(probe_wait_ms));
   return Status::OK();
 }
 
@@ -282,8 +284,14 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
     return g;
   }
   if (probing_ && probe_outstanding_) {
-    g.retry_at_ms = now + kProbeWaitMs;
-    return g;
+    const Millis give_up_at = probe_granted_ms_ + opts_.probe_wait_ms;
+    if (now < give_up_at) {
+      g.retry_at_ms = std::min(now + kProbeWaitMs, give_up_at);
+      return g;
+    }
+    // No answer in time: learning ends as if the probe had answered without limit headers.
+    probing_ = false;
+    probe_outstanding_ = false;
   }
   g.estimate = estimate;
   g.prompt_charged = static_cast<double>(estimate.prompt) * prompt_ratio_.value();
@@ -314,6 +322,7 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
   if (latest_hint_ms_ <= now) latest_hint_ms_ = 0;
   if (probing_) {
     probe_outstanding_ = true;
+    probe_granted_ms_ = now;
     g.probe = true;
   }
   return g;

@@ -203,6 +203,32 @@ TEST_CASE("harvest --stream: the probe's headers release the other requests, not
   CHECK(sent_before_probe_done == 8);
 }
 
+// Issue #11: a non-streamed probe is answered only with its last byte, which from a slow teacher
+// comes after the whole generation. The governor holds the other requests back for at most
+// probe_wait_ms (2 s), then sends them as if the probe had answered without limit headers.
+// Here every answer takes 6 s: all 8 requests must be sent before the probe's answer is in
+// (4 s of margin for a loaded runner); without the bound they went after it.
+TEST_CASE("harvest: a slow non-streamed probe holds the other requests back 2 s, not its whole answer",
+          "[e2e][harvest][governor][issue-11]") {
+  test::TempDir dir;
+  const std::string db = dir.path() + "/c.db";
+  test::AddPrompts(*test::OpenStoreAt(db), "s", 8);
+  SimulatorOptions so;
+  so.latency_ms = 6000;
+  auto sim = test::StartSim(so);
+  test::Process p(HarvestArgs(db, *sim, "r", {"--concurrency", "8"}));
+  REQUIRE(p.Wait(120s) == 0);
+  CHECK(test::QueryInt(db, "SELECT count(*) FROM responses") == 8);
+  CHECK(sim->Stats().requests == 8);
+  const std::int64_t probe_done =
+      test::QueryInt(db, "SELECT CAST(received_at AS INTEGER) FROM responses ORDER BY received_at - latency_ms LIMIT 1");
+  const std::int64_t sent_before_probe_done = test::QueryInt(
+      db, "SELECT count(*) FROM responses WHERE received_at - latency_ms < " + std::to_string(probe_done));
+  INFO(test::QueryText(db, "SELECT group_concat(CAST(received_at - latency_ms AS INTEGER) || '-' || "
+                           "CAST(received_at AS INTEGER), ' ') FROM responses"));
+  CHECK(sent_before_probe_done == 8);
+}
+
 // Issue #11: an endpoint that enforces its per-minute limit over every 1 s window. Bound on
 // 429s: the governor's grants carry at most the 1 s share within any 1010 ms, so a 429 needs a
 // request to reach the simulator over 10 ms later than one granted after it. On an idle

@@ -710,6 +710,44 @@ TEST_CASE("RateGovernor: a streamed probe is answered by its headers, not by its
   CHECK_FALSE(g.OnProbeHead(probe, s));  // probing is over
 }
 
+// A non-streamed probe to a slow teacher answers after the whole generation (a minute, with
+// long reasoning): the others must not idle all that time at every start and resume.
+TEST_CASE("RateGovernor stops holding requests back for a probe that has not answered in probe_wait_ms",
+          "[harvest][issue-11]") {
+  FakeClock clock;
+  GovernorOptions o;
+  o.probe_wait_ms = 2000;
+  RateGovernor g(o, &clock);
+  const Millis t0 = clock.NowMs();
+  GovernorGrant probe = g.TryAcquire(Cost(10));
+  REQUIRE(probe.granted);
+  REQUIRE(probe.probe);
+  clock.Advance(1000);
+  GovernorGrant r = g.TryAcquire(Cost(10));
+  REQUIRE_FALSE(r.granted);
+  CHECK(r.retry_at_ms == clock.NowMs() + 250);
+  clock.Advance(900);
+  r = g.TryAcquire(Cost(10));
+  REQUIRE_FALSE(r.granted);
+  CHECK(r.retry_at_ms == t0 + 2000);  // told to come back exactly when the wait ends
+  CHECK(g.Stats().probing);
+  clock.Advance(100);
+  // No limit known: everything goes, as after a probe answered without limit headers.
+  CHECK(GrantBurst(g, Cost(10), nullptr, 50) == 50);
+  CHECK_FALSE(g.Stats().probing);
+  // The probe's late answer (after those 50 left the 1 s window) still teaches the limits, and
+  // they apply from then on.
+  clock.Advance(1100);
+  RateLimitSnapshot s;
+  s.limit_requests = 600;
+  CHECK_FALSE(g.OnProbeHead(probe, s));  // probing is over: its head changes nothing
+  g.OnResponse(probe, Usage(10, 0), s);
+  CHECK(g.Stats().rpm_effective == Approx(600));
+  GovernorGrant refusal;
+  CHECK(GrantBurst(g, Cost(10), &refusal) == 1);
+  CHECK(refusal.retry_at_ms == clock.NowMs() + 101);
+}
+
 TEST_CASE("RateGovernor learned limits back off on a 429 and recover additively", "[harvest]") {
   FakeClock clock;
   RateGovernor g(GovernorOptions{}, &clock);
