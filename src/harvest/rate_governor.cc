@@ -283,15 +283,16 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
     g.retry_at_ms = paused_until_ms_;
     return g;
   }
+  bool beside_probe = false;
   if (probing_ && probe_outstanding_) {
-    const Millis give_up_at = probe_granted_ms_ + opts_.probe_wait_ms;
-    if (now < give_up_at) {
-      g.retry_at_ms = std::min(now + kProbeWaitMs, give_up_at);
+    // Slow start beside a probe that has not answered: after k waits of probe_wait_ms,
+    // 2^k - 1 grants besides the probe (in flight: 1, 2, 4, 8, ...).
+    const std::int64_t waits = std::min<std::int64_t>((now - probe_granted_ms_) / opts_.probe_wait_ms, 30);
+    if (probe_side_grants_ >= (std::int64_t{1} << waits) - 1) {
+      g.retry_at_ms = std::min(now + kProbeWaitMs, probe_granted_ms_ + (waits + 1) * opts_.probe_wait_ms);
       return g;
     }
-    // No answer in time: learning ends as if the probe had answered without limit headers.
-    probing_ = false;
-    probe_outstanding_ = false;
+    beside_probe = true;
   }
   g.estimate = estimate;
   g.prompt_charged = static_cast<double>(estimate.prompt) * prompt_ratio_.value();
@@ -320,9 +321,12 @@ GovernorGrant RateGovernor::TryAcquire(TokenCost estimate) {
   g.ticket = next_ticket_++;
   window_.push_back({now, g.ticket, cost});
   if (latest_hint_ms_ <= now) latest_hint_ms_ = 0;
-  if (probing_) {
+  if (beside_probe) {
+    ++probe_side_grants_;
+  } else if (probing_) {
     probe_outstanding_ = true;
     probe_granted_ms_ = now;
+    probe_side_grants_ = 0;
     g.probe = true;
   }
   return g;

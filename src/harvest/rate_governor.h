@@ -63,11 +63,11 @@ struct GovernorOptions {
   double increase_per_second = 0.02;
   // Cap on a single Retry-After pause (a longer server hint is shortened to this).
   Millis max_pause_ms = 15 * 60 * 1000;
-  // Longest the learning holds the other requests back for the probe's answer (its headers,
-  // when streamed). A non-streamed probe to a slow teacher (answers of a minute) would
-  // otherwise idle every other request that long, at every start and resume. After it, grants
-  // go as if the probe had answered without limit headers; the limits any later response
-  // announces apply as usual.
+  // Slow start while the probe has not answered (nor, streamed, sent its headers): after each
+  // probe_wait_ms the requests in flight may double (1, 2, 4, ...). A non-streamed probe to a
+  // slow teacher (answers of a minute) would otherwise idle every other request that long, at
+  // every start and resume; doubling keeps what goes out before any limit is known small
+  // against a quick endpoint. The first response of any of them ends the learning.
   Millis probe_wait_ms = 2000;
 
   // InvalidArgument naming the field when a value is out of range (negative or non-finite
@@ -172,8 +172,9 @@ struct GovernorStats {
 // Learning: with rpm unknown, or no token limit configured, one probe request is granted; the
 // limits its response's headers announce then apply exactly as configured ones would, while the
 // header budget from the same response keeps grants within what the endpoint says remains.
-// A streamed probe is answered by its headers (OnProbeHead), not by its last byte. Without an
-// answer within probe_wait_ms the learning ends as if the probe had answered without headers.
+// A streamed probe is answered by its headers (OnProbeHead), not by its last byte. While no
+// answer has come, more requests go in a slow start: after k x probe_wait_ms, 2^k - 1 besides
+// the probe; the first response of any of them ends the learning as the probe's would.
 // 429s: every caller is paused until the server's hint; each 429 multiplies the rates by
 // decrease_factor (one burst by min_event_factor at most), and time without 429 adds them back
 // linearly (AIMD).
@@ -315,7 +316,8 @@ class RateGovernor {
   Millis last_ms_ = 0;          // last time the rates were advanced
   bool probing_ = false;
   bool probe_outstanding_ = false;
-  Millis probe_granted_ms_ = 0;  // when the outstanding probe was granted
+  Millis probe_granted_ms_ = 0;       // when the outstanding probe was granted
+  std::int64_t probe_side_grants_ = 0;  // granted beside it (slow start; see probe_wait_ms)
   Millis paused_until_ms_ = 0;
   bool event_active_ = false;   // a 429 event happened (its window is below)
   Millis event_initial_end_ms_ = 0;  // end of the pause set when the current event began

@@ -711,8 +711,9 @@ TEST_CASE("RateGovernor: a streamed probe is answered by its headers, not by its
 }
 
 // A non-streamed probe to a slow teacher answers after the whole generation (a minute, with
-// long reasoning): the others must not idle all that time at every start and resume.
-TEST_CASE("RateGovernor stops holding requests back for a probe that has not answered in probe_wait_ms",
+// long reasoning): the others must not idle all that time at every start and resume, nor all
+// go at once before any limit is known.
+TEST_CASE("RateGovernor sends more beside a probe that has not answered, doubling every probe_wait_ms",
           "[harvest][issue-11]") {
   FakeClock clock;
   GovernorOptions o;
@@ -729,23 +730,44 @@ TEST_CASE("RateGovernor stops holding requests back for a probe that has not ans
   clock.Advance(900);
   r = g.TryAcquire(Cost(10));
   REQUIRE_FALSE(r.granted);
-  CHECK(r.retry_at_ms == t0 + 2000);  // told to come back exactly when the wait ends
-  CHECK(g.Stats().probing);
-  clock.Advance(100);
-  // No limit known: everything goes, as after a probe answered without limit headers.
-  CHECK(GrantBurst(g, Cost(10), nullptr, 50) == 50);
-  CHECK_FALSE(g.Stats().probing);
-  // The probe's late answer (after those 50 left the 1 s window) still teaches the limits, and
-  // they apply from then on.
-  clock.Advance(1100);
+  CHECK(r.retry_at_ms == t0 + 2000);  // told to come back exactly when the first wait ends
+  // In flight after k waits: 2^k (the probe and 2^k - 1 beside it).
+  const int in_flight[] = {2, 4, 8, 16, 32};
+  int granted = 1;
+  for (int k = 1; k <= 5; ++k) {
+    clock.Set(t0 + k * 2000);
+    GovernorGrant refusal;
+    granted += GrantBurst(g, Cost(10), &refusal, 1000);
+    INFO("after " << k << " waits");
+    CHECK(granted == in_flight[k - 1]);
+    CHECK(refusal.retry_at_ms == clock.NowMs() + 250);  // polled; the next doubling is 2 s away
+    CHECK(g.Stats().probing);
+  }
+  // The probe's late answer ends the learning; the limits it announces apply from then on.
   RateLimitSnapshot s;
   s.limit_requests = 600;
-  CHECK_FALSE(g.OnProbeHead(probe, s));  // probing is over: its head changes nothing
+  clock.Advance(1100);  // the last grants have left the 1 s window
   g.OnResponse(probe, Usage(10, 0), s);
+  CHECK_FALSE(g.Stats().probing);
   CHECK(g.Stats().rpm_effective == Approx(600));
   GovernorGrant refusal;
   CHECK(GrantBurst(g, Cost(10), &refusal) == 1);
   CHECK(refusal.retry_at_ms == clock.NowMs() + 101);
+}
+
+TEST_CASE("RateGovernor: the first answer of a request sent beside the probe ends the learning", "[harvest][issue-11]") {
+  FakeClock clock;
+  RateGovernor g(GovernorOptions{}, &clock);
+  GovernorGrant probe = g.TryAcquire(Cost(10));
+  REQUIRE(probe.probe);
+  clock.Advance(2000);
+  GovernorGrant side = g.TryAcquire(Cost(10));
+  REQUIRE(side.granted);
+  CHECK_FALSE(side.probe);
+  REQUIRE_FALSE(g.TryAcquire(Cost(10)).granted);
+  g.OnResponse(side, Usage(10, 0), {});  // no limit headers: the endpoint is not rate limited
+  CHECK_FALSE(g.Stats().probing);
+  CHECK(GrantBurst(g, Cost(10), nullptr, 500) == 500);
 }
 
 TEST_CASE("RateGovernor learned limits back off on a 429 and recover additively", "[harvest]") {
