@@ -50,6 +50,25 @@ std::int64_t CheckAllCorrect(Store& store, const std::string& run, int min_words
   return n;
 }
 
+// When each stored response's request was sent, as wall ms: received - latency.
+constexpr const char* kSentAt = "CAST(received_at - latency_ms AS INTEGER)";
+
+// Wall ms at which the first request sent (the governor's probe) was answered.
+std::int64_t ProbeAnsweredAt(const std::string& db) {
+  return test::QueryInt(db, "SELECT CAST(received_at AS INTEGER) FROM responses ORDER BY received_at - latency_ms LIMIT 1");
+}
+
+// How many stored responses' requests were sent before wall ms `t`.
+std::int64_t SentBefore(const std::string& db, std::int64_t t) {
+  return test::QueryInt(db, std::string("SELECT count(*) FROM responses WHERE ") + kSentAt + " < " + std::to_string(t));
+}
+
+// "sent-received" of every response, for a failure message.
+std::string SendTimeline(const std::string& db) {
+  return test::QueryText(db, std::string("SELECT group_concat(") + kSentAt +
+                                 " || '-' || CAST(received_at AS INTEGER), ' ') FROM responses");
+}
+
 }  // namespace
 
 TEST_CASE("harvest completes every job with correct content under a fault mix", "[e2e][harvest]") {
@@ -193,14 +212,8 @@ TEST_CASE("harvest --stream: the probe's headers release the other requests, not
   // client may have read, stored and exited on before that thread gets there.)
   CHECK(test::QueryInt(db, "SELECT count(*) FROM responses") == 8);
   CHECK(sim->Stats().requests == 8);
-  // Sent = received - latency (wall ms). The probe is the first one sent.
-  const std::int64_t probe_done =
-      test::QueryInt(db, "SELECT CAST(received_at AS INTEGER) FROM responses ORDER BY received_at - latency_ms LIMIT 1");
-  const std::int64_t sent_before_probe_done = test::QueryInt(
-      db, "SELECT count(*) FROM responses WHERE received_at - latency_ms < " + std::to_string(probe_done));
-  INFO(test::QueryText(db, "SELECT group_concat(CAST(received_at - latency_ms AS INTEGER) || '-' || "
-                           "CAST(received_at AS INTEGER), ' ') FROM responses"));
-  CHECK(sent_before_probe_done == 8);
+  INFO(SendTimeline(db));
+  CHECK(SentBefore(db, ProbeAnsweredAt(db)) == 8);
 }
 
 // Issue #11: a non-streamed probe is answered only with its last byte, which from a slow teacher
@@ -221,14 +234,10 @@ TEST_CASE("harvest: a slow non-streamed probe does not hold the other requests b
   REQUIRE(p.Wait(120s) == 0);
   CHECK(test::QueryInt(db, "SELECT count(*) FROM responses") == 4);
   CHECK(sim->Stats().requests == 4);
-  // Sent = received - latency (wall ms). The probe is the first one sent.
-  const std::string sent = "CAST(received_at - latency_ms AS INTEGER)";
-  const std::int64_t probe_sent = test::QueryInt(db, "SELECT min(" + sent + ") FROM responses");
-  const std::int64_t probe_done =
-      test::QueryInt(db, "SELECT CAST(received_at AS INTEGER) FROM responses ORDER BY received_at - latency_ms LIMIT 1");
-  INFO(test::QueryText(db, "SELECT group_concat(" + sent + " || '-' || CAST(received_at AS INTEGER), ' ') FROM responses"));
-  CHECK(test::QueryInt(db, "SELECT count(*) FROM responses WHERE " + sent + " < " + std::to_string(probe_done)) == 4);
-  CHECK(test::QueryInt(db, "SELECT count(*) FROM responses WHERE " + sent + " < " + std::to_string(probe_sent + 1900)) == 1);
+  const std::int64_t probe_sent = test::QueryInt(db, std::string("SELECT min(") + kSentAt + ") FROM responses");
+  INFO(SendTimeline(db));
+  CHECK(SentBefore(db, ProbeAnsweredAt(db)) == 4);
+  CHECK(SentBefore(db, probe_sent + 1900) == 1);
 }
 
 // Issue #11: an endpoint that enforces its per-minute limit over every 1 s window. Bound on
