@@ -122,6 +122,14 @@ Result<json> Service::GetPromptSet(const std::string& name) {
 
 // ---- runs --------------------------------------------------------------------------------
 
+Result<RunTotals> Service::PollTotals(const RunInfo& run) {
+  Result<JobCounts> counts = job_counts_.Get(run, [&] { return store_->CountJobs(run.id); });
+  if (!counts.ok()) return counts.status();
+  Result<RunTotals> t = store_->ResponseTotals(run.id);
+  if (t.ok()) t->jobs = *counts;
+  return t;
+}
+
 json Service::RunJson(const RunInfo& run, RunController* ctrl) {
   json j;
   j["name"] = run.spec.name;
@@ -136,7 +144,7 @@ json Service::RunJson(const RunInfo& run, RunController* ctrl) {
   j["harvesting"] = !activity.empty();
   j["created_at_ms"] = run.created_at_ms;
   j["updated_at_ms"] = run.updated_at_ms;
-  Result<RunTotals> t = store_->Totals(run.id);
+  Result<RunTotals> t = PollTotals(run);
   if (t.ok()) {
     j["jobs"] = {{"pending", t->jobs.pending}, {"leased", t->jobs.leased}, {"done", t->jobs.done},
                  {"failed", t->jobs.failed},   {"total", t->jobs.total()}};
@@ -303,7 +311,7 @@ std::string Service::MetricsText() {
   std::vector<Row> rows;
   for (const RunInfo& r : all) {
     Row row{&r, FindController(r.spec.name), {}, {}};
-    Result<RunTotals> t = store_->Totals(r.id);
+    Result<RunTotals> t = PollTotals(r);
     if (t.ok()) row.totals = *t;
     if (row.ctrl) row.progress = row.ctrl->Progress();
     rows.push_back(std::move(row));

@@ -16,6 +16,7 @@
 #include "retort/log.h"
 #include "retort/status.h"
 #include "retort/store.h"
+#include "service/job_counts_cache.h"
 #include "service/run_controller.h"
 #include "service/service_policy.h"
 
@@ -107,6 +108,8 @@ class Service {
   // The controller of run `name`, or nullptr.
   RunController* FindController(const std::string& name);
   nlohmann::json RunJson(const RunInfo& run, RunController* ctrl);
+  // The run's totals for polls: job counts through job_counts_ (see JobCountsCache).
+  Result<RunTotals> PollTotals(const RunInfo& run);
   Status ResumeSaved(const RunInfo& run);
   // The options to carry on a run started over the API with (FailedPrecondition when it was
   // not; the allow-lists' error when they no longer allow them). See the definition.
@@ -118,6 +121,7 @@ class Service {
   LogSink* log_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<ExportJobs> exports_;
+  JobCountsCache job_counts_{SystemClock()};
   std::mutex mu_;  // guards runs_ (the map; controllers are thread-safe themselves)
   std::map<std::string, std::unique_ptr<RunController>> runs_;  // GUARDED_BY(mu_)
   bool shut_down_ = false;                                       // GUARDED_BY(mu_)

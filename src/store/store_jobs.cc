@@ -99,6 +99,12 @@ Result<JobCounts> Store::CountJobs(std::int64_t run_id) {
 Result<RunTotals> Store::Totals(std::int64_t run_id) {
   Result<JobCounts> counts = CountJobs(run_id);
   if (!counts.ok()) return counts.status();
+  Result<RunTotals> t = ResponseTotals(run_id);
+  if (t.ok()) t->jobs = *counts;
+  return t;
+}
+
+Result<RunTotals> Store::ResponseTotals(std::int64_t run_id) {
   std::lock_guard lk(impl_->mu);
   // Kept as responses are stored (migration 0007, ApplyJobUpdates): one row, however many responses.
   Result<SqliteStmt> st = impl_->db->Cached(
@@ -109,7 +115,6 @@ Result<RunTotals> Store::Totals(std::int64_t run_id) {
   Result<bool> row = st->Step();
   if (!row.ok()) return row.status();
   RunTotals t;
-  t.jobs = *counts;
   if (!*row) return t;  // no response yet
   t.prompt_tokens = st->Int(0);
   t.completion_tokens = st->Int(1);
