@@ -17,8 +17,8 @@ namespace retort {
 
 // A count is reused until `cost_multiple` times what it cost has passed since it was taken, so
 // counting takes at most about 1 / (cost_multiple + 1) of the time whoever polls: a count that
-// costs under a millisecond is taken again on every call, a run of 10M jobs is recounted about
-// every 10 s. A change of the run's stored state or updated_at (a harvest started, paused,
+// costs under a millisecond is taken again on every call, a run of 10M jobs (~1 s to count) is
+// recounted about every 11 s. A change of the run's stored state or updated_at (a harvest started, paused,
 // finished) counts again at once. Safe for concurrent use.
 class JobCountsCache {
  public:
